@@ -1,0 +1,713 @@
+//! Streaming ingestion of one orders file: bytes in, Arrow batches and a manifest out.
+//!
+//! [`FileIngest`] is a push parser: feed it the file in pieces of any size with
+//! [`push`](FileIngest::push) (or hand it an `impl Read` with [`ingest_reader`]), then call
+//! [`finish`](FileIngest::finish). Batches of at most [`IngestConfig::batch_rows`] rows go to a
+//! [`TableSink`] as they fill, so memory stays bounded: besides one batch per table, it
+//! holds one entry per distinct client and product, and 8 bytes per row for the index that
+//! finds repeated lines.
+//!
+//! What the sink receives is *staged*: publish it only when the returned manifest's
+//! outcome is [`Outcome::Published`] (a file over the reject threshold is refused whole).
+
+use crate::columns::{self, Column, Header};
+use crate::error::{Error, ErrorKind, Position, Result};
+use crate::lake::{FileHasher, FileMeta, Table};
+use crate::manifest::{Manifest, Outcome, OutputObject, Problem};
+use crate::model::{OrderLine, Reason, ReasonCode};
+use crate::reader::{Field, Scan, scan_record, unescape_into};
+use crate::tables::{
+    ClientSeen, FactOrderLineBuilder, ProductSeen, QuarantineBuilder, QuarantinedRow, RAW_TEXT_LIMIT, dim_client_batch,
+    dim_product_batch,
+};
+use crate::validate::{shown, validate};
+use arrow_array::RecordBatch;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
+
+/// Where batches go. Implemented by Parquet writers, collectors in tests, uploaders.
+pub trait TableSink {
+    /// Receives one batch of `table`.
+    ///
+    /// # Errors
+    /// Whatever writing the batch may fail with; ingestion stops with that error.
+    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> Result<()>;
+}
+
+/// A sink that keeps every batch in memory, per table (tests, small files).
+#[derive(Debug, Default)]
+pub struct CollectSink {
+    /// Batches received, per table, in order.
+    pub batches: BTreeMap<Table, Vec<RecordBatch>>,
+}
+
+impl CollectSink {
+    /// Total rows received for `table`.
+    pub fn rows(&self, table: Table) -> usize {
+        self.batches.get(&table).map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum())
+    }
+}
+
+impl TableSink for CollectSink {
+    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> Result<()> {
+        self.batches.entry(table).or_default().push(batch);
+        Ok(())
+    }
+}
+
+/// The longest field accepted; a longer one quarantines its row (`field_too_long`).
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Settings of an ingest. Parse and validate once (at cold start), then reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Quarantined share (parts per million of rows read) above which the file is refused.
+    pub reject_threshold_ppm: u32,
+    /// Rows per Arrow batch (and per Parquet write).
+    pub batch_rows: usize,
+    /// The largest record accepted before the file is refused (a stray quote).
+    pub max_record_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { reject_threshold_ppm: 50_000, batch_rows: 64 * 1024, max_record_bytes: 16 << 20 }
+    }
+}
+
+impl IngestConfig {
+    /// Parses a reject threshold written as a fraction between 0 and 1 (`"0.05"` is 5 %),
+    /// with at most 6 decimal places.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming `DUFF_REJECT_THRESHOLD` when the text is not such a fraction.
+    pub fn parse_reject_threshold(text: &str) -> Result<u32> {
+        let bad = || -> Error {
+            ErrorKind::Config {
+                name: "DUFF_REJECT_THRESHOLD",
+                message: format!("'{text}' is not a fraction between 0 and 1 with at most 6 decimals (e.g. 0.05)"),
+            }
+            .into()
+        };
+        let ppm = crate::number::parse_decimal(text.trim().as_bytes(), 6).map_err(|_| bad())?;
+        if ppm > 1_000_000 {
+            return Err(bad());
+        }
+        u32::try_from(ppm).map_err(|_| bad())
+    }
+
+    /// The threshold as a decimal fraction (`"0.05"`).
+    pub fn reject_threshold_text(&self) -> String {
+        crate::number::to_decimal(i128::from(self.reject_threshold_ppm), 6)
+            .map(|d| d.normalize().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Counts and exact totals of one file, or of a part of one (a byte range).
+///
+/// Summaries [`merge`](FileSummary::merge): merging is associative and commutative, so
+/// parts processed apart add up to the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileSummary {
+    /// Data rows read (blank lines are not rows).
+    pub rows_read: u64,
+    /// Rows accepted into the lake.
+    pub rows_accepted: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+    /// Blank lines skipped.
+    pub blank_lines: u64,
+    /// Quarantined rows per reason (a row with two reasons counts under both).
+    pub by_reason: BTreeMap<ReasonCode, u64>,
+    /// Sum of `product_ccf` over accepted rows.
+    pub units: i128,
+    /// Sum of `amount` over accepted rows, in cents.
+    pub amount: i128,
+    /// Sum of `volume_l` over accepted rows, in millionths of a litre.
+    pub volume: i128,
+}
+
+impl FileSummary {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &FileSummary) {
+        self.rows_read += other.rows_read;
+        self.rows_accepted += other.rows_accepted;
+        self.rows_quarantined += other.rows_quarantined;
+        self.blank_lines += other.blank_lines;
+        for (code, n) in &other.by_reason {
+            *self.by_reason.entry(*code).or_default() += n;
+        }
+        self.units += other.units;
+        self.amount += other.amount;
+        self.volume += other.volume;
+    }
+
+    fn accept(&mut self, row: &OrderLine<'_>) {
+        self.rows_read += 1;
+        self.rows_accepted += 1;
+        self.units += i128::from(row.units);
+        self.amount += i128::from(row.amount);
+        self.volume += i128::from(row.volume);
+    }
+
+    fn quarantine(&mut self, reasons: &[Reason]) {
+        self.rows_read += 1;
+        self.rows_quarantined += 1;
+        let mut codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in codes {
+            *self.by_reason.entry(c).or_default() += 1;
+        }
+    }
+
+    /// True when the quarantined share is strictly above `ppm` parts per million.
+    pub fn over_threshold(&self, ppm: u32) -> bool {
+        u128::from(self.rows_quarantined) * 1_000_000 > u128::from(self.rows_read) * u128::from(ppm)
+    }
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type LineIndex = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
+/// How many example problems a manifest keeps.
+const SAMPLE_PROBLEMS: usize = 10;
+
+/// The streaming ingest of one file. See the [module docs](self).
+pub struct FileIngest {
+    meta: FileMeta,
+    cfg: IngestConfig,
+    header: Option<Header>,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    buf_offset: u64,
+    /// Line on which the next record starts.
+    line: u64,
+    /// Index of the next record (the header is record 0).
+    record: u64,
+    fields: Vec<Field>,
+    reasons: Vec<Reason>,
+    seen: LineIndex,
+    fact: FactOrderLineBuilder,
+    quarantine: QuarantineBuilder,
+    clients: HashMap<i64, ClientSeen>,
+    products: HashMap<i64, ProductSeen>,
+    summary: FileSummary,
+    problems: Vec<Problem>,
+    hasher: FileHasher,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for FileIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileIngest")
+            .field("meta", &self.meta)
+            .field("line", &self.line)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileIngest {
+    /// Starts the ingest of the file described by `meta`.
+    pub fn new(meta: FileMeta, cfg: IngestConfig) -> Self {
+        let batch = cfg.batch_rows.max(1);
+        FileIngest {
+            fact: FactOrderLineBuilder::new(meta.clone(), batch),
+            quarantine: QuarantineBuilder::new(meta.clone()),
+            meta,
+            cfg,
+            header: None,
+            buf: Vec::new(),
+            buf_offset: 0,
+            line: 1,
+            record: 0,
+            fields: Vec::with_capacity(16),
+            reasons: Vec::new(),
+            seen: LineIndex::default(),
+            clients: HashMap::new(),
+            products: HashMap::new(),
+            summary: FileSummary::default(),
+            problems: Vec::new(),
+            hasher: FileHasher::default(),
+            bytes: 0,
+        }
+    }
+
+    /// The header, once it has been read.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Counts so far.
+    pub fn summary(&self) -> &FileSummary {
+        &self.summary
+    }
+
+    /// Feeds the next bytes of the file.
+    ///
+    /// # Errors
+    /// A file-level problem (see [`ErrorKind`]) or a sink failure. After an error the
+    /// ingest must be dropped; the file is refused.
+    pub fn push(&mut self, bytes: &[u8], sink: &mut dyn TableSink) -> Result<()> {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.buf.extend_from_slice(bytes);
+        self.process(false, sink)
+    }
+
+    /// Reads `reader` to the end, in blocks, feeding every byte.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push), and read failures.
+    pub fn push_reader(&mut self, reader: &mut dyn Read, sink: &mut dyn TableSink) -> Result<()> {
+        const BLOCK: usize = 1 << 20;
+        loop {
+            let len = self.buf.len();
+            self.buf.resize(len + BLOCK, 0);
+            let n = loop {
+                match reader.read(&mut self.buf[len..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(len);
+                        return Err(e.into());
+                    }
+                }
+            };
+            self.buf.truncate(len + n);
+            if n == 0 {
+                return Ok(());
+            }
+            self.hasher.update(&self.buf[len..]);
+            self.bytes += n as u64;
+            self.process(false, sink)?;
+        }
+    }
+
+    /// Ends the input: flushes the last batches, checks the content identity, applies the
+    /// reject threshold and returns the file's manifest.
+    ///
+    /// # Errors
+    /// A file-level problem, a content identity different from `meta.file_id`
+    /// ([`ErrorKind::ContentMismatch`]), or a sink failure.
+    pub fn finish(mut self, sink: &mut dyn TableSink) -> Result<Manifest> {
+        self.process(true, sink)?;
+        let actual = self.hasher.finish();
+        if actual != self.meta.file_id {
+            return Err(ErrorKind::ContentMismatch {
+                expected: self.meta.file_id.to_string(),
+                actual: actual.to_string(),
+            }
+            .into());
+        }
+        let header = self.header.take().ok_or_else(|| Error::from(ErrorKind::NoHeader))?;
+        if !self.fact.is_empty() {
+            sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
+        }
+        if !self.quarantine.is_empty() {
+            sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
+        }
+        if !self.clients.is_empty() {
+            sink.write_batch(
+                Table::DimClient,
+                dim_client_batch(&self.meta, self.clients.iter().map(|(k, v)| (*k, v)))?,
+            )?;
+        }
+        if !self.products.is_empty() {
+            sink.write_batch(
+                Table::DimProduct,
+                dim_product_batch(&self.meta, self.products.iter().map(|(k, v)| (*k, v)))?,
+            )?;
+        }
+        let rejected = self.summary.over_threshold(self.cfg.reject_threshold_ppm);
+        let outputs = if rejected {
+            Vec::new()
+        } else {
+            let rows = [
+                (Table::FactOrderLine, self.summary.rows_accepted),
+                (Table::Quarantine, self.summary.rows_quarantined),
+                (Table::DimClient, self.clients.len() as u64),
+                (Table::DimProduct, self.products.len() as u64),
+            ];
+            rows.into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(table, rows)| OutputObject { table, key: table.object_key(&self.meta), rows })
+                .collect()
+        };
+        let mut m = Manifest::new(&self.meta, &self.cfg, self.bytes);
+        m.set_header(&header);
+        m.set_summary(&self.summary);
+        m.outputs = outputs;
+        m.sample_problems = self.problems;
+        if rejected {
+            m.outcome = Outcome::Rejected;
+            m.message = Some(format!(
+                "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
+                self.summary.rows_quarantined, self.summary.rows_read, m.quarantined_share, m.reject_threshold
+            ));
+        }
+        Ok(m)
+    }
+
+    fn process(&mut self, eof: bool, sink: &mut dyn TableSink) -> Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.process_buf(&buf, eof, sink);
+        self.buf = buf;
+        match result {
+            Ok(consumed) => {
+                self.buf.drain(..consumed);
+                self.buf_offset += consumed as u64;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles every complete record in `buf`; returns how many bytes were consumed.
+    fn process_buf(&mut self, buf: &[u8], eof: bool, sink: &mut dyn TableSink) -> Result<usize> {
+        let mut pos = 0;
+        if self.header.is_none() {
+            match self.read_header(buf, eof)? {
+                Some(next) => pos = next,
+                None => return Ok(0),
+            }
+        }
+        let Some(delim) = self.header.as_ref().map(|h| h.delimiter) else {
+            return Ok(pos);
+        };
+        let mut fields = std::mem::take(&mut self.fields);
+        let result = loop {
+            if pos >= buf.len() {
+                break Ok(pos);
+            }
+            match scan_record(buf, pos, delim, eof, &mut fields) {
+                Scan::Record { next, raw_end, bad_quote, inner_newlines } => {
+                    if let Err(e) = self.handle_record(buf, pos, raw_end, &fields, bad_quote, sink) {
+                        break Err(e);
+                    }
+                    self.line += 1 + inner_newlines;
+                    pos = next;
+                }
+                Scan::NeedMore => {
+                    if buf.len() - pos > self.cfg.max_record_bytes {
+                        break Err(ErrorKind::RecordTooLarge {
+                            pos: self.position(pos),
+                            limit: self.cfg.max_record_bytes,
+                        }
+                        .into());
+                    }
+                    break Ok(pos);
+                }
+                Scan::Unterminated => break Err(ErrorKind::UnterminatedQuote { pos: self.position(pos) }.into()),
+            }
+        };
+        self.fields = fields;
+        result
+    }
+
+    fn position(&self, at: usize) -> Position {
+        Position { line: self.line, record: self.record, byte: self.buf_offset + at as u64 }
+    }
+
+    /// Reads the header once the buffer holds its whole line. `None`: need more input.
+    fn read_header(&mut self, buf: &[u8], eof: bool) -> Result<Option<usize>> {
+        let pos_at = |line: u64, byte: usize| Position { line, record: 0, byte: byte as u64 };
+        if !eof && buf.len() < 4 {
+            return Ok(None);
+        }
+        sniff_binary(buf)?;
+        let mut start = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        // Leading blank lines are skipped (and counted).
+        loop {
+            let rest = &buf[start..];
+            if rest.starts_with(b"\n") {
+                start += 1;
+            } else if rest.starts_with(b"\r\n") {
+                start += 2;
+            } else if rest == b"\r" && !eof {
+                return Ok(None);
+            } else {
+                break;
+            }
+            self.line += 1;
+            self.summary.blank_lines += 1;
+        }
+        if start >= buf.len() {
+            return if eof { Err(ErrorKind::NoHeader.into()) } else { Ok(None) };
+        }
+        let line_end = match memchr::memchr(b'\n', &buf[start..]) {
+            Some(k) => start + k,
+            None if eof => buf.len(),
+            None if buf.len() - start > self.cfg.max_record_bytes => {
+                let pos = pos_at(self.line, start);
+                return Err(match memchr::memchr(b'\r', &buf[start..]) {
+                    Some(k) => ErrorKind::UnsupportedLineEnding { pos: pos_at(self.line, start + k) },
+                    None => ErrorKind::RecordTooLarge { pos, limit: self.cfg.max_record_bytes },
+                }
+                .into());
+            }
+            None => return Ok(None),
+        };
+        let line = &buf[start..line_end];
+        let pos = pos_at(self.line, start);
+        if let Some(k) = memchr::memchr(0, line) {
+            return Err(
+                ErrorKind::NotCsvText { what: format!("binary data (a NUL byte at byte {})", start + k), pos }.into()
+            );
+        }
+        if let Some(k) = memchr::memchr(b'\r', line).filter(|k| start + k + 1 < line_end) {
+            return Err(ErrorKind::UnsupportedLineEnding { pos: pos_at(self.line, start + k) }.into());
+        }
+        if std::str::from_utf8(line).is_err() {
+            return Err(ErrorKind::NotCsvText { what: "the header line is not UTF-8 text".into(), pos }.into());
+        }
+        let delim = columns::detect_delimiter(line);
+        let mut fields = Vec::new();
+        let next = match scan_record(buf, start, delim, eof, &mut fields) {
+            Scan::Record { next, raw_end, inner_newlines, .. } => {
+                if buf[start..raw_end].iter().all(|b| b.is_ascii_whitespace()) {
+                    return Err(ErrorKind::NoHeader.into());
+                }
+                self.line += 1 + inner_newlines;
+                next
+            }
+            Scan::NeedMore => return Ok(None),
+            Scan::Unterminated => return Err(ErrorKind::UnterminatedQuote { pos }.into()),
+        };
+        let mut scratch = Vec::new();
+        let names = fields
+            .iter()
+            .map(|f| {
+                unescape_into(&buf[f.start..f.end], &mut scratch);
+                String::from_utf8_lossy(&scratch).into_owned()
+            })
+            .collect();
+        self.header = Some(columns::resolve(names, delim, pos)?);
+        self.record = 1;
+        Ok(Some(next))
+    }
+
+    fn handle_record(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        raw_end: usize,
+        fields: &[Field],
+        bad_quote: Option<usize>,
+        sink: &mut dyn TableSink,
+    ) -> Result<()> {
+        let raw = &buf[start..raw_end];
+        if raw.is_empty() {
+            self.summary.blank_lines += 1;
+            return Ok(());
+        }
+        let Some(header) = self.header.as_ref() else {
+            return Err(ErrorKind::NoHeader.into());
+        };
+        let pos = self.position(start);
+        self.record += 1;
+        let mut reasons = std::mem::take(&mut self.reasons);
+        reasons.clear();
+
+        if !self.seen.insert(xxhash_rust::xxh3::xxh3_64(raw)) {
+            reasons.push(Reason::new(
+                ReasonCode::DuplicateLine,
+                None,
+                "repeats, byte for byte, an earlier line of this file".into(),
+            ));
+        }
+        if let Err(e) = std::str::from_utf8(raw) {
+            reasons.push(Reason::new(
+                ReasonCode::InvalidUtf8,
+                None,
+                format!("not valid UTF-8 at byte {} of the row", e.valid_up_to()),
+            ));
+        }
+        if let Some(i) = bad_quote {
+            reasons.push(Reason::new(
+                ReasonCode::BadQuoting,
+                column_at(header, i),
+                format!("field {} ({}) has text after its closing quote", i + 1, header.field_name(i)),
+            ));
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if f.end - f.start > MAX_FIELD_BYTES {
+                reasons.push(Reason::new(
+                    ReasonCode::FieldTooLong,
+                    column_at(header, i),
+                    format!(
+                        "field {} ({}) is {} bytes, over the {MAX_FIELD_BYTES}-byte limit",
+                        i + 1,
+                        header.field_name(i),
+                        f.end - f.start
+                    ),
+                ));
+            }
+        }
+        let row = if fields.len() == header.width {
+            validate(buf, fields, header, &mut reasons)
+        } else {
+            reasons.push(Reason::new(
+                ReasonCode::FieldCount,
+                None,
+                format!("has {} fields, the header has {}", fields.len(), header.width),
+            ));
+            None
+        };
+        let result = match row {
+            Some(row) if reasons.is_empty() => self.accept(pos.line, &row, sink),
+            _ => self.reject(pos, raw, &reasons, sink),
+        };
+        self.reasons = reasons;
+        result
+    }
+
+    fn accept(&mut self, line: u64, row: &OrderLine<'_>, sink: &mut dyn TableSink) -> Result<()> {
+        self.summary.accept(row);
+        self.fact.append(line, row);
+        match self.clients.get_mut(&row.client_id) {
+            Some(c) => {
+                c.lines += 1;
+                c.last_line = line;
+                if c.client_name != row.client_name {
+                    c.client_name = row.client_name.to_string();
+                }
+            }
+            None => {
+                self.clients.insert(
+                    row.client_id,
+                    ClientSeen {
+                        client_name: row.client_name.to_string(),
+                        lines: 1,
+                        first_line: line,
+                        last_line: line,
+                    },
+                );
+            }
+        }
+        match self.products.get_mut(&row.product_id) {
+            Some(p) => {
+                p.lines += 1;
+                p.last_line = line;
+                p.unit_price = row.unit_price;
+                p.unit_volume = row.unit_volume;
+                if p.product_description != row.product_description {
+                    p.product_description = row.product_description.to_string();
+                }
+            }
+            None => {
+                self.products.insert(
+                    row.product_id,
+                    ProductSeen {
+                        product_description: row.product_description.to_string(),
+                        unit_price: row.unit_price,
+                        unit_volume: row.unit_volume,
+                        lines: 1,
+                        first_line: line,
+                        last_line: line,
+                    },
+                );
+            }
+        }
+        if self.fact.len() >= self.cfg.batch_rows {
+            sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, pos: Position, raw: &[u8], reasons: &[Reason], sink: &mut dyn TableSink) -> Result<()> {
+        self.summary.quarantine(reasons);
+        let cut = raw.len().min(RAW_TEXT_LIMIT);
+        let mut text = String::from_utf8_lossy(&raw[..cut]).into_owned();
+        if cut < raw.len() {
+            // Never end inside a character that the cut split.
+            while text.ends_with('\u{FFFD}') && !raw[..cut].ends_with("\u{FFFD}".as_bytes()) {
+                text.pop();
+            }
+        }
+        if self.problems.len() < SAMPLE_PROBLEMS {
+            self.problems.push(Problem {
+                line: pos.line,
+                reason_codes: reasons.iter().map(|r| r.code.as_str().to_owned()).collect(),
+                message: reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                raw: shown(raw),
+            });
+        }
+        self.quarantine.append(&QuarantinedRow {
+            pos,
+            raw: text,
+            raw_truncated: cut < raw.len(),
+            reasons: reasons.to_vec(),
+        });
+        if self.quarantine.len() >= self.cfg.batch_rows {
+            sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
+        }
+        Ok(())
+    }
+}
+
+fn column_at(header: &Header, i: usize) -> Option<Column> {
+    Column::ALL.into_iter().find(|c| header.field_of(*c) == i)
+}
+
+/// Refuses content that is not CSV text at all, from its first bytes.
+fn sniff_binary(buf: &[u8]) -> Result<()> {
+    let pos = Position::default();
+    let what = if buf.starts_with(&[0x1F, 0x8B]) {
+        "gzip-compressed data (decompress the file first)"
+    } else if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+        "UTF-16 text (byte-order mark FF FE / FE FF); save the file as UTF-8"
+    } else if buf.starts_with(b"PK\x03\x04") {
+        "a ZIP archive (an .xlsx workbook?); export the sheet as CSV"
+    } else if buf.len() >= 2 && (buf[0] == 0 || buf[1] == 0) {
+        "UTF-16 text or binary data (NUL bytes); save the file as UTF-8"
+    } else {
+        return Ok(());
+    };
+    Err(ErrorKind::NotCsvText { what: what.into(), pos }.into())
+}
+
+/// Ingests a whole file from a reader: the one-call form of [`FileIngest`].
+///
+/// # Errors
+/// As [`FileIngest::push`] and [`FileIngest::finish`].
+pub fn ingest_reader(
+    meta: FileMeta,
+    cfg: IngestConfig,
+    reader: &mut dyn Read,
+    sink: &mut dyn TableSink,
+) -> Result<Manifest> {
+    let mut ingest = FileIngest::new(meta, cfg);
+    ingest.push_reader(reader, sink)?;
+    ingest.finish(sink)
+}
+
+/// Ingests a file held in memory.
+///
+/// # Errors
+/// As [`ingest_reader`].
+pub fn ingest_bytes(meta: FileMeta, cfg: IngestConfig, bytes: &[u8], sink: &mut dyn TableSink) -> Result<Manifest> {
+    let mut ingest = FileIngest::new(meta, cfg);
+    ingest.push(bytes, sink)?;
+    ingest.finish(sink)
+}

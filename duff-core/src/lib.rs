@@ -1,0 +1,78 @@
+//! `duff-core`: the pure, I/O-free heart of duff-etl.
+//!
+//! It turns the bytes of a Duff Beer orders CSV into validated, typed Arrow batches for a
+//! star-schema lake, a quarantine of every refused row (with its line and every reason),
+//! and a manifest that reconciles exactly (`rows read = accepted + quarantined`, decimal
+//! totals). It never reads a clock, the environment or the network: time, identities and
+//! configuration are passed in, so the same code runs in AWS Lambda and on a laptop.
+//!
+//! Main types:
+//! - [`FileIngest`]: streaming ingest of one file (push bytes, get batches and a [`Manifest`]).
+//! - [`TableSink`], [`ParquetSink`]: where batches go; Parquet written to any `Write`.
+//! - [`CurrentState`], [`StatusHistory`]: files over time (latest state, history).
+//! - [`reports`]: the aggregates behind the reports, exact.
+//! - [`lake`]: the lake's layout and deterministic object keys.
+//! - [`Error`]: file-level errors with a [`Position`]; row problems are [`Reason`]s.
+//!
+//! # Example
+//!
+//! ```
+//! use duff_core::{CollectSink, CurrentState, FileId, FileMeta, IngestConfig, Outcome, Table};
+//! use duff_core::reports::{self, ReportFilter};
+//! use chrono::{TimeZone, Utc};
+//!
+//! let csv = b"client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status
+//! 1001,Moe's Tavern,5678,102,Duff Classic,2.50,6,0.33,Retail,created
+//! 1002,Kwik-E-Mart,5679,103,Duff Lite,2.00,12,0.5,B2B,delivered
+//! 1003,Krusty Burger,5680,104,Duff Dry,3.00,eight,0.25,Online,broken
+//! ";
+//! let meta = FileMeta::new(FileId::of_bytes(csv), "orders.csv", Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap());
+//! let mut sink = CollectSink::default();
+//! let cfg = IngestConfig { reject_threshold_ppm: 500_000, ..IngestConfig::default() };
+//! let manifest = duff_core::ingest_bytes(meta.clone(), cfg, csv, &mut sink)?;
+//!
+//! assert_eq!(manifest.outcome, Outcome::Published);
+//! assert_eq!((manifest.rows_read, manifest.rows_accepted, manifest.rows_quarantined), (3, 2, 1));
+//! assert_eq!(manifest.totals.amount, "39.00"); // 2.50 × 6 + 2.00 × 12, exact
+//! assert_eq!(manifest.quarantined_by_reason["not_an_integer"], 1);
+//!
+//! let mut state = CurrentState::new();
+//! for batch in &sink.batches[&Table::FactOrderLine] {
+//!     state.apply_batch(&meta, batch)?;
+//! }
+//! let by_product = reports::sales_by_product(&state, &ReportFilter::default());
+//! assert_eq!(by_product[0].product_id, 102);
+//! assert_eq!(by_product[0].sales, "15.00");
+//! assert_eq!(by_product[0].volume_l, "1.98");
+//! # Ok::<(), duff_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod columns;
+mod error;
+mod ingest;
+pub mod lake;
+mod manifest;
+mod model;
+mod number;
+mod parquet_io;
+mod reader;
+pub mod reports;
+mod state;
+pub mod tables;
+mod validate;
+
+pub use columns::{Column, DELIMITERS, Header};
+pub use error::{Error, ErrorKind, Position, Result};
+pub use ingest::{
+    CollectSink, FileIngest, FileSummary, IngestConfig, MAX_FIELD_BYTES, TableSink, ingest_bytes, ingest_reader,
+};
+pub use lake::{FileHasher, FileId, FileMeta, Table};
+pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};
+pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
+pub use number::{format_litres, format_scaled, to_decimal};
+pub use parquet_io::{ParquetSink, ROW_GROUP_ROWS, read_parquet, to_parquet_bytes, write_parquet, writer_properties};
+pub use state::{
+    CurrentState, FactRow, LineKey, LineState, StatusChange, StatusHistory, for_each_fact, order_line_current_schema,
+    order_status_history_schema, sort_files,
+};

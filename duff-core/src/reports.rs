@@ -1,0 +1,226 @@
+//! The aggregates behind the reports, computed from the current state of the order lines.
+//!
+//! Each order line counts once, in its latest version. `orders` counts distinct `order_id`s,
+//! `units` sums `product_ccf`, `sales` sums `amount` and `volume_l` sums litres, all exact.
+//! These are the reference answers: the SQL engines' answers are tested against them.
+
+use crate::model::{Channel, MONEY_SCALE, Status};
+use crate::number::{format_litres, format_scaled};
+use crate::state::{CurrentState, LineKey, LineState};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// Filters of the reports (every one optional; all given must hold).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportFilter {
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this client.
+    pub client_id: Option<i64>,
+    /// Only this product.
+    pub product_id: Option<i64>,
+}
+
+impl ReportFilter {
+    fn keeps(&self, k: &LineKey, l: &LineState) -> bool {
+        self.channel.is_none_or(|c| c == l.channel)
+            && self.status.is_none_or(|s| s == l.status)
+            && self.client_id.is_none_or(|c| c == l.client_id)
+            && self.product_id.is_none_or(|p| p == k.product_id)
+    }
+}
+
+/// A row of the sales-by-product report (sorted by `product_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductSales {
+    /// Product.
+    pub product_id: i64,
+    /// Its description on its latest line.
+    pub product_description: String,
+    /// Distinct orders.
+    pub orders: u64,
+    /// Units.
+    pub units: i128,
+    /// Sales (2 places).
+    pub sales: String,
+    /// Litres, exact (trailing zeros dropped down to 2 places).
+    pub volume_l: String,
+}
+
+/// A row of the order-status report (sorted created, delivered, broken).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSales {
+    /// Status.
+    pub status: Status,
+    /// Distinct orders with a line in this status.
+    pub orders: u64,
+    /// Units.
+    pub units: i128,
+    /// Sales (2 places).
+    pub sales: String,
+}
+
+/// A row of the orders-by-client report (sorted by `client_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSales {
+    /// Client.
+    pub client_id: i64,
+    /// Its name on its latest line.
+    pub client_name: String,
+    /// Distinct orders.
+    pub orders: u64,
+    /// Units.
+    pub units: i128,
+    /// Sales (2 places).
+    pub sales: String,
+}
+
+/// A row of the sales-by-channel report (sorted Retail, Online, B2B).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSales {
+    /// Channel.
+    pub channel: Channel,
+    /// Distinct orders.
+    pub orders: u64,
+    /// Units.
+    pub units: i128,
+    /// Sales (2 places).
+    pub sales: String,
+    /// Litres, exact (trailing zeros dropped down to 2 places).
+    pub volume_l: String,
+}
+
+#[derive(Default)]
+struct Acc<'a> {
+    orders: Vec<i64>,
+    units: i128,
+    amount: i128,
+    volume: i128,
+    latest: Option<&'a LineState>,
+}
+
+impl<'a> Acc<'a> {
+    fn add(&mut self, state: &CurrentState, k: &LineKey, l: &'a LineState) {
+        self.orders.push(k.order_id);
+        self.units += i128::from(l.units);
+        self.amount += i128::from(l.amount);
+        self.volume += i128::from(l.volume);
+        let newer = self.latest.is_none_or(|old| state.cmp_versions(l, old) == Ordering::Greater);
+        if newer {
+            self.latest = Some(l);
+        }
+    }
+
+    fn distinct_orders(&mut self) -> u64 {
+        self.orders.sort_unstable();
+        self.orders.dedup();
+        self.orders.len() as u64
+    }
+
+    fn sales(&self) -> String {
+        format_scaled(self.amount, MONEY_SCALE)
+    }
+
+    fn litres(&self) -> String {
+        format_litres(self.volume)
+    }
+}
+
+fn group<'a, K: Ord>(
+    state: &'a CurrentState,
+    filter: &ReportFilter,
+    key: impl Fn(&LineKey, &LineState) -> K,
+) -> BTreeMap<K, Acc<'a>> {
+    let mut groups: BTreeMap<K, Acc<'a>> = BTreeMap::new();
+    for (k, l) in state.lines() {
+        if filter.keeps(&k, l) {
+            groups.entry(key(&k, l)).or_default().add(state, &k, l);
+        }
+    }
+    groups
+}
+
+/// Sales by product.
+pub fn sales_by_product(state: &CurrentState, filter: &ReportFilter) -> Vec<ProductSales> {
+    group(state, filter, |k, _| k.product_id)
+        .into_iter()
+        .map(|(product_id, mut a)| ProductSales {
+            product_id,
+            product_description: a.latest.map(|l| state.product_description(l).to_owned()).unwrap_or_default(),
+            orders: a.distinct_orders(),
+            units: a.units,
+            sales: a.sales(),
+            volume_l: a.litres(),
+        })
+        .collect()
+}
+
+/// Orders, units and sales per status.
+pub fn order_status(state: &CurrentState, filter: &ReportFilter) -> Vec<StatusSales> {
+    group(state, filter, |_, l| l.status)
+        .into_iter()
+        .map(|(status, mut a)| StatusSales { status, orders: a.distinct_orders(), units: a.units, sales: a.sales() })
+        .collect()
+}
+
+/// Orders, units and sales per client.
+pub fn orders_by_client(state: &CurrentState, filter: &ReportFilter) -> Vec<ClientSales> {
+    group(state, filter, |_, l| l.client_id)
+        .into_iter()
+        .map(|(client_id, mut a)| ClientSales {
+            client_id,
+            client_name: a.latest.map(|l| state.client_name(l).to_owned()).unwrap_or_default(),
+            orders: a.distinct_orders(),
+            units: a.units,
+            sales: a.sales(),
+        })
+        .collect()
+}
+
+/// Orders, units, sales and litres per channel.
+pub fn sales_by_channel(state: &CurrentState, filter: &ReportFilter) -> Vec<ChannelSales> {
+    group(state, filter, |_, l| l.channel)
+        .into_iter()
+        .map(|(channel, mut a)| ChannelSales {
+            channel,
+            orders: a.distinct_orders(),
+            units: a.units,
+            sales: a.sales(),
+            volume_l: a.litres(),
+        })
+        .collect()
+}
+
+/// Totals over every current line that the filter keeps: distinct orders, lines, units,
+/// sales and litres.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Distinct orders.
+    pub orders: u64,
+    /// Order lines.
+    pub lines: u64,
+    /// Units.
+    pub units: i128,
+    /// Sales (2 places).
+    pub sales: String,
+    /// Litres, exact (trailing zeros dropped down to 2 places).
+    pub volume_l: String,
+}
+
+/// Totals of the current state.
+pub fn totals(state: &CurrentState, filter: &ReportFilter) -> Totals {
+    let mut groups = group(state, filter, |_, _| ());
+    match groups.get_mut(&()) {
+        Some(a) => Totals {
+            lines: a.orders.len() as u64,
+            orders: a.distinct_orders(),
+            units: a.units,
+            sales: a.sales(),
+            volume_l: a.litres(),
+        },
+        None => Totals { orders: 0, lines: 0, units: 0, sales: "0.00".into(), volume_l: "0.00".into() },
+    }
+}

@@ -1,0 +1,1 @@
+//! duff-lambda-etl
