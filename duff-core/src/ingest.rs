@@ -215,6 +215,8 @@ pub struct FileIngest {
     problems: Vec<Problem>,
     hasher: FileHasher,
     bytes: u64,
+    /// False for a byte range: the identity is the whole file's.
+    verify_identity: bool,
 }
 
 impl std::fmt::Debug for FileIngest {
@@ -250,7 +252,36 @@ impl FileIngest {
             problems: Vec::new(),
             hasher: FileHasher::default(),
             bytes: 0,
+            verify_identity: true,
         }
+    }
+
+    /// Starts the ingest of one byte range of a file whose header was read elsewhere (the
+    /// fan-out of a big file): `start` is the position of the range's first record. The
+    /// range's [`FileSummary`] and states merge with those of the other ranges.
+    ///
+    /// Two things need the whole file and are the merge step's: the content identity (not
+    /// verified here) and repeated lines across ranges (each range finds its own).
+    pub fn for_range(meta: FileMeta, cfg: IngestConfig, header: Header, start: Position) -> Self {
+        let mut ingest = FileIngest::new(meta, cfg);
+        ingest.header = Some(header);
+        ingest.line = start.line;
+        ingest.record = start.record;
+        ingest.buf_offset = start.byte;
+        ingest.verify_identity = false;
+        ingest
+    }
+
+    /// Marks this ingest as the first byte range of a fanned-out file (it reads the header;
+    /// the content identity, being the whole file's, is not verified).
+    pub fn as_first_range(mut self) -> Self {
+        self.verify_identity = false;
+        self
+    }
+
+    /// Where the next record starts (after everything fed so far was handled).
+    pub fn next_position(&self) -> Position {
+        Position { line: self.line, record: self.record, byte: self.buf_offset }
     }
 
     /// The header, once it has been read.
@@ -311,34 +342,10 @@ impl FileIngest {
     /// A file-level problem, a content identity different from `meta.file_id`
     /// ([`ErrorKind::ContentMismatch`]), or a sink failure.
     pub fn finish(mut self, sink: &mut dyn TableSink) -> Result<Manifest> {
-        self.process(true, sink)?;
-        let actual = self.hasher.finish();
-        if actual != self.meta.file_id {
-            return Err(ErrorKind::ContentMismatch {
-                expected: self.meta.file_id.to_string(),
-                actual: actual.to_string(),
-            }
-            .into());
-        }
-        let header = self.header.take().ok_or_else(|| Error::from(ErrorKind::NoHeader))?;
-        if !self.fact.is_empty() {
-            sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
-        }
-        if !self.quarantine.is_empty() {
-            sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
-        }
-        if !self.clients.is_empty() {
-            sink.write_batch(
-                Table::DimClient,
-                dim_client_batch(&self.meta, self.clients.iter().map(|(k, v)| (*k, v)))?,
-            )?;
-        }
-        if !self.products.is_empty() {
-            sink.write_batch(
-                Table::DimProduct,
-                dim_product_batch(&self.meta, self.products.iter().map(|(k, v)| (*k, v)))?,
-            )?;
-        }
+        self.flush_all(sink)?;
+        let Some(header) = self.header.take() else {
+            return Err(ErrorKind::NoHeader.into());
+        };
         let rejected = self.summary.over_threshold(self.cfg.reject_threshold_ppm);
         let outputs = if rejected {
             Vec::new()
@@ -367,6 +374,53 @@ impl FileIngest {
             ));
         }
         Ok(m)
+    }
+
+    /// Ends the input of a byte range (see [`for_range`](Self::for_range)): flushes its
+    /// batches and returns its summary, to be merged with the other ranges'.
+    ///
+    /// # Errors
+    /// A file-level problem in the range, or a sink failure.
+    pub fn finish_part(mut self, sink: &mut dyn TableSink) -> Result<FileSummary> {
+        self.flush_all(sink)?;
+        Ok(self.summary)
+    }
+
+    /// Handles the end of input and sends every pending batch.
+    fn flush_all(&mut self, sink: &mut dyn TableSink) -> Result<()> {
+        self.process(true, sink)?;
+        if self.verify_identity {
+            let actual = self.hasher.finish();
+            if actual != self.meta.file_id {
+                return Err(ErrorKind::ContentMismatch {
+                    expected: self.meta.file_id.to_string(),
+                    actual: actual.to_string(),
+                }
+                .into());
+            }
+        }
+        if self.header.is_none() {
+            return Err(ErrorKind::NoHeader.into());
+        }
+        if !self.fact.is_empty() {
+            sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
+        }
+        if !self.quarantine.is_empty() {
+            sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
+        }
+        if !self.clients.is_empty() {
+            sink.write_batch(
+                Table::DimClient,
+                dim_client_batch(&self.meta, self.clients.iter().map(|(k, v)| (*k, v)))?,
+            )?;
+        }
+        if !self.products.is_empty() {
+            sink.write_batch(
+                Table::DimProduct,
+                dim_product_batch(&self.meta, self.products.iter().map(|(k, v)| (*k, v)))?,
+            )?;
+        }
+        Ok(())
     }
 
     fn process(&mut self, eof: bool, sink: &mut dyn TableSink) -> Result<()> {

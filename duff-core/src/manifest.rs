@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::ingest::{FileSummary, IngestConfig};
 use crate::lake::{FileMeta, Table, format_instant};
 use crate::model::MONEY_SCALE;
-use crate::number::{format_litres, format_scaled};
+use crate::number::format_scaled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

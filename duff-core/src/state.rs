@@ -83,8 +83,6 @@ pub struct LineState {
     pub status: Status,
     /// `ingested_at` of the earliest version seen.
     pub first_seen_micros: i64,
-    /// How many versions were seen.
-    pub versions: u64,
 }
 
 /// A row of `fact_order_line` in plain Rust values, as read back from the lake.
@@ -274,7 +272,6 @@ impl CurrentState {
             channel: row.channel,
             status: row.status,
             first_seen_micros: meta.ingested_at_micros,
-            versions: 1,
         };
         self.upsert(row.key, new);
     }
@@ -289,12 +286,10 @@ impl CurrentState {
         };
         if let Some(old) = self.lines.get_mut(&key) {
             let first = old.first_seen_micros.min(new.first_seen_micros);
-            let versions = old.versions + new.versions;
             if newer {
                 *old = new;
             }
             old.first_seen_micros = first;
-            old.versions = versions;
         }
     }
 
@@ -312,7 +307,8 @@ impl CurrentState {
     }
 
     /// Merges a state built apart (another file, or another byte range of one file).
-    /// Associative and commutative: the latest version of each line wins.
+    /// Associative, commutative and idempotent: the latest version of each line wins and
+    /// the earliest `first_seen` is kept, so merging a state twice changes nothing.
     pub fn merge(&mut self, other: &CurrentState) {
         for (key, line) in &other.lines {
             let mut l = line.clone();
@@ -381,7 +377,6 @@ impl CurrentState {
             let f = self.file_of(l);
             b.updated_at.append_value(f.ingested_at_micros);
             b.first_seen_at.append_value(l.first_seen_micros);
-            b.versions.append_value(l.versions as i64);
             b.file_id.append_value(f.file_id.as_str());
             b.line.append_value(l.line as i64);
         }
@@ -407,7 +402,6 @@ pub fn order_line_current_schema() -> SchemaRef {
         f("volume_l", VOLUME),
         f("updated_at", crate::tables::timestamp_type()),
         f("first_seen_at", crate::tables::timestamp_type()),
-        f("versions", DataType::Int64),
         f("file_id", DataType::Utf8),
         f("line", DataType::Int64),
     ]))
@@ -428,7 +422,6 @@ struct CurrentBuilder {
     volume: Decimal128Builder,
     updated_at: arrow_array::builder::TimestampMicrosecondBuilder,
     first_seen_at: arrow_array::builder::TimestampMicrosecondBuilder,
-    versions: Int64Builder,
     file_id: StringBuilder,
     line: Int64Builder,
 }
@@ -451,7 +444,6 @@ impl CurrentBuilder {
             volume: d(VOLUME),
             updated_at: timestamp_builder(n),
             first_seen_at: timestamp_builder(n),
-            versions: Int64Builder::with_capacity(n),
             file_id: StringBuilder::new(),
             line: Int64Builder::with_capacity(n),
         }
@@ -473,7 +465,6 @@ impl CurrentBuilder {
             Arc::new(self.volume.finish()),
             Arc::new(self.updated_at.finish()),
             Arc::new(self.first_seen_at.finish()),
-            Arc::new(self.versions.finish()),
             Arc::new(self.file_id.finish()),
             Arc::new(self.line.finish()),
         ];
