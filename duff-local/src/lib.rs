@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod generate;
 pub mod text;
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,5 @@
 //! duff-core's integration tests: one binary, one module per theme.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
 
 mod brief;
 mod common;

@@ -1,0 +1,196 @@
+//! The local lake: publish, duplicates, refusals, instants, and the examples run for real.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
+
+use chrono::{TimeZone, Utc};
+use duff_core::{IngestConfig, Outcome, Table};
+use duff_local::{IngestResult, LocalLake};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo().join("examples/data").join(name)
+}
+
+/// Every file of the lake (relative path -> bytes).
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn ingested(r: IngestResult) -> duff_core::Manifest {
+    match r {
+        IngestResult::Ingested(m) => m,
+        IngestResult::Duplicate(m) => panic!("unexpected duplicate of {}", m.source),
+    }
+}
+
+#[test]
+fn publishes_every_table_under_deterministic_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    let m = ingested(lake.ingest_path(&sample("day1.csv"), &IngestConfig::default(), now).unwrap());
+    assert_eq!(m.outcome, Outcome::Published);
+    assert_eq!((m.rows_read, m.rows_accepted, m.rows_quarantined), (44, 42, 2));
+    let files = snapshot(dir.path());
+    for out in &m.outputs {
+        assert!(out.key.contains("ingest_date=2026-11-27/"), "{}", out.key);
+        let bytes = files.get(&out.key).unwrap_or_else(|| panic!("{} missing", out.key));
+        let rows: usize = duff_core::read_parquet(bytes.clone()).unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as u64, out.rows, "{}", out.key);
+    }
+    assert!(files.contains_key(&format!("manifests/{}.json", m.file_id)));
+    assert!(files.contains_key("dim_status/dim_status.parquet"));
+    assert!(files.contains_key("dim_channel/dim_channel.parquet"));
+    assert!(!files.keys().any(|k| k.contains(".staging") || k.contains("tmp")), "{:?}", files.keys());
+}
+
+#[test]
+fn ingesting_the_same_content_again_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    let cfg = IngestConfig::default();
+    let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    ingested(lake.ingest_path(&sample("day1.csv"), &cfg, t).unwrap());
+    let before = snapshot(dir.path());
+    // A retry, and a re-upload of the same bytes under another name, a day later.
+    let copy = dir.path().join("..").join(format!("copy-{}.csv", std::process::id()));
+    std::fs::copy(sample("day1.csv"), &copy).unwrap();
+    for path in [sample("day1.csv"), copy.clone()] {
+        match lake.ingest_path(&path, &cfg, t + chrono::Duration::days(1)).unwrap() {
+            IngestResult::Duplicate(m) => assert_eq!(m.rows_read, 44),
+            IngestResult::Ingested(m) => panic!("re-ingested {m:?}"),
+        }
+    }
+    std::fs::remove_file(copy).unwrap();
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn a_file_over_the_threshold_publishes_only_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    let cfg = IngestConfig { reject_threshold_ppm: 10_000, ..IngestConfig::default() };
+    let m = ingested(lake.ingest_path(&sample("day1.csv"), &cfg, Utc::now()).unwrap());
+    assert_eq!(m.outcome, Outcome::Rejected);
+    let files = snapshot(dir.path());
+    assert!(
+        !files.keys().any(|k| k.starts_with(Table::FactOrderLine.name()) || k.starts_with("quarantine")),
+        "{files:?}"
+    );
+    assert!(files.contains_key(&format!("manifests/{}.json", m.file_id)));
+    // A rejected file is not a duplicate: with a looser threshold it can be ingested.
+    let m = ingested(lake.ingest_path(&sample("day1.csv"), &IngestConfig::default(), Utc::now()).unwrap());
+    assert_eq!(m.outcome, Outcome::Published);
+}
+
+#[test]
+fn a_file_refused_whole_says_why_in_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "client_id,client_name\n1,a\n").unwrap();
+    let lake = LocalLake::open(dir.path().join("lake")).unwrap();
+    let m = ingested(lake.ingest_path(&bad, &IngestConfig::default(), Utc::now()).unwrap());
+    assert_eq!(m.outcome, Outcome::Failed);
+    assert_eq!(m.error.as_ref().map(|e| e.code.as_str()), Some("missing_column"));
+    assert!(m.outputs.is_empty());
+    let (state, _) = lake.load_state().unwrap();
+    assert!(state.is_empty());
+}
+
+#[test]
+fn local_instants_never_tie_and_latest_state_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    let cfg = IngestConfig::default();
+    let frozen = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    let a = ingested(lake.ingest_path(&sample("day1.csv"), &cfg, frozen).unwrap());
+    let b = ingested(lake.ingest_path(&sample("day2.csv"), &cfg, frozen).unwrap());
+    assert!(b.ingested_at_micros > a.ingested_at_micros);
+    let (state, history) = lake.load_state().unwrap();
+    // day2 moves 12 lines of day1 from created to delivered/broken and adds 14 lines.
+    assert_eq!(state.len(), 42 + 14);
+    let updated = history.changes.iter().filter(|c| c.from.is_some()).count();
+    assert_eq!(updated, 12);
+    let line = state.lines().into_iter().find(|(k, _)| k.order_id == 7000 && k.product_id == 106).unwrap().1.clone();
+    assert_eq!(line.status, duff_core::Status::Broken);
+    assert_eq!(line.first_seen_micros, a.ingested_at_micros);
+}
+
+fn example(name: &str) -> PathBuf {
+    // Examples are built by `cargo test` next to the test binaries' folder.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    profile_dir.join("examples").join(name)
+}
+
+#[test]
+fn the_pipeline_example_runs_on_the_bundled_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(example("pipeline")).current_dir(repo()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let (code, out, err) = run(&["--lake", lake]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("examples/data/orders.csv: published  read 5 = accepted 5 + quarantined 0"), "{out}");
+    assert!(out.contains("sales 174.00"), "{out}");
+    assert!(out.contains("       102  Duff Classic              2     12  30.00      3.96"), "{out}");
+    // Two more files: quarantine and status updates; the brief's file again is a duplicate.
+    let (code, out, _) =
+        run(&["--lake", lake, "examples/data/day1.csv", "examples/data/day2.csv", "examples/data/orders.csv"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("read 44 = accepted 42 + quarantined 2"), "{out}");
+    assert!(out.contains("duplicate of examples/data/orders.csv"), "{out}");
+    // A file refused whole: exit status 1, and the message names the missing column.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "order_id,status\n1,created\n").unwrap();
+    let (code, out, _) = run(&["--lake", lake, bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("failed") && out.contains("`client_id` is missing"), "{out}");
+    // Usage errors: 2.
+    assert_eq!(run(&["--bogus"]).0, Some(2));
+}
+
+#[test]
+fn the_generate_example_is_deterministic_and_ingestible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| {
+        let path = dir.path().join(name);
+        let status = Command::new(example("generate"))
+            .args(["--rows", "2000", "--bad-frac", "0.01", "--seed", "7", "--out", path.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        path
+    };
+    let (a, b) = (out("a.csv"), out("b.csv"));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let lake = LocalLake::open(dir.path().join("lake")).unwrap();
+    let m = ingested(lake.ingest_path(&a, &IngestConfig::default(), Utc::now()).unwrap());
+    assert_eq!(m.rows_read, 2000);
+    assert!(m.reconciles());
+    assert!(m.rows_quarantined >= 15 && m.rows_quarantined <= 30, "{m:?}");
+}
