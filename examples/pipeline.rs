@@ -25,6 +25,20 @@ const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-thres
                           or DUFF_REJECT_THRESHOLD)
   CSV                     files to ingest (default: the bundled examples/data/orders.csv)";
 
+/// `println!` that ends the program quietly when stdout is closed (`pipeline | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 struct Args {
     lake: PathBuf,
     max_rows: usize,
@@ -98,7 +112,7 @@ fn main() -> ExitCode {
 /// Ingests every file and prints the reports; `Ok(false)` when a file was refused.
 fn run(args: &Args) -> duff_local::Result<bool> {
     let lake = LocalLake::open(&args.lake)?;
-    println!("lake: {}", lake.root().display());
+    say!("lake: {}", lake.root().display());
     let mut all_ok = true;
     for path in &args.files {
         let started = Instant::now();
@@ -107,7 +121,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         match result {
             IngestResult::Ingested(m) => {
                 let rate = m.bytes as f64 / secs.max(1e-9) / 1e6;
-                println!("{}", m.reconciliation_line());
+                say!("{}", m.reconciliation_line());
                 eprintln!("  ({secs:.3} s, {rate:.0} MB/s, file_id {})", m.file_id);
                 if m.outcome != Outcome::Published {
                     all_ok = false;
@@ -117,12 +131,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
                 }
             }
             IngestResult::Duplicate(m) => {
-                println!(
-                    "{}: duplicate of {} ingested at {}: nothing changed",
-                    path.display(),
-                    m.source,
-                    m.ingested_at
-                );
+                say!("{}: duplicate of {} ingested at {}: nothing changed", path.display(), m.source, m.ingested_at);
             }
         }
     }
@@ -131,7 +140,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     let (state, history) = lake.load_state()?;
     let f = ReportFilter::default();
     let t = reports::totals(&state, &f);
-    println!(
+    say!(
         "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} status changes in history)",
         t.lines,
         t.orders,
@@ -188,8 +197,8 @@ fn print_report(title: &str, headers: &[&str], mut rows: Vec<Vec<String>>, right
     if max > 0 && total > max {
         rows.truncate(max);
     }
-    println!("\n{title}\n{}", table(headers, &rows, right));
+    say!("\n{title}\n{}", table(headers, &rows, right).trim_end());
     if rows.len() < total {
-        println!("... {} more rows (--max-rows 0 prints all {total})", total - rows.len());
+        say!("... {} more rows (--max-rows 0 prints all {total})", total - rows.len());
     }
 }

@@ -71,7 +71,9 @@ pub use lake::{FileHasher, FileId, FileMeta, Table};
 pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};
 pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
 pub use number::{format_litres, format_scaled, to_decimal};
-pub use parquet_io::{ParquetSink, ROW_GROUP_ROWS, read_parquet, to_parquet_bytes, write_parquet, writer_properties};
+pub use parquet_io::{
+    ParquetSink, ROW_GROUP_ROWS, parquet_batches, read_parquet, to_parquet_bytes, write_parquet, writer_properties,
+};
 pub use state::{
     CurrentState, FactRow, LineKey, LineState, StatusChange, StatusHistory, for_each_fact, order_line_current_schema,
     order_status_history_schema, sort_files,

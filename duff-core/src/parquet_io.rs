@@ -69,6 +69,15 @@ pub fn read_parquet(bytes: impl Into<Bytes>) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
+/// Decodes a Parquet file held in memory batch by batch (bounded memory).
+///
+/// # Errors
+/// When the bytes are not a readable Parquet file; each batch may fail to decode.
+pub fn parquet_batches(bytes: impl Into<Bytes>) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.into())?.with_batch_size(64 * 1024).build()?;
+    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+}
+
 /// A [`TableSink`] that streams each table into its own Parquet writer, opened on the
 /// table's first batch by `open` (a file, a temporary file, a multipart upload...).
 pub struct ParquetSink<W: Write + Send, F: FnMut(Table) -> Result<W>> {

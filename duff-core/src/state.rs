@@ -483,8 +483,8 @@ pub struct StatusChange {
     pub to: Status,
     /// `ingested_at` of the file that showed it.
     pub at_micros: i64,
-    /// That file.
-    pub file_id: crate::lake::FileId,
+    /// That file, as an index into [`StatusHistory::files`].
+    pub file: u32,
     /// Its line there.
     pub line: u64,
 }
@@ -493,7 +493,8 @@ pub struct StatusChange {
 #[derive(Debug, Default, Clone)]
 pub struct StatusHistory {
     last: HashMap<LineKey, Status>,
-    last_file: Option<(i64, String, String)>,
+    /// The files applied, in version order.
+    pub files: Vec<FileMeta>,
     /// Every change, in version order.
     pub changes: Vec<StatusChange>,
 }
@@ -510,18 +511,18 @@ impl StatusHistory {
     /// # Errors
     /// A file older than one already applied, or a batch without the fact schema.
     pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
-        let (t, s, f) = meta.version_key();
-        let key = (t, s.to_owned(), f.to_owned());
-        if let Some(last) = &self.last_file
-            && key < *last
-        {
-            return Err(ErrorKind::Config {
-                name: "status history",
-                message: format!("file {} applied after a newer file", meta.file_id),
+        match self.files.last() {
+            Some(last) if last.file_id == meta.file_id => {}
+            Some(last) if meta.version_key() < last.version_key() => {
+                return Err(ErrorKind::Config {
+                    name: "status history",
+                    message: format!("file {} applied after a newer file", meta.file_id),
+                }
+                .into());
             }
-            .into());
+            _ => self.files.push(meta.clone()),
         }
-        self.last_file = Some(key);
+        let file = (self.files.len() - 1) as u32;
         for_each_fact(batch, |row| {
             let prev = self.last.insert(row.key, row.status);
             if prev != Some(row.status) {
@@ -530,7 +531,7 @@ impl StatusHistory {
                     from: prev,
                     to: row.status,
                     at_micros: meta.ingested_at_micros,
-                    file_id: meta.file_id.clone(),
+                    file,
                     line: row.line,
                 });
             }
@@ -561,7 +562,7 @@ impl StatusHistory {
             from.append_option(c.from.map(Status::as_str));
             to.append_value(c.to.as_str());
             at.append_value(c.at_micros);
-            file_id.append_value(c.file_id.as_str());
+            file_id.append_value(self.files.get(c.file as usize).map_or("", |f| f.file_id.as_str()));
             line.append_value(c.line as i64);
         }
         let cols: Vec<ArrayRef> = vec![

@@ -231,7 +231,8 @@ impl LocalLake {
             for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
                 let path = self.root.join(&out.key);
                 let bytes = fs::read(&path).map_err(io("reading", &path))?;
-                for batch in duff_core::read_parquet(bytes)? {
+                for batch in duff_core::parquet_batches(bytes)? {
+                    let batch = batch?;
                     state.apply_batch(&meta, &batch)?;
                     history.apply_batch(&meta, &batch)?;
                 }
