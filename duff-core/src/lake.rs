@@ -3,18 +3,21 @@
 //! The same keys are used under a local directory and under an `s3://bucket/prefix`:
 //!
 //! ```text
-//! manifests/<file_id>.json                                  one per ingested file, written last (the commit)
-//! fact_order_line/ingest_date=YYYY-MM-DD/<file_id>.parquet  accepted order-line versions
-//! quarantine/ingest_date=YYYY-MM-DD/<file_id>.parquet       refused rows, with line, raw text, reasons
-//! dim_client/ingest_date=YYYY-MM-DD/<file_id>.parquet       each file's view of each client
-//! dim_product/ingest_date=YYYY-MM-DD/<file_id>.parquet      each file's view of each product
-//! dim_channel/dim_channel.parquet                           static
-//! dim_status/dim_status.parquet                             static
+//! manifests/<file_id>.json                                        one per file, written last (the commit)
+//! fact_order_line/ingest_date=YYYY-MM-DD/<instant>_<file_id>.parquet  accepted order-line versions
+//! quarantine/ingest_date=YYYY-MM-DD/<instant>_<file_id>.parquet       refused rows: line, raw text, reasons
+//! dim_client/ingest_date=YYYY-MM-DD/<instant>_<file_id>.parquet       each file's view of each client
+//! dim_product/ingest_date=YYYY-MM-DD/<instant>_<file_id>.parquet      each file's view of each product
+//! dim_channel/dim_channel.parquet                                 static
+//! dim_status/dim_status.parquet                                   static
 //! ```
 //!
-//! Every object is written once under a key derived from the file's content and ingest
-//! date, so retries rewrite identical bytes and concurrent ingests of different files never
-//! touch the same key: no coordination is needed.
+//! `<instant>` is `ingested_at` as `YYYYMMDDTHHMMSS.ffffffZ`, `<file_id>` the content hash.
+//! Every object is written under a key derived from the file's content and its ingest, so a
+//! retry of the same event rewrites identical bytes, two ingests of the same content at
+//! different instants never overwrite each other (the loser of the manifest commit removes
+//! its objects), and ingests of different files never touch the same key: no coordination
+//! is needed beyond the manifest's create-if-absent.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::fmt;
@@ -180,7 +183,13 @@ impl Table {
     /// The object key of this table's data for `meta` (relative to the lake root).
     pub fn object_key(self, meta: &FileMeta) -> String {
         if self.is_per_file() {
-            format!("{}/ingest_date={}/{}.parquet", self.name(), meta.ingest_date(), meta.file_id)
+            format!(
+                "{}/ingest_date={}/{}_{}.parquet",
+                self.name(),
+                meta.ingest_date(),
+                meta.ingested_at().format("%Y%m%dT%H%M%S%.6fZ"),
+                meta.file_id
+            )
         } else {
             format!("{0}/{0}.parquet", self.name())
         }
@@ -244,7 +253,7 @@ mod tests {
         let m = meta();
         assert_eq!(
             Table::FactOrderLine.object_key(&m),
-            format!("fact_order_line/ingest_date=2025-11-27/{}.parquet", m.file_id)
+            format!("fact_order_line/ingest_date=2025-11-27/20251127T000000.000000Z_{}.parquet", m.file_id)
         );
         assert_eq!(Table::DimStatus.object_key(&m), "dim_status/dim_status.parquet");
         assert_eq!(manifest_key(&m.file_id), format!("manifests/{}.json", m.file_id));

@@ -1,9 +1,9 @@
 //! `duff-local`: the lake in a local directory, the local home of duff-etl.
 //!
 //! It is an adapter around [`duff_core`]: it reads files, stages each table's Parquet in
-//! the lake's `.staging/` folder, publishes by renaming into the deterministic keys of
-//! [`duff_core::lake`], and writes the file's manifest last (the commit). The ETL Lambda
-//! does the same against S3; only the storage differs.
+//! a local folder, puts the objects under the deterministic keys of [`duff_core::lake`],
+//! and writes the file's manifest last (the commit). [`Lake`] is generic over a [`Store`]:
+//! a folder here ([`DirStore`]), S3 in the ETL Lambda. Same protocol, same bytes.
 //!
 //! ```no_run
 //! use duff_local::{LocalLake, IngestResult};
@@ -16,7 +16,10 @@
 #![deny(missing_docs)]
 
 pub mod generate;
+pub mod store;
 pub mod text;
+
+pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
@@ -46,13 +49,31 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] duff_core::Error),
     /// A manifest in the lake could not be read.
-    #[error("reading manifest {path}")]
+    #[error("reading manifest {key}")]
     Manifest {
-        /// The manifest's path.
-        path: PathBuf,
+        /// The manifest's key.
+        key: String,
         /// The cause.
         #[source]
         source: duff_core::Error,
+    },
+    /// A manifest names an object that is not in the store.
+    #[error("object {key} named by a manifest is missing")]
+    MissingObject {
+        /// The object's key.
+        key: String,
+    },
+    /// A storage backend failed (S3...).
+    #[error("{action} {key}: {message}")]
+    Store {
+        /// What was being done.
+        action: &'static str,
+        /// The key concerned.
+        key: String,
+        /// The backend's message.
+        message: String,
+        /// Whether a retry may help (throttling, 5xx, timeouts).
+        retryable: bool,
     },
 }
 
@@ -72,40 +93,85 @@ pub enum IngestResult {
     Duplicate(Manifest),
 }
 
-/// A lake in a local directory.
+impl IngestResult {
+    /// The manifest (the new one, or the earlier one of a duplicate).
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            IngestResult::Ingested(m) | IngestResult::Duplicate(m) => m,
+        }
+    }
+}
+
+/// A lake in a local folder.
+pub type LocalLake = Lake<DirStore>;
+
+/// A lake on some [`Store`], with a local folder to stage outputs in.
+///
+/// The ingest protocol, the same for every store:
+/// 1. the manifest `manifests/<file_id>.json` says `published` already: a duplicate, stop;
+/// 2. stream the file through [`FileIngest`], each table's Parquet staged locally;
+/// 3. when the file is accepted, put each staged object under its deterministic key;
+/// 4. commit: create the manifest if absent (or replace a `rejected`/`failed` one). When
+///    another ingest of the same content committed first, remove the objects this one put
+///    (unless they are that ingest's own keys) and report a duplicate.
 #[derive(Debug, Clone)]
-pub struct LocalLake {
-    root: PathBuf,
+pub struct Lake<S: Store> {
+    store: S,
+    staging: PathBuf,
 }
 
 impl LocalLake {
-    /// Opens (creating it if needed) the lake at `root`.
+    /// Opens (creating it if needed) the lake in the folder `root`; outputs are staged in
+    /// `root/.staging` (hidden from readers) and published by rename.
     ///
     /// # Errors
     /// When the folder cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> Result<LocalLake> {
         let root = root.into();
-        fs::create_dir_all(root.join(MANIFESTS)).map_err(io("creating the lake folder", &root))?;
-        Ok(LocalLake { root })
+        let store = DirStore::open(&root)?;
+        Ok(Lake { store, staging: root.join(".staging") })
     }
 
     /// The lake's root folder.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.store.root()
+    }
+
+    /// Ingests the local file at `path` at the instant `now`, moved forward if needed so
+    /// that it is later than every earlier ingest of this lake (two local ingests never tie).
+    ///
+    /// # Errors
+    /// See [`Lake::ingest_file`].
+    pub fn ingest_path(&self, path: &Path, cfg: &IngestConfig, now: DateTime<Utc>) -> Result<IngestResult> {
+        let latest = self.manifests()?.iter().map(|m| m.ingested_at_micros).max();
+        let instant = next_local_instant(now.timestamp_micros(), latest);
+        self.ingest_file(path, &path.display().to_string(), instant, cfg)
+    }
+}
+
+impl<S: Store> Lake<S> {
+    /// A lake on `store`, staging outputs in the local folder `staging`.
+    pub fn new(store: S, staging: impl Into<PathBuf>) -> Lake<S> {
+        Lake { store, staging: staging.into() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// Every manifest in the lake, sorted by version `(ingested_at, source, file_id)`.
     ///
     /// # Errors
-    /// An unreadable folder or manifest.
+    /// An unreadable listing or manifest.
     pub fn manifests(&self) -> Result<Vec<Manifest>> {
-        let dir = self.root.join(MANIFESTS);
         let mut out = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io("listing", &dir))? {
-            let path = entry.map_err(io("listing", &dir))?.path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let bytes = fs::read(&path).map_err(io("reading", &path))?;
-                let m = Manifest::from_json(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
+        for key in self.store.list(&format!("{MANIFESTS}/"))? {
+            if !key.ends_with(".json") {
+                continue;
+            }
+            if let Some(bytes) = self.store.get(&key)? {
+                let m = Manifest::from_json(&bytes).map_err(|source| Error::Manifest { key: key.clone(), source })?;
                 out.push(m);
             }
         }
@@ -115,67 +181,79 @@ impl LocalLake {
         Ok(out)
     }
 
-    fn manifest(&self, file_id: &FileId) -> Result<Option<Manifest>> {
-        let path = self.root.join(manifest_key(file_id));
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(Manifest::from_json(&bytes).map_err(|source| Error::Manifest { path, source })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io { action: "reading", path, source: e }),
+    /// The manifest of the content `file_id`, if any.
+    ///
+    /// # Errors
+    /// An unreadable manifest.
+    pub fn manifest(&self, file_id: &FileId) -> Result<Option<Manifest>> {
+        let key = manifest_key(file_id);
+        match self.store.get(&key)? {
+            Some(bytes) => Ok(Some(Manifest::from_json(&bytes).map_err(|source| Error::Manifest { key, source })?)),
+            None => Ok(None),
         }
     }
 
-    /// Ingests the file at `path`, at the instant `now` (moved forward if needed so that it
-    /// is later than every earlier ingest of this lake).
-    ///
-    /// A file whose content was already published is a duplicate: nothing changes. A file
-    /// refused whole (file-level error, or over the reject threshold) publishes nothing
-    /// but its manifest, which says why.
+    /// Ingests the local file `path` (a download, in Lambda) as `source`, ingested at
+    /// `ingested_at_micros`, following the protocol in the [type docs](Lake).
     ///
     /// # Errors
-    /// I/O failures of the lake or of reading `path`. A refused file is not an error: see
-    /// the manifest's outcome.
-    pub fn ingest_path(&self, path: &Path, cfg: &IngestConfig, now: DateTime<Utc>) -> Result<IngestResult> {
+    /// Storage or read failures (nothing is committed then; a retry converges). A file
+    /// refused whole is not an error: see the manifest's outcome.
+    pub fn ingest_file(
+        &self,
+        path: &Path,
+        source: &str,
+        ingested_at_micros: i64,
+        cfg: &IngestConfig,
+    ) -> Result<IngestResult> {
         let file_id = hash_file(path)?;
-        if let Some(m) = self.manifest(&file_id)?
-            && m.outcome == Outcome::Published
-        {
-            return Ok(IngestResult::Duplicate(m));
+        let earlier = self.manifest(&file_id)?;
+        if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
+            return Ok(IngestResult::Duplicate(m.clone()));
         }
-        let latest = self.manifests()?.iter().map(|m| m.ingested_at_micros).max();
-        let instant = next_local_instant(now.timestamp_micros(), latest);
-        let meta = FileMeta { file_id, source: path.display().to_string(), ingested_at_micros: instant };
+        let meta = FileMeta { file_id, source: source.to_owned(), ingested_at_micros };
         let mut reader = File::open(path).map_err(io("opening", path))?;
-        self.ingest_reader(meta, cfg, &mut reader).map(IngestResult::Ingested)
+        let manifest = self.stage_and_put(&meta, cfg, &mut reader)?;
+        self.write_static_dims()?;
+        let bytes = manifest.to_json_line()?;
+        let key = manifest_key(&meta.file_id);
+        let committed = match earlier {
+            None => self.store.put_if_absent(&key, &bytes)?,
+            Some(_) => {
+                self.store.put_bytes(&key, &bytes)?;
+                true
+            }
+        };
+        if committed {
+            return Ok(IngestResult::Ingested(manifest));
+        }
+        // Another ingest of the same content committed first: keep its objects, drop ours.
+        let winner = self.manifest(&meta.file_id)?;
+        let theirs: Vec<&str> = winner.iter().flat_map(|w| w.outputs.iter().map(|o| o.key.as_str())).collect();
+        for out in manifest.outputs.iter().filter(|o| !theirs.contains(&o.key.as_str())) {
+            self.store.delete(&out.key)?;
+        }
+        match winner {
+            Some(w) if w.outcome == Outcome::Published => Ok(IngestResult::Duplicate(w)),
+            _ => Ok(IngestResult::Ingested(manifest)),
+        }
     }
 
-    /// Ingests `reader`, whose content identity and instant are in `meta`: stages every
-    /// table, publishes them when the file is accepted, then writes the manifest.
-    ///
-    /// # Errors
-    /// I/O failures (the staged files are removed).
-    pub fn ingest_reader(&self, meta: FileMeta, cfg: &IngestConfig, reader: &mut dyn Read) -> Result<Manifest> {
-        let staging = self.root.join(".staging").join(format!("{}-{}", meta.file_id, std::process::id()));
+    /// Streams the file through the core, staging each table locally; puts the objects
+    /// when the file is accepted. Returns the manifest (not yet committed).
+    fn stage_and_put(&self, meta: &FileMeta, cfg: &IngestConfig, reader: &mut dyn Read) -> Result<Manifest> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let staging = self.staging.join(format!("{}-{}-{n}", meta.file_id, std::process::id()));
         fs::create_dir_all(&staging).map_err(io("creating", &staging))?;
-        let result = self.stage_and_publish(&meta, cfg, reader, &staging);
+        let result = self.stage_in(meta, cfg, reader, &staging);
         // Whatever happened, nothing stays staged.
         let _ = fs::remove_dir_all(&staging);
-        if let Some(parent) = staging.parent() {
-            let _ = fs::remove_dir(parent); // only when empty: another ingest may be staging
-        }
-        let manifest = result?;
-        self.write_static_dims()?;
-        let path = self.root.join(manifest_key(&meta.file_id));
-        write_atomic(&path, &manifest.to_json_line()?)?;
-        Ok(manifest)
+        let _ = fs::remove_dir(&self.staging); // only when empty: another ingest may be staging
+        result
     }
 
-    fn stage_and_publish(
-        &self,
-        meta: &FileMeta,
-        cfg: &IngestConfig,
-        reader: &mut dyn Read,
-        staging: &Path,
-    ) -> Result<Manifest> {
+    fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, reader: &mut dyn Read, staging: &Path) -> Result<Manifest> {
         let mut sink = ParquetSink::new(|table: Table| {
             let p = staging.join(format!("{}.parquet", table.name()));
             let f = File::create(&p)?;
@@ -191,16 +269,10 @@ impl LocalLake {
         for (_, mut w) in sink.finish()? {
             w.flush().map_err(io("writing", staging))?;
         }
-        if manifest.outcome != Outcome::Published {
-            return Ok(manifest);
-        }
-        for out in &manifest.outputs {
-            let from = staging.join(format!("{}.parquet", out.table.name()));
-            let to = self.root.join(&out.key);
-            if let Some(parent) = to.parent() {
-                fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        if manifest.outcome == Outcome::Published {
+            for out in &manifest.outputs {
+                self.store.put_file(&out.key, &staging.join(format!("{}.parquet", out.table.name())))?;
             }
-            fs::rename(&from, &to).map_err(io("publishing", &to))?;
         }
         Ok(manifest)
     }
@@ -210,9 +282,9 @@ impl LocalLake {
             (Table::DimChannel, duff_core::tables::dim_channel_batch()?),
             (Table::DimStatus, duff_core::tables::dim_status_batch()?),
         ] {
-            let path = self.root.join(table.static_key());
-            if !path.exists() {
-                write_atomic(&path, &duff_core::to_parquet_bytes(&[batch])?)?;
+            let key = table.static_key();
+            if self.store.get(&key)?.is_none() {
+                self.store.put_bytes(&key, &duff_core::to_parquet_bytes(&[batch])?)?;
             }
         }
         Ok(())
@@ -229,8 +301,7 @@ impl LocalLake {
         for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
             let meta = m.meta();
             for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                let path = self.root.join(&out.key);
-                let bytes = fs::read(&path).map_err(io("reading", &path))?;
+                let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
                 for batch in duff_core::parquet_batches(bytes)? {
                     let batch = batch?;
                     state.apply_batch(&meta, &batch)?;
@@ -257,18 +328,4 @@ pub fn hash_file(path: &Path) -> Result<FileId> {
         }
         h.update(&buf[..n]);
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename: readers see the old
-/// content or the new, never a part.
-///
-/// # Errors
-/// I/O failures.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io("creating", parent))?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("renaming into", path))
 }

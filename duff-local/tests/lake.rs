@@ -194,3 +194,84 @@ fn the_generate_example_is_deterministic_and_ingestible() {
     assert!(m.reconciles());
     assert!(m.rows_quarantined >= 15 && m.rows_quarantined <= 30, "{m:?}");
 }
+
+/// A store on which another ingest commits just before this one does.
+struct Racing {
+    inner: duff_local::DirStore,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce(&duff_local::DirStore) + Send>>>,
+}
+
+impl duff_local::Store for Racing {
+    fn get(&self, key: &str) -> duff_local::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn list(&self, prefix: &str) -> duff_local::Result<Vec<String>> {
+        self.inner.list(prefix)
+    }
+    fn put_file(&self, key: &str, path: &Path) -> duff_local::Result<()> {
+        self.inner.put_file(key, path)
+    }
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> duff_local::Result<()> {
+        self.inner.put_bytes(key, bytes)
+    }
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> duff_local::Result<bool> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(h) = hook {
+            h(&self.inner);
+        }
+        self.inner.put_if_absent(key, bytes)
+    }
+    fn delete(&self, key: &str) -> duff_local::Result<()> {
+        self.inner.delete(key)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+fn racing_lake(dir: &Path, other: &'static str, other_instant: i64) -> duff_local::Lake<Racing> {
+    let inner = duff_local::DirStore::open(dir.join("lake")).unwrap();
+    let staging = dir.join("staging-b");
+    let hook: Box<dyn FnOnce(&duff_local::DirStore) + Send> = Box::new(move |store: &duff_local::DirStore| {
+        let lake = duff_local::Lake::new(store.clone(), staging);
+        let r = lake.ingest_file(&sample(other), other, other_instant, &IngestConfig::default()).unwrap();
+        assert!(matches!(r, IngestResult::Ingested(_)));
+    });
+    duff_local::Lake::new(Racing { inner, hook: std::sync::Mutex::new(Some(hook)) }, dir.join("staging-a"))
+}
+
+#[test]
+fn concurrent_ingests_of_the_same_content_leave_only_the_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 23, 59, 59).unwrap().timestamp_micros();
+    let t1 = t0 + 2_000_000; // the next day: other partition keys
+    let lake = racing_lake(dir.path(), "day1.csv", t1);
+    let r = lake.ingest_file(&sample("day1.csv"), "day1.csv", t0, &IngestConfig::default()).unwrap();
+    let winner = match r {
+        IngestResult::Duplicate(m) => m,
+        IngestResult::Ingested(m) => panic!("the loser committed {m:?}"),
+    };
+    assert_eq!(winner.ingested_at_micros, t1);
+    let files = snapshot(&dir.path().join("lake"));
+    let data: Vec<&String> = files
+        .keys()
+        .filter(|k| k.ends_with(".parquet") && !k.starts_with("dim_status") && !k.starts_with("dim_channel"))
+        .collect();
+    let mut expected: Vec<&String> = winner.outputs.iter().map(|o| &o.key).collect();
+    expected.sort();
+    assert_eq!(data, expected, "only the winner's objects remain");
+}
+
+#[test]
+fn concurrent_ingests_of_different_files_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap().timestamp_micros();
+    let lake = racing_lake(dir.path(), "day2.csv", t0 + 1);
+    let r = lake.ingest_file(&sample("day1.csv"), "day1.csv", t0, &IngestConfig::default()).unwrap();
+    assert!(matches!(r, IngestResult::Ingested(_)));
+    let local = LocalLake::open(dir.path().join("lake")).unwrap();
+    assert_eq!(local.manifests().unwrap().len(), 2);
+    let (state, history) = local.load_state().unwrap();
+    assert_eq!(state.len(), 42 + 14);
+    assert_eq!(history.changes.iter().filter(|c| c.from.is_some()).count(), 12);
+}

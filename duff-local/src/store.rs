@@ -1,0 +1,215 @@
+//! The storage seam: the few object operations the lake needs, with a folder
+//! implementation here and an S3 one in `duff-lambda-etl`.
+
+use crate::{Error, Result};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Object storage under the lake root. Keys are `/`-separated and relative to the root.
+pub trait Store: Send + Sync {
+    /// Reads an object; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// Any failure other than "not found".
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Every key under `prefix` (recursively), in lexicographic order.
+    ///
+    /// # Errors
+    /// Listing failures.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Writes a local file's content under `key` (overwriting).
+    ///
+    /// # Errors
+    /// Read or write failures.
+    fn put_file(&self, key: &str, path: &Path) -> Result<()>;
+
+    /// Writes `bytes` under `key` (overwriting); readers see the old or the new object.
+    ///
+    /// # Errors
+    /// Write failures.
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Writes `bytes` under `key` only if no object is there; `Ok(false)` when one was.
+    ///
+    /// # Errors
+    /// Write failures.
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool>;
+
+    /// Removes an object (no error if absent).
+    ///
+    /// # Errors
+    /// Failures other than "not found".
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Where the store is, for messages (`/path/to/lake`, `s3://bucket/prefix`).
+    fn location(&self) -> String;
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io { action, path: path.to_owned(), source }
+}
+
+/// A lake in a local folder.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    /// The store rooted at `root` (created if needed).
+    ///
+    /// # Errors
+    /// When the folder cannot be created.
+    pub fn open(root: impl Into<PathBuf>) -> Result<DirStore> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(io("creating the lake folder", &root))?;
+        Ok(DirStore { root })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// A temporary sibling of `path`, unique to this process and call.
+    fn tmp_for(path: &Path) -> PathBuf {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    }
+
+    fn parent_dir(path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for DirStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(key);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io { action: "reading", path, source: e }),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path(prefix)];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::Io { action: "listing", path: dir, source: e }),
+            };
+            for entry in entries {
+                let path = entry.map_err(io("listing", &dir))?.path();
+                let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if hidden {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&self.root) {
+                    out.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn put_file(&self, key: &str, path: &Path) -> Result<()> {
+        let to = self.path(key);
+        DirStore::parent_dir(&to)?;
+        // A rename when the staging folder is on the same file system, else a copy.
+        if fs::rename(path, &to).is_err() {
+            let tmp = DirStore::tmp_for(&to);
+            fs::copy(path, &tmp).map_err(io("copying into", &tmp))?;
+            fs::rename(&tmp, &to).map_err(io("publishing", &to))?;
+        }
+        Ok(())
+    }
+
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let to = self.path(key);
+        DirStore::parent_dir(&to)?;
+        let tmp = DirStore::tmp_for(&to);
+        fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
+        fs::rename(&tmp, &to).map_err(io("renaming into", &to))
+    }
+
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+        let to = self.path(key);
+        DirStore::parent_dir(&to)?;
+        let tmp = DirStore::tmp_for(&to);
+        {
+            let mut f = fs::File::create(&tmp).map_err(io("writing", &tmp))?;
+            f.write_all(bytes).map_err(io("writing", &tmp))?;
+        }
+        // A hard link fails when the target exists: an atomic create-if-absent.
+        let linked = fs::hard_link(&tmp, &to);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::Io { action: "creating", path: to, source: e }),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io { action: "removing", path, source: e }),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_store_operations() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DirStore::open(dir.path()).unwrap();
+        assert_eq!(s.get("a/b.json").unwrap(), None);
+        assert!(s.put_if_absent("a/b.json", b"one").unwrap());
+        assert!(!s.put_if_absent("a/b.json", b"two").unwrap());
+        assert_eq!(s.get("a/b.json").unwrap().as_deref(), Some(&b"one"[..]));
+        s.put_bytes("a/b.json", b"three").unwrap();
+        assert_eq!(s.get("a/b.json").unwrap().as_deref(), Some(&b"three"[..]));
+        let staged = dir.path().join("staged.bin");
+        fs::write(&staged, b"data").unwrap();
+        s.put_file("t/x=1/f.parquet", &staged).unwrap();
+        assert_eq!(
+            s.list("").unwrap(),
+            vec!["a/b.json", "staged.bin", "t/x=1/f.parquet"]
+                .into_iter()
+                .filter(|k| *k != "staged.bin" || staged.exists())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(s.list("t/").unwrap(), vec!["t/x=1/f.parquet"]);
+        s.delete("a/b.json").unwrap();
+        s.delete("a/b.json").unwrap();
+        assert_eq!(s.get("a/b.json").unwrap(), None);
+        assert_eq!(s.list("missing/").unwrap(), Vec::<String>::new());
+    }
+}
