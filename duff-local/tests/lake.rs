@@ -195,10 +195,13 @@ fn the_generate_example_is_deterministic_and_ingestible() {
     assert!(m.rows_quarantined >= 15 && m.rows_quarantined <= 30, "{m:?}");
 }
 
+/// What runs just before the racing store's first create-if-absent.
+type Hook = Box<dyn FnOnce(&duff_local::DirStore) + Send>;
+
 /// A store on which another ingest commits just before this one does.
 struct Racing {
     inner: duff_local::DirStore,
-    hook: std::sync::Mutex<Option<Box<dyn FnOnce(&duff_local::DirStore) + Send>>>,
+    hook: std::sync::Mutex<Option<Hook>>,
 }
 
 impl duff_local::Store for Racing {
@@ -232,7 +235,7 @@ impl duff_local::Store for Racing {
 fn racing_lake(dir: &Path, other: &'static str, other_instant: i64) -> duff_local::Lake<Racing> {
     let inner = duff_local::DirStore::open(dir.join("lake")).unwrap();
     let staging = dir.join("staging-b");
-    let hook: Box<dyn FnOnce(&duff_local::DirStore) + Send> = Box::new(move |store: &duff_local::DirStore| {
+    let hook: Hook = Box::new(move |store: &duff_local::DirStore| {
         let lake = duff_local::Lake::new(store.clone(), staging);
         let r = lake.ingest_file(&sample(other), other, other_instant, &IngestConfig::default()).unwrap();
         assert!(matches!(r, IngestResult::Ingested(_)));
