@@ -1,0 +1,565 @@
+//! The report catalog: every query the API runs, in one place.
+//!
+//! Each report has a name, an allow-list of typed filters and SQL text in which every value
+//! is a bound parameter. The SQL is written once, in the subset of SQL that DataFusion and
+//! Athena (Trino) agree on, and rendered per [`Dialect`] only where they differ:
+//!
+//! | what | DataFusion | Athena |
+//! |---|---|---|
+//! | placeholders | `$1`, `$2`, ... | `?` (values sent as `ExecutionParameters`, in order) |
+//! | `order_line_current` | a table the engine materialises from [`CURRENT_STATE_SQL`] | a view whose body is [`CURRENT_STATE_SQL`] (`deploy/athena/`) |
+//! | decimal sums | `DECIMAL(28, s)` | `DECIMAL(38, s)` |
+//!
+//! Result columns are read by name and normalised by [`Kind`], so the width of a decimal sum
+//! or the text of a number never shows in the API's JSON.
+//!
+//! User input never becomes SQL text: the SQL is assembled only from `&'static str` pieces of
+//! this module, chosen by which allow-listed filters are present; every value (ids, enum
+//! values, paging keys, page sizes) is a [`Value`] bound as a parameter. Even the page size
+//! is a parameter (`ROW_NUMBER() ... <= ?`), because `LIMIT ?` is not portable.
+
+use duff_core::reports::ReportFilter;
+use duff_core::{Channel, Status};
+use std::fmt::Write as _;
+
+/// The SQL dialect a query is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Apache DataFusion: `$n` placeholders.
+    DataFusion,
+    /// Amazon Athena (Trino): `?` placeholders bound by `ExecutionParameters`.
+    Athena,
+}
+
+/// A typed parameter value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A `BIGINT`.
+    Int(i64),
+    /// A `VARCHAR` (only ever one of the catalog's enum spellings).
+    Text(&'static str),
+}
+
+impl Value {
+    /// The value as an Athena execution parameter: a SQL literal, validated against its
+    /// type. Integers are plain digits (with a sign); text is single-quoted with quotes
+    /// doubled, and refused when it holds a control character.
+    ///
+    /// # Errors
+    /// A text value with a control character (never produced by the catalog).
+    pub fn athena_literal(&self) -> Result<String, InvalidValue> {
+        match self {
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Text(s) => {
+                if s.chars().any(char::is_control) {
+                    return Err(InvalidValue);
+                }
+                Ok(format!("'{}'", s.replace('\'', "''")))
+            }
+        }
+    }
+}
+
+/// A parameter value that cannot be sent to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a query parameter holds a control character")]
+pub struct InvalidValue;
+
+/// How a result column is turned into JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An integer (ids, counts, units): a JSON number.
+    Int,
+    /// Money: a JSON string with exactly 2 decimal places.
+    Money,
+    /// Litres: a JSON string, exact, trailing zeros dropped down to 2 places.
+    Litres,
+    /// Text: a JSON string.
+    Text,
+}
+
+/// A result column the API reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutColumn {
+    /// Its name in the result set.
+    pub name: &'static str,
+    /// How it is rendered.
+    pub kind: Kind,
+}
+
+const fn col(name: &'static str, kind: Kind) -> OutColumn {
+    OutColumn { name, kind }
+}
+
+/// A filter a report may accept (its query parameter name is [`Filter::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `channel`: one of `Retail`, `Online`, `B2B` (any letter case).
+    Channel,
+    /// `status`: one of `created`, `delivered`, `broken` (any letter case).
+    Status,
+    /// `client_id`: a positive integer.
+    ClientId,
+    /// `product_id`: a positive integer.
+    ProductId,
+}
+
+impl Filter {
+    /// The query parameter's name (also the column it filters).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Filter::Channel => "channel",
+            Filter::Status => "status",
+            Filter::ClientId => "client_id",
+            Filter::ProductId => "product_id",
+        }
+    }
+
+    /// The SQL condition, a fixed text with one placeholder.
+    const fn condition(self) -> &'static str {
+        match self {
+            Filter::Channel => " AND channel = ",
+            Filter::Status => " AND status = ",
+            Filter::ClientId => " AND client_id = ",
+            Filter::ProductId => " AND product_id = ",
+        }
+    }
+
+    fn value(self, f: &ReportFilter) -> Option<Value> {
+        match self {
+            Filter::Channel => f.channel.map(|c| Value::Text(c.as_str())),
+            Filter::Status => f.status.map(|s| Value::Text(s.as_str())),
+            Filter::ClientId => f.client_id.map(Value::Int),
+            Filter::ProductId => f.product_id.map(Value::Int),
+        }
+    }
+}
+
+/// The reports of `/reports/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `sales-by-product`: orders, units, sales and litres per product, sorted by `product_id`.
+    SalesByProduct,
+    /// `order-status`: orders, units and sales per status, sorted created, delivered, broken.
+    OrderStatus,
+    /// `orders-by-client`: orders, units and sales per client, sorted by `client_id`.
+    OrdersByClient,
+    /// `sales-by-channel`: orders, units, sales and litres per channel, sorted Retail, Online, B2B.
+    SalesByChannel,
+}
+
+impl Report {
+    /// Every report.
+    pub const ALL: [Report; 4] =
+        [Report::SalesByProduct, Report::OrderStatus, Report::OrdersByClient, Report::SalesByChannel];
+
+    /// The report's name (its path segment).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Report::SalesByProduct => "sales-by-product",
+            Report::OrderStatus => "order-status",
+            Report::OrdersByClient => "orders-by-client",
+            Report::SalesByChannel => "sales-by-channel",
+        }
+    }
+
+    /// The report named `name`.
+    pub fn from_name(name: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The filters it accepts (every other query parameter is refused).
+    pub const fn filters(self) -> &'static [Filter] {
+        match self {
+            Report::SalesByProduct | Report::OrdersByClient => &[Filter::Channel, Filter::Status],
+            Report::OrderStatus => &[Filter::ClientId, Filter::ProductId, Filter::Channel],
+            Report::SalesByChannel => &[Filter::Status, Filter::ClientId, Filter::ProductId],
+        }
+    }
+
+    /// The columns of its rows, in JSON order.
+    pub const fn columns(self) -> &'static [OutColumn] {
+        match self {
+            Report::SalesByProduct => &SALES_BY_PRODUCT_COLUMNS,
+            Report::OrderStatus => &ORDER_STATUS_COLUMNS,
+            Report::OrdersByClient => &ORDERS_BY_CLIENT_COLUMNS,
+            Report::SalesByChannel => &SALES_BY_CHANNEL_COLUMNS,
+        }
+    }
+
+    /// The report's query with `filter` bound. Filters the report does not accept are
+    /// ignored (the HTTP layer refuses them before).
+    pub fn query(self, filter: &ReportFilter) -> Query {
+        let mut q = Query::new(self.name());
+        let (head, tail) = match self {
+            Report::SalesByProduct => (SALES_BY_PRODUCT_HEAD, SALES_BY_PRODUCT_TAIL),
+            Report::OrderStatus => (ORDER_STATUS_HEAD, ORDER_STATUS_TAIL),
+            Report::OrdersByClient => (ORDERS_BY_CLIENT_HEAD, ORDERS_BY_CLIENT_TAIL),
+            Report::SalesByChannel => (SALES_BY_CHANNEL_HEAD, SALES_BY_CHANNEL_TAIL),
+        };
+        q.sql(head);
+        for f in self.filters() {
+            if let Some(v) = f.value(filter) {
+                q.sql(f.condition());
+                q.param(v);
+            }
+        }
+        q.sql(tail);
+        q
+    }
+}
+
+const SALES_BY_PRODUCT_COLUMNS: [OutColumn; 6] = [
+    col("product_id", Kind::Int),
+    col("product_description", Kind::Text),
+    col("orders", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+    col("volume_l", Kind::Litres),
+];
+const ORDER_STATUS_COLUMNS: [OutColumn; 4] =
+    [col("status", Kind::Text), col("orders", Kind::Int), col("units", Kind::Int), col("sales", Kind::Money)];
+const ORDERS_BY_CLIENT_COLUMNS: [OutColumn; 5] = [
+    col("client_id", Kind::Int),
+    col("client_name", Kind::Text),
+    col("orders", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+];
+const SALES_BY_CHANNEL_COLUMNS: [OutColumn; 5] = [
+    col("channel", Kind::Text),
+    col("orders", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+    col("volume_l", Kind::Litres),
+];
+
+/// The key of an order line, as used by keyset paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageKey {
+    /// `order_id`.
+    pub order_id: i64,
+    /// `product_id`.
+    pub product_id: i64,
+}
+
+/// The query of `/clients/{client_id}/orders`: the client's current order lines sorted by
+/// `(order_id, product_id)`, after `after` when given, at most `limit + 1` of them (one more
+/// than a page, to know whether another page follows).
+///
+/// Every row carries `client_name` (the name on the client's latest line). A client with
+/// no line at all gives no row (404); a known client whose lines the filters exclude gives
+/// one row whose order columns are NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOrders {
+    /// The client.
+    pub client_id: i64,
+    /// Only lines in this status.
+    pub status: Option<Status>,
+    /// Only lines of this channel.
+    pub channel: Option<Channel>,
+    /// Lines strictly after this key.
+    pub after: Option<PageKey>,
+    /// Page size (1..=1000).
+    pub limit: u32,
+}
+
+impl ClientOrders {
+    /// The filters `/clients/{id}/orders` accepts besides `limit` and `next_token`.
+    pub const FILTERS: [Filter; 2] = [Filter::Status, Filter::Channel];
+
+    /// The columns of its rows, in JSON order of an order line.
+    pub const COLUMNS: [OutColumn; 9] = [
+        col("order_id", Kind::Int),
+        col("product_id", Kind::Int),
+        col("product_description", Kind::Text),
+        col("units", Kind::Int),
+        col("unit_price", Kind::Money),
+        col("amount", Kind::Money),
+        col("volume_l", Kind::Litres),
+        col("channel", Kind::Text),
+        col("status", Kind::Text),
+    ];
+
+    /// The query.
+    pub fn query(&self) -> Query {
+        let mut q = Query::new("client-orders");
+        q.sql(CLIENT_ORDERS_NAME);
+        q.param(Value::Int(self.client_id));
+        q.sql(CLIENT_ORDERS_PAGE);
+        q.param(Value::Int(self.client_id));
+        if let Some(s) = self.status {
+            q.sql(Filter::Status.condition());
+            q.param(Value::Text(s.as_str()));
+        }
+        if let Some(c) = self.channel {
+            q.sql(Filter::Channel.condition());
+            q.param(Value::Text(c.as_str()));
+        }
+        if let Some(k) = self.after {
+            q.sql(" AND (order_id > ");
+            q.param(Value::Int(k.order_id));
+            q.sql(" OR (order_id = ");
+            q.param(Value::Int(k.order_id));
+            q.sql(" AND product_id > ");
+            q.param(Value::Int(k.product_id));
+            q.sql("))");
+        }
+        q.sql(CLIENT_ORDERS_RANK);
+        q.param(Value::Int(i64::from(self.limit) + 1));
+        q.sql(CLIENT_ORDERS_TAIL);
+        q
+    }
+}
+
+/// A piece of a query: fixed SQL text or the n-th parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Sql(&'static str),
+    Param(usize),
+}
+
+/// A query of the catalog: SQL pieces and the values bound to its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    name: &'static str,
+    parts: Vec<Part>,
+    params: Vec<Value>,
+}
+
+impl Query {
+    fn new(name: &'static str) -> Query {
+        Query { name, parts: Vec::new(), params: Vec::new() }
+    }
+
+    fn sql(&mut self, s: &'static str) {
+        self.parts.push(Part::Sql(s));
+    }
+
+    fn param(&mut self, v: Value) {
+        self.parts.push(Part::Param(self.params.len()));
+        self.params.push(v);
+    }
+
+    /// The query's name (for logs and metrics).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The SQL text for `dialect`, with placeholders where the values go.
+    pub fn sql_text(&self, dialect: Dialect) -> String {
+        let mut s = String::with_capacity(1024);
+        for p in &self.parts {
+            match (p, dialect) {
+                (Part::Sql(t), _) => s.push_str(t),
+                (Part::Param(i), Dialect::DataFusion) => {
+                    let _ = write!(s, "${}", i + 1);
+                }
+                (Part::Param(_), Dialect::Athena) => s.push('?'),
+            }
+        }
+        s
+    }
+
+    /// The values of the placeholders, in order.
+    pub fn params(&self) -> &[Value] {
+        &self.params
+    }
+}
+
+/// The name of the current-state relation every report reads.
+pub const CURRENT_STATE: &str = "order_line_current";
+
+/// The current state of the order lines: the latest version of every `(order_id,
+/// product_id)` among the files whose manifest says `published` (matching `file_id` and
+/// `ingest_date`), latest = greatest `(ingested_at, source, file_id, line)`, as
+/// `duff_core::CurrentState` defines it. With the first time the line was seen and its
+/// number of versions.
+///
+/// Athena: the body of the view `order_line_current`. DataFusion: materialised into a
+/// table of that name (see [`crate::DataFusionEngine`]).
+pub const CURRENT_STATE_SQL: &str = "SELECT order_id, product_id, client_id, client_name, product_description, \
+unit_price, units, unit_volume_l, channel, status, amount, volume_l, \
+ingested_at AS updated_at, first_seen_at, versions, source, file_id, line, ingest_date
+FROM (
+  SELECT f.order_id, f.product_id, f.client_id, f.client_name, f.product_description, f.unit_price, f.units,
+    f.unit_volume_l, f.channel, f.status, f.amount, f.volume_l, f.ingested_at, f.source, f.file_id, f.line,
+    f.ingest_date,
+    ROW_NUMBER() OVER (PARTITION BY f.order_id, f.product_id
+      ORDER BY f.ingested_at DESC, f.source DESC, f.file_id DESC, f.line DESC) AS version_rank,
+    MIN(f.ingested_at) OVER (PARTITION BY f.order_id, f.product_id) AS first_seen_at,
+    COUNT(*) OVER (PARTITION BY f.order_id, f.product_id) AS versions
+  FROM fact_order_line f
+  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
+  WHERE m.outcome = 'published'
+) v
+WHERE version_rank = 1";
+
+/// The order of a line's versions, latest first (the tie-breaks of `duff_core::state`).
+macro_rules! latest_first {
+    () => {
+        "updated_at DESC, source DESC, file_id DESC, line DESC"
+    };
+}
+
+const SALES_BY_PRODUCT_HEAD: &str = concat!(
+    "SELECT product_id, MAX(latest_description) AS product_description, COUNT(DISTINCT order_id) AS orders,
+  SUM(units) AS units, SUM(amount) AS sales, SUM(volume_l) AS volume_l
+FROM (
+  SELECT product_id, order_id, units, amount, volume_l,
+    FIRST_VALUE(product_description) OVER (PARTITION BY product_id ORDER BY ",
+    latest_first!(),
+    ") AS latest_description
+  FROM order_line_current
+  WHERE TRUE"
+);
+const SALES_BY_PRODUCT_TAIL: &str = "
+) t
+GROUP BY product_id
+ORDER BY product_id";
+
+const ORDER_STATUS_HEAD: &str =
+    "SELECT status, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales
+FROM order_line_current
+WHERE TRUE";
+const ORDER_STATUS_TAIL: &str = "
+GROUP BY status
+ORDER BY CASE status WHEN 'created' THEN 1 WHEN 'delivered' THEN 2 WHEN 'broken' THEN 3 ELSE 4 END, status";
+
+const ORDERS_BY_CLIENT_HEAD: &str = concat!(
+    "SELECT client_id, MAX(latest_name) AS client_name, COUNT(DISTINCT order_id) AS orders,
+  SUM(units) AS units, SUM(amount) AS sales
+FROM (
+  SELECT client_id, order_id, units, amount,
+    FIRST_VALUE(client_name) OVER (PARTITION BY client_id ORDER BY ",
+    latest_first!(),
+    ") AS latest_name
+  FROM order_line_current
+  WHERE TRUE"
+);
+const ORDERS_BY_CLIENT_TAIL: &str = "
+) t
+GROUP BY client_id
+ORDER BY client_id";
+
+const SALES_BY_CHANNEL_HEAD: &str =
+    "SELECT channel, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+  SUM(volume_l) AS volume_l
+FROM order_line_current
+WHERE TRUE";
+const SALES_BY_CHANNEL_TAIL: &str = "
+GROUP BY channel
+ORDER BY CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel";
+
+const CLIENT_ORDERS_NAME: &str = concat!(
+    "WITH client AS (
+  SELECT client_name FROM (
+    SELECT client_name, ROW_NUMBER() OVER (ORDER BY ",
+    latest_first!(),
+    ") AS name_rank
+    FROM order_line_current
+    WHERE client_id = "
+);
+const CLIENT_ORDERS_PAGE: &str = "
+  ) n
+  WHERE name_rank = 1
+),
+page AS (
+  SELECT order_id, product_id, product_description, units, unit_price, amount, volume_l, channel, status FROM (
+    SELECT order_id, product_id, product_description, units, unit_price, amount, volume_l, channel, status,
+      ROW_NUMBER() OVER (ORDER BY order_id, product_id) AS page_rank
+    FROM order_line_current
+    WHERE client_id = ";
+const CLIENT_ORDERS_RANK: &str = "
+  ) r
+  WHERE page_rank <= ";
+const CLIENT_ORDERS_TAIL: &str = "
+)
+SELECT client.client_name, page.order_id, page.product_id, page.product_description, page.units, page.unit_price,
+  page.amount, page.volume_l, page.channel, page.status
+FROM client LEFT JOIN page ON TRUE
+ORDER BY page.order_id, page.product_id";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(sql: &str) -> (usize, usize) {
+        (sql.matches('?').count(), sql.matches('$').count())
+    }
+
+    #[test]
+    fn dialects_differ_only_in_placeholders() {
+        let f = ReportFilter { channel: Some(Channel::B2B), status: Some(Status::Broken), ..ReportFilter::default() };
+        for r in Report::ALL {
+            let q = r.query(&f);
+            let df = q.sql_text(Dialect::DataFusion);
+            let athena = q.sql_text(Dialect::Athena);
+            let n = q.params().len();
+            assert_eq!(placeholders(&athena), (n, 0), "{}", r.name());
+            assert_eq!(placeholders(&df), (0, n), "{}", r.name());
+            let mut renumbered = athena.clone();
+            for i in 1..=n {
+                renumbered = renumbered.replacen('?', &format!("${i}"), 1);
+            }
+            assert_eq!(renumbered, df);
+        }
+    }
+
+    #[test]
+    fn only_allowed_filters_are_bound() {
+        let f = ReportFilter {
+            channel: Some(Channel::Online),
+            status: Some(Status::Created),
+            client_id: Some(7),
+            product_id: Some(9),
+        };
+        assert_eq!(Report::SalesByProduct.query(&f).params(), &[Value::Text("Online"), Value::Text("created")]);
+        assert_eq!(Report::OrderStatus.query(&f).params(), &[Value::Int(7), Value::Int(9), Value::Text("Online")]);
+        assert_eq!(Report::OrdersByClient.query(&ReportFilter::default()).params(), &[]);
+        let sql = Report::OrderStatus.query(&f).sql_text(Dialect::DataFusion);
+        assert!(sql.contains("AND client_id = $1 AND product_id = $2 AND channel = $3"), "{sql}");
+    }
+
+    #[test]
+    fn client_orders_binds_every_value() {
+        let q = ClientOrders {
+            client_id: 1001,
+            status: Some(Status::Delivered),
+            channel: None,
+            after: Some(PageKey { order_id: 5678, product_id: 102 }),
+            limit: 100,
+        }
+        .query();
+        assert_eq!(
+            q.params(),
+            &[
+                Value::Int(1001),
+                Value::Int(1001),
+                Value::Text("delivered"),
+                Value::Int(5678),
+                Value::Int(5678),
+                Value::Int(102),
+                Value::Int(101)
+            ]
+        );
+        let sql = q.sql_text(Dialect::Athena);
+        assert!(!sql.contains("1001") && !sql.contains("5678") && !sql.contains("delivered"), "{sql}");
+    }
+
+    #[test]
+    fn athena_literals_are_typed_and_quoted() {
+        assert_eq!(Value::Int(-5).athena_literal(), Ok("-5".into()));
+        assert_eq!(Value::Text("B2B").athena_literal(), Ok("'B2B'".into()));
+        assert_eq!(Value::Text("it's").athena_literal(), Ok("'it''s'".into()));
+        assert_eq!(Value::Text("a\nb").athena_literal(), Err(InvalidValue));
+    }
+
+    #[test]
+    fn report_names_round_trip() {
+        for r in Report::ALL {
+            assert_eq!(Report::from_name(r.name()), Some(r));
+        }
+        assert_eq!(Report::from_name("nope"), None);
+    }
+}

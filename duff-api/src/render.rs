@@ -1,0 +1,167 @@
+//! Result sets to JSON: columns read by name, numbers normalised exactly.
+//!
+//! Engines render decimals at their own width (`15.00` from a `DECIMAL(28, 2)`, `1.980000`
+//! from a `DECIMAL(38, 6)`): every value is parsed back to an exact scaled integer and
+//! formatted the way `duff_core` does, so both engines answer the same JSON.
+
+use crate::catalog::{Kind, OutColumn};
+use crate::engine::{EngineError, ResultSet};
+use duff_core::{MONEY_SCALE, VOLUME_SCALE, format_litres, format_scaled};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Parses plain decimal text (`-12`, `3.50`, `.5`) into a mantissa at `scale`. Digits past
+/// `scale` must be zeros: a value is never rounded.
+pub fn parse_scaled(text: &str, scale: u32) -> Option<i128> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = scale as usize;
+    let (kept, dropped) = if frac.len() > scale { frac.split_at(scale) } else { (frac, "") };
+    if dropped.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(kept.bytes()).chain(std::iter::repeat_n(b'0', scale - kept.len())) {
+        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// One JSON value of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// A JSON number.
+    Int(i128),
+    /// A JSON string.
+    Str(String),
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Int(i) => s.serialize_i128(*i),
+            Cell::Str(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// A row of a report: a JSON object with the catalog's columns, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    columns: &'static [OutColumn],
+    cells: Vec<Cell>,
+}
+
+impl Row {
+    /// The cell of column `name`.
+    pub fn get(&self, name: &str) -> Option<&Cell> {
+        self.columns.iter().position(|c| c.name == name).and_then(|i| self.cells.get(i))
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.cells.len()))?;
+        for (c, v) in self.columns.iter().zip(&self.cells) {
+            m.serialize_entry(c.name, v)?;
+        }
+        m.end()
+    }
+}
+
+/// A value as a cell of `kind`.
+///
+/// # Errors
+/// A value that is not of its kind (an engine answering unexpectedly).
+pub fn cell(column: &str, kind: Kind, text: &str) -> Result<Cell, EngineError> {
+    let bad = || EngineError::internal(format!("column `{column}`: `{text}` is not a {kind:?} value"));
+    Ok(match kind {
+        Kind::Int => Cell::Int(parse_scaled(text, 0).ok_or_else(bad)?),
+        Kind::Money => Cell::Str(format_scaled(parse_scaled(text, MONEY_SCALE).ok_or_else(bad)?, MONEY_SCALE)),
+        Kind::Litres => Cell::Str(format_litres(parse_scaled(text, VOLUME_SCALE).ok_or_else(bad)?)),
+        Kind::Text => Cell::Str(text.to_owned()),
+    })
+}
+
+/// Finds the index of every column of `columns` in `rs`.
+///
+/// # Errors
+/// A column the result set lacks (only when it has rows: an empty result may come without
+/// column names).
+pub fn column_indexes(rs: &ResultSet, columns: &[OutColumn]) -> Result<Vec<usize>, EngineError> {
+    columns
+        .iter()
+        .map(|c| rs.column(c.name).ok_or_else(|| EngineError::internal(format!("column `{}` is missing", c.name))))
+        .collect()
+}
+
+/// Every row of `rs` as JSON rows of `columns`. NULL is not expected in a report.
+///
+/// # Errors
+/// A missing column, a NULL, or a value not of its kind.
+pub fn rows(rs: &ResultSet, columns: &'static [OutColumn]) -> Result<Vec<Row>, EngineError> {
+    if rs.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let idx = column_indexes(rs, columns)?;
+    rs.rows.iter().map(|r| row(r, columns, &idx)).collect()
+}
+
+/// One row of `rs` (values at `idx`) as a JSON row of `columns`.
+///
+/// # Errors
+/// A NULL, or a value not of its kind.
+pub fn row(r: &[Option<String>], columns: &'static [OutColumn], idx: &[usize]) -> Result<Row, EngineError> {
+    let cells = columns
+        .iter()
+        .zip(idx)
+        .map(|(c, &i)| match r.get(i).and_then(Option::as_deref) {
+            Some(text) => cell(c.name, c.kind, text),
+            None => Err(EngineError::internal(format!("column `{}` is NULL", c.name))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Row { columns, cells })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly_or_not_at_all() {
+        assert_eq!(parse_scaled("15.00", 2), Some(1500));
+        assert_eq!(parse_scaled("15", 2), Some(1500));
+        assert_eq!(parse_scaled("1.980000", 6), Some(1_980_000));
+        assert_eq!(parse_scaled(".5", 2), Some(50));
+        assert_eq!(parse_scaled("-0.35", 2), Some(-35));
+        assert_eq!(parse_scaled("2.505", 2), None);
+        assert_eq!(parse_scaled("2.500", 2), Some(250));
+        assert_eq!(parse_scaled("", 2), None);
+        assert_eq!(parse_scaled(".", 2), None);
+        assert_eq!(parse_scaled("1e3", 2), None);
+        assert_eq!(parse_scaled("12", 0), Some(12));
+        assert_eq!(parse_scaled("12.0", 0), Some(12));
+        assert_eq!(parse_scaled(&"9".repeat(60), 0), None);
+    }
+
+    #[test]
+    fn cells_are_normalised_like_the_core() {
+        assert_eq!(cell("s", Kind::Money, "15.0000").unwrap(), Cell::Str("15.00".into()));
+        assert_eq!(cell("v", Kind::Litres, "3.960000").unwrap(), Cell::Str("3.96".into()));
+        assert_eq!(cell("v", Kind::Litres, "24").unwrap(), Cell::Str("24.00".into()));
+        assert_eq!(cell("v", Kind::Litres, "0.355000").unwrap(), Cell::Str("0.355".into()));
+        assert_eq!(cell("n", Kind::Int, "42").unwrap(), Cell::Int(42));
+        assert!(cell("n", Kind::Int, "4.2").is_err());
+        let cols: &'static [OutColumn] = &[OutColumn { name: "a", kind: Kind::Int }];
+        let r = Row { columns: cols, cells: vec![Cell::Int(1)] };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"a":1}"#);
+    }
+}

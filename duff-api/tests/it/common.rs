@@ -1,0 +1,99 @@
+//! A lake in a temporary folder and a way to call the router.
+
+use axum::Router;
+use axum::body::Body;
+use chrono::{DateTime, TimeZone, Utc};
+use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
+use duff_core::{CollectSink, FileId, FileMeta, IngestConfig};
+use duff_local::LocalLake;
+use http_body_util::BodyExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn sample(name: &str) -> PathBuf {
+    repo().join("examples/data").join(name)
+}
+
+pub fn at(hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap()
+}
+
+/// A lake holding the sample files, ingested one after the other.
+pub fn lake_with(files: &[&str]) -> (tempfile::TempDir, LocalLake) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    for (i, f) in files.iter().enumerate() {
+        lake.ingest_path(&sample(f), &IngestConfig::default(), at(8 + i as u32)).unwrap();
+    }
+    (dir, lake)
+}
+
+/// Ingests `csv` as if it came from `source` at `instant`, with duff-core alone (so that
+/// equal instants can be made), writing the objects and the manifest as the lake does.
+pub fn ingest_bytes(root: &Path, source: &str, instant: DateTime<Utc>, csv: &[u8]) -> duff_core::Manifest {
+    let meta = FileMeta::new(FileId::of_bytes(csv), source, instant);
+    let mut sink = CollectSink::default();
+    let m = duff_core::ingest_bytes(meta.clone(), IngestConfig::default(), csv, &mut sink).unwrap();
+    assert_eq!(m.outcome, duff_core::Outcome::Published);
+    for (table, batches) in &sink.batches {
+        let path = root.join(table.object_key(&meta));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, duff_core::to_parquet_bytes(batches).unwrap()).unwrap();
+    }
+    let path = root.join(duff_core::lake::manifest_key(&meta.file_id));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, m.to_json_line().unwrap()).unwrap();
+    m
+}
+
+pub fn engine(root: &Path) -> DataFusionEngine {
+    let cfg = DataFusionConfig { refresh_interval: Duration::ZERO, ..DataFusionConfig::default() };
+    DataFusionEngine::new(&LakeUri::Local(root.to_path_buf()), cfg).unwrap()
+}
+
+pub fn app(root: &Path) -> Router {
+    duff_api::router(Arc::new(engine(root)), TokenKey::new("test secret"))
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+pub async fn call(app: &Router, method: &str, uri: &str) -> Reply {
+    let req = http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let json = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {bytes:?}"))
+    };
+    Reply { status, headers, json }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    call(app, "GET", uri).await
+}
+
+/// Asserts an error reply: status, code, and the one error shape.
+pub fn assert_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.json);
+    let e = &r.json["error"];
+    assert_eq!(e["code"], code, "{}", r.json);
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.json);
+    let id = e["request_id"].as_str().unwrap();
+    assert!(!id.is_empty());
+    assert_eq!(r.headers["x-request-id"].to_str().unwrap(), id);
+    assert_eq!(r.json.as_object().unwrap().len(), 1, "{}", r.json);
+    assert_eq!(e.as_object().unwrap().len(), 3, "{}", r.json);
+}

@@ -1,0 +1,9 @@
+//! duff-api integration tests: the router over a real lake built with `duff_local`.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
+
+mod common;
+mod deploy;
+mod errors;
+mod freshness;
+mod reports;
+mod routes;
