@@ -1,1 +1,98 @@
-fn main() {}
+//! Criterion benchmarks of the core stages, over a deterministic generated file
+//! (200,000 rows, 0.1 % malformed), with `Throughput::Bytes` of the CSV input.
+//!
+//! ```text
+//! cargo bench -p duff-local --bench core
+//! ```
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use duff_core::reports::{self, ReportFilter};
+use duff_core::{
+    CollectSink, CurrentState, FileId, FileMeta, IngestConfig, ParquetSink, Result, Table, TableSink, ingest_bytes,
+};
+use std::hint::black_box;
+
+const ROWS: u64 = 200_000;
+
+fn data() -> Vec<u8> {
+    let cfg = duff_local::generate::Config { rows: ROWS, bad_frac: 0.001, ..Default::default() };
+    let mut out = Vec::new();
+    if let Err(e) = duff_local::generate::write_orders(&mut out, &cfg) {
+        panic!("generating the fixture: {e}");
+    }
+    out
+}
+
+/// Drops every batch: measures reading, validation and Arrow building only.
+struct Discard;
+
+impl TableSink for Discard {
+    fn write_batch(&mut self, _: Table, batch: arrow_array::RecordBatch) -> Result<()> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn meta(csv: &[u8]) -> FileMeta {
+    FileMeta { file_id: FileId::of_bytes(csv), source: "bench.csv".into(), ingested_at_micros: 1_795_000_000_000_000 }
+}
+
+fn bench(c: &mut Criterion) {
+    let csv = data();
+    let meta = meta(&csv);
+    let cfg = IngestConfig::default();
+
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(csv.len() as u64));
+    g.bench_function("parse_validate_arrow", |b| {
+        b.iter(|| ingest_bytes(meta.clone(), cfg.clone(), black_box(&csv), &mut Discard))
+    });
+    g.bench_function("parse_validate_arrow_parquet", |b| {
+        b.iter(|| {
+            let mut sink = ParquetSink::new(|_| Ok(std::io::sink()));
+            let m = ingest_bytes(meta.clone(), cfg.clone(), black_box(&csv), &mut sink);
+            sink.finish().map(|_| m)
+        })
+    });
+    g.bench_function("content_hash", |b| b.iter(|| FileId::of_bytes(black_box(&csv))));
+    g.finish();
+
+    let mut sink = CollectSink::default();
+    if let Err(e) = ingest_bytes(meta.clone(), cfg, &csv, &mut sink) {
+        panic!("ingesting the fixture: {e}");
+    }
+    let facts = sink.batches.remove(&Table::FactOrderLine).unwrap_or_default();
+    let mut g = c.benchmark_group("lake_state");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(csv.len() as u64));
+    g.bench_function("current_state", |b| {
+        b.iter(|| {
+            let mut s = CurrentState::new();
+            for f in &facts {
+                s.apply_batch(&meta, f)?;
+            }
+            Ok::<_, duff_core::Error>(s.len())
+        })
+    });
+    let mut state = CurrentState::new();
+    for f in &facts {
+        if let Err(e) = state.apply_batch(&meta, f) {
+            panic!("{e}");
+        }
+    }
+    g.bench_function("reports", |b| {
+        b.iter(|| {
+            let f = ReportFilter::default();
+            (
+                reports::sales_by_product(&state, &f).len(),
+                reports::order_status(&state, &f).len(),
+                reports::orders_by_client(&state, &f).len(),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -12,6 +12,7 @@
 
 use crate::columns::{self, Column, Header};
 use crate::error::{Error, ErrorKind, Position, Result};
+use crate::hash::IntMap;
 use crate::lake::{FileHasher, FileMeta, Table};
 use crate::manifest::{Manifest, Outcome, OutputObject, Problem};
 use crate::model::{OrderLine, Reason, ReasonCode};
@@ -22,7 +23,7 @@ use crate::tables::{
 };
 use crate::validate::{shown, validate};
 use arrow_array::RecordBatch;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 
@@ -209,8 +210,8 @@ pub struct FileIngest {
     seen: LineIndex,
     fact: FactOrderLineBuilder,
     quarantine: QuarantineBuilder,
-    clients: HashMap<i64, ClientSeen>,
-    products: HashMap<i64, ProductSeen>,
+    clients: IntMap<i64, ClientSeen>,
+    products: IntMap<i64, ProductSeen>,
     summary: FileSummary,
     problems: Vec<Problem>,
     hasher: FileHasher,
@@ -246,8 +247,8 @@ impl FileIngest {
             fields: Vec::with_capacity(16),
             reasons: Vec::new(),
             seen: LineIndex::default(),
-            clients: HashMap::new(),
-            products: HashMap::new(),
+            clients: IntMap::default(),
+            products: IntMap::default(),
             summary: FileSummary::default(),
             problems: Vec::new(),
             hasher: FileHasher::default(),

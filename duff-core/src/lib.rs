@@ -48,8 +48,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use arrow_array;
+
 mod columns;
 mod error;
+mod hash;
 mod ingest;
 pub mod lake;
 mod manifest;

@@ -11,6 +11,7 @@
 //! change of status.
 
 use crate::error::{ErrorKind, Result};
+use crate::hash::IntMap;
 use crate::lake::FileMeta;
 use crate::model::{Channel, Status};
 use crate::tables::{MONEY, VOLUME, timestamp_builder};
@@ -218,7 +219,7 @@ pub struct CurrentState {
     files: Vec<FileMeta>,
     file_index: HashMap<crate::lake::FileId, u32>,
     strings: Strings,
-    lines: HashMap<LineKey, LineState>,
+    lines: IntMap<LineKey, LineState>,
 }
 
 impl CurrentState {
@@ -317,6 +318,11 @@ impl CurrentState {
             l.product_description = self.strings.intern(other.strings.get(line.product_description));
             self.upsert(*key, l);
         }
+    }
+
+    /// Every line, in no particular order (cheaper than [`lines`](Self::lines)).
+    pub fn iter(&self) -> impl Iterator<Item = (&LineKey, &LineState)> {
+        self.lines.iter()
     }
 
     /// Every line, sorted by key.
@@ -492,7 +498,7 @@ pub struct StatusChange {
 /// The history of statuses, built from files applied in version order.
 #[derive(Debug, Default, Clone)]
 pub struct StatusHistory {
-    last: HashMap<LineKey, Status>,
+    last: IntMap<LineKey, Status>,
     /// The files applied, in version order.
     pub files: Vec<FileMeta>,
     /// Every change, in version order.

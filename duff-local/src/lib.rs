@@ -22,10 +22,11 @@ pub mod text;
 pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};
+use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
 use duff_core::{
     CurrentState, FileHasher, FileId, FileIngest, FileMeta, IngestConfig, Manifest, Outcome, ParquetSink,
-    StatusHistory, Table,
+    StatusHistory, Table, TableSink,
 };
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -254,21 +255,41 @@ impl<S: Store> Lake<S> {
     }
 
     fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, reader: &mut dyn Read, staging: &Path) -> Result<Manifest> {
-        let mut sink = ParquetSink::new(|table: Table| {
-            let p = staging.join(format!("{}.parquet", table.name()));
-            let f = File::create(&p)?;
-            Ok(BufWriter::with_capacity(1 << 20, f))
+        // Two cores: this thread reads and validates, a second one encodes Parquet.
+        let outcome = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
+            let writer = scope.spawn(move || -> duff_core::Result<()> {
+                let mut sink = ParquetSink::new(|table: Table| {
+                    let f = File::create(staging.join(format!("{}.parquet", table.name())))?;
+                    Ok(BufWriter::with_capacity(1 << 20, f))
+                });
+                for (table, batch) in rx {
+                    sink.write_batch(table, batch)?;
+                }
+                for (_, mut w) in sink.finish()? {
+                    w.flush()?;
+                }
+                Ok(())
+            });
+            let mut sink = ChannelSink(tx);
+            let mut ingest = FileIngest::new(meta.clone(), cfg.clone());
+            let read = ingest.push_reader(reader, &mut sink).and_then(|()| ingest.finish(&mut sink));
+            drop(sink);
+            let written = writer.join().unwrap_or_else(|_| {
+                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
+                    .into())
+            });
+            match (read, written) {
+                // The writer's own error explains a closed channel best.
+                (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
+                (read, Ok(())) => read,
+            }
         });
-        let mut ingest = FileIngest::new(meta.clone(), cfg.clone());
-        let outcome = ingest.push_reader(reader, &mut sink).and_then(|()| ingest.finish(&mut sink));
         let manifest = match outcome {
             Ok(m) => m,
             Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, 0, &e)),
             Err(e) => return Err(e.into()),
         };
-        for (_, mut w) in sink.finish()? {
-            w.flush().map_err(io("writing", staging))?;
-        }
         if manifest.outcome == Outcome::Published {
             for out in &manifest.outputs {
                 self.store.put_file(&out.key, &staging.join(format!("{}.parquet", out.table.name())))?;
@@ -310,6 +331,17 @@ impl<S: Store> Lake<S> {
             }
         }
         Ok((state, history))
+    }
+}
+
+/// Hands batches to the Parquet writer thread.
+struct ChannelSink(std::sync::mpsc::SyncSender<(Table, RecordBatch)>);
+
+impl TableSink for ChannelSink {
+    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
+        self.0.send((table, batch)).map_err(|_| {
+            duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
+        })
     }
 }
 
