@@ -36,7 +36,7 @@ pub struct LineKey {
 /// Interned strings (names and descriptions repeat across many lines).
 #[derive(Debug, Default, Clone)]
 struct Strings {
-    ids: HashMap<Arc<str>, u32>,
+    ids: HashMap<Arc<str>, u32, crate::hash::IntBuild>,
     values: Vec<Arc<str>>,
 }
 
@@ -249,6 +249,9 @@ impl CurrentState {
     }
 
     fn version_cmp(&self, a: (u32, u64), b: (u32, u64)) -> Ordering {
+        if a.0 == b.0 {
+            return a.1.cmp(&b.1);
+        }
         let fa = &self.files[a.0 as usize];
         let fb = &self.files[b.0 as usize];
         fa.version_key().cmp(&fb.version_key()).then(a.1.cmp(&b.1))
@@ -257,6 +260,10 @@ impl CurrentState {
     /// Applies one version of one line from the file `meta`.
     pub fn apply_row(&mut self, meta: &FileMeta, row: &FactRow<'_>) {
         let file = self.file_slot(meta);
+        self.apply_in(file, meta.ingested_at_micros, row);
+    }
+
+    fn apply_in(&mut self, file: u32, ingested_at_micros: i64, row: &FactRow<'_>) {
         let client_name = self.strings.intern(row.client_name);
         let product_description = self.strings.intern(row.product_description);
         let new = LineState {
@@ -272,7 +279,7 @@ impl CurrentState {
             volume: row.volume,
             channel: row.channel,
             status: row.status,
-            first_seen_micros: meta.ingested_at_micros,
+            first_seen_micros: ingested_at_micros,
         };
         self.upsert(row.key, new);
     }
@@ -300,9 +307,10 @@ impl CurrentState {
     /// When the batch does not have the `fact_order_line` schema.
     pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
         let cols = FactColumns::new(batch)?;
+        let file = self.file_slot(meta);
         for r in 0..batch.num_rows() {
             let row = cols.row(r)?;
-            self.apply_row(meta, &row);
+            self.apply_in(file, meta.ingested_at_micros, &row);
         }
         Ok(())
     }
