@@ -1,1 +1,58 @@
-//! duff-lambda-etl
+//! `duff-lambda-etl`: the ETL Lambda of duff-etl, a thin adapter around
+//! [`duff_local::Lake`] (the same ingest protocol and the same bytes as the local
+//! `pipeline`).
+//!
+//! When a CSV lands in S3, the function:
+//! 1. decodes the event ([`event`]: S3 notifications, EventBridge "Object Created",
+//!    Step Functions task inputs) and ignores what is not an orders CSV;
+//! 2. downloads exactly the object version the event names ([`download`]: streamed to a
+//!    temporary file, cut streams resumed with ranged GETs);
+//! 3. calls [`duff_local::Lake::ingest_file`] on an [`S3Store`] (or a local folder), which
+//!    stages the Parquet outputs locally, puts them under deterministic keys and commits
+//!    the manifest last with a create-if-absent write;
+//! 4. answers with each record's outcome ([`handler::Response`]), and fails the invocation
+//!    only when a retry can help ([`Error::is_retryable`]).
+//!
+//! Configuration ([`Config`]) is read once at cold start.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), duff_lambda_etl::Error> {
+//! let deps = duff_lambda_etl::Deps::from_env().await?;
+//! let event = serde_json::json!({"bucket": "duff-raw", "key": "incoming/orders.csv"});
+//! let response = duff_lambda_etl::handle(&deps, &event).await?;
+//! println!("{:?}", response.outcomes());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod s3store;
+
+pub use config::{Config, LakeLocation};
+pub use error::{Error, Result};
+pub use handler::{Deps, RecordOutcome, RecordReport, Response, function_handler, handle};
+pub use s3store::S3Store;
+
+/// Installs the JSON log subscriber: one JSON object per line with the invocation's span
+/// (the runtime's span carries the request id). The level comes from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`. Calling it twice is harmless.
+pub fn init_tracing() {
+    use lambda_runtime::tracing::subscriber::{EnvFilter, fmt};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .try_init();
+}

@@ -1,0 +1,154 @@
+//! Downloading exactly the object version an event names, streamed to a local file.
+//!
+//! - The first `GetObject` names the version (`versionId`) when the event has one, else it
+//!   sends `If-Match` with the event's ETag: a `412` means the key was overwritten since
+//!   the event (the new upload has its own event), a `404` that it was deleted.
+//! - The body is written to a temporary file chunk by chunk: the object is never held in
+//!   memory.
+//! - A stream cut mid-way is resumed with a ranged `GetObject` (`Range: bytes=N-`) pinned
+//!   to the ETag (and version) of the first response, so that the bytes glued together are
+//!   those of one object. After [`DownloadPolicy::max_resumes`] cuts the download fails
+//!   with a retryable error and nothing is published.
+//! - Request-level retries (5xx, throttling, timeouts) are the SDK's (standard mode).
+
+use crate::error::{Error, Result, S3Failure, s3_error};
+use crate::event::{ObjectRef, bare_etag};
+use aws_sdk_s3::Client;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// How hard to try when the body stream is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadPolicy {
+    /// Ranged GETs allowed after cuts, for one download.
+    pub max_resumes: u32,
+    /// The pause before the first resume, doubled after each.
+    pub first_backoff: Duration,
+}
+
+impl Default for DownloadPolicy {
+    fn default() -> Self {
+        DownloadPolicy { max_resumes: 5, first_backoff: Duration::from_millis(200) }
+    }
+}
+
+/// A downloaded object: a temporary file, removed when this is dropped.
+#[derive(Debug)]
+pub struct Downloaded {
+    /// The local copy.
+    pub file: tempfile::TempPath,
+    /// Its size.
+    pub bytes: u64,
+    /// The object's ETag (bare), as S3 returned it.
+    pub etag: Option<String>,
+    /// The object's version, when versioned.
+    pub version_id: Option<String>,
+    /// The object's `Last-Modified`, in microseconds since the epoch.
+    pub last_modified_micros: Option<i64>,
+    /// How many times the stream was resumed.
+    pub resumes: u32,
+}
+
+/// Downloads `obj` into a new temporary file in `dir`.
+///
+/// # Errors
+/// [`Error::S3`] (retryable for transient failures and repeated cuts; `NotFound` /
+/// `PreconditionFailed` when the object is gone or changed), [`Error::Io`] for local writes.
+pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &DownloadPolicy) -> Result<Downloaded> {
+    let io = |action: &'static str| move |source| Error::Io { action, path: dir.to_owned(), source };
+    let tmp = tempfile::Builder::new().prefix("duff-src-").suffix(".csv").tempfile_in(dir).map_err(io("creating a file in"))?;
+    let (std_file, path) = tmp.into_parts();
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
+
+    let mut written: u64 = 0;
+    let mut total: Option<u64> = obj.size;
+    let mut etag: Option<String> = obj.etag.clone();
+    let mut version_id = obj.version_id.clone();
+    let mut last_modified_micros = None;
+    let mut resumes = 0;
+    let mut backoff = policy.first_backoff;
+    loop {
+        let mut req = client.get_object().bucket(&obj.bucket).key(&obj.key);
+        if let Some(v) = &version_id {
+            req = req.version_id(v);
+        }
+        // The first request pins the version, or else the event's ETag; a resume pins both.
+        if let Some(e) = &etag
+            && (written > 0 || version_id.is_none())
+        {
+            req = req.if_match(format!("\"{e}\""));
+        }
+        if written > 0 {
+            req = req.range(format!("bytes={written}-"));
+        }
+        let resp = req.send().await.map_err(|e| s3_error("reading", &obj.bucket, &obj.key, &e))?;
+        if written == 0 {
+            etag = resp.e_tag().map(|e| bare_etag(e).to_owned()).or(etag);
+            version_id = resp.version_id().map(str::to_owned).or(version_id);
+            last_modified_micros = resp.last_modified().and_then(|t| t.to_millis().ok()).map(|ms| ms * 1000);
+            if let Some(len) = resp.content_length().and_then(|l| u64::try_from(l).ok()) {
+                total = Some(len);
+            }
+        } else if let Some(range) = resp.content_range()
+            && !range.starts_with(&format!("bytes {written}-"))
+        {
+            return Err(Error::S3 {
+                action: "resuming",
+                bucket: obj.bucket.clone(),
+                key: obj.key.clone(),
+                message: format!("asked for bytes {written}- and got '{range}'"),
+                failure: S3Failure::Retryable,
+            });
+        }
+        let mut body = resp.body;
+        let cut = loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    out.write_all(&chunk).await.map_err(io("writing the download in"))?;
+                    written += chunk.len() as u64;
+                }
+                Some(Err(e)) => break Some(e.to_string()),
+                None => break None,
+            }
+        };
+        let short = total.is_some_and(|t| written < t);
+        if cut.is_none() && !short {
+            break;
+        }
+        if resumes >= policy.max_resumes {
+            let why = cut.unwrap_or_else(|| "the body ended early".into());
+            return Err(Error::S3 {
+                action: "reading",
+                bucket: obj.bucket.clone(),
+                key: obj.key.clone(),
+                message: format!("the stream was cut {} times, last after {written} bytes: {why}", resumes + 1),
+                failure: S3Failure::Retryable,
+            });
+        }
+        resumes += 1;
+        tracing::warn!(
+            bucket = obj.bucket,
+            key = obj.key,
+            written,
+            resumes,
+            cause = cut.as_deref().unwrap_or("the body ended early"),
+            "object stream cut, resuming with a ranged GET"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+    }
+    if let Some(t) = total
+        && written != t
+    {
+        return Err(Error::S3 {
+            action: "reading",
+            bucket: obj.bucket.clone(),
+            key: obj.key.clone(),
+            message: format!("got {written} bytes, the object has {t}"),
+            failure: S3Failure::Retryable,
+        });
+    }
+    out.flush().await.map_err(io("writing the download in"))?;
+    Ok(Downloaded { file: path, bytes: written, etag, version_id, last_modified_micros, resumes })
+}

@@ -1,0 +1,429 @@
+//! Event decoding: pure functions from the invocation's JSON to the objects to ingest.
+//!
+//! Three shapes are accepted:
+//! - an **S3 notification** (`{"Records": [...]}`, possibly several records). Keys are
+//!   form-encoded by S3 (`a+b%2Bc.csv` is `a b+c.csv`) and decoded here; `eventTime` has
+//!   milliseconds. The `s3:TestEvent` S3 sends when a notification is configured is ignored.
+//! - an **EventBridge** event from S3 (`"source": "aws.s3"`, `"detail-type": "Object Created"`).
+//!   Its keys are *not* encoded (they are taken as they are); `time` has whole seconds.
+//! - a **Step Functions** task input `{"bucket", "key", "version_id"?, "etag"?, "event_time"?}`
+//!   with a plain key. Without `event_time` the object's `Last-Modified` is the ingest instant.
+//!   A `range` field (byte-range fan-out) is refused: not supported by this function yet.
+//!
+//! Every candidate is then screened: folder markers (key ending in `/`), keys that do not
+//! end in `.csv` (any case) and keys inside the lake (the loop guard) are ignored.
+
+use crate::config::LakeLocation;
+use crate::error::{Error, Result};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::s3::S3Event;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What kind of invocation this was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// An S3 event notification.
+    S3Notification,
+    /// The test event S3 sends when a notification is configured.
+    S3TestEvent,
+    /// An EventBridge event from S3.
+    EventBridge,
+    /// A Step Functions task input.
+    StepFunctions,
+}
+
+/// An object to ingest: exactly the version the event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// The bucket.
+    pub bucket: String,
+    /// The key, decoded.
+    pub key: String,
+    /// The version, when the bucket is versioned.
+    pub version_id: Option<String>,
+    /// The ETag, without quotes.
+    pub etag: Option<String>,
+    /// The size in bytes, when the event says.
+    pub size: Option<u64>,
+    /// The event's time in microseconds since the epoch (the ingest instant).
+    pub event_time_micros: Option<i64>,
+}
+
+impl ObjectRef {
+    /// The source recorded in the manifest: `s3://bucket/key`.
+    pub fn source(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// One thing the invocation asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// Ingest this object.
+    Ingest(ObjectRef),
+    /// Nothing to do (a test event, a folder marker, a non-CSV key, the lake's own objects,
+    /// an event that is not an object creation).
+    Ignore {
+        /// `s3://bucket/key`, when there is one.
+        source: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// A malformed record or input: nothing can be done with it, a retry will not help.
+    Invalid {
+        /// `s3://bucket/key`, when there is one.
+        source: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A decoded invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The kind of event.
+    pub trigger: Trigger,
+    /// One item per record (one for EventBridge and Step Functions).
+    pub items: Vec<Item>,
+}
+
+/// The detail of an S3 EventBridge event (only the fields used).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct S3EventBridgeDetail {
+    /// The bucket.
+    #[serde(default)]
+    pub bucket: Option<NamedBucket>,
+    /// The object.
+    #[serde(default)]
+    pub object: Option<EventBridgeObject>,
+    /// Why the event was sent (`PutObject`, `CompleteMultipartUpload`, `CopyObject`...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `detail.bucket`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct NamedBucket {
+    /// The bucket's name.
+    pub name: String,
+}
+
+/// `detail.object`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EventBridgeObject {
+    /// The key, not encoded.
+    pub key: String,
+    /// Size in bytes.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// ETag.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Version.
+    #[serde(default)]
+    pub version_id: Option<String>,
+}
+
+/// The Step Functions task input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskInput {
+    bucket: String,
+    key: String,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    event_time: Option<String>,
+    #[serde(default)]
+    range: Option<Value>,
+}
+
+/// Decodes an invocation and screens its objects against `lake`.
+///
+/// # Errors
+/// [`Error::Event`] when the JSON is none of the accepted shapes or is malformed as a whole
+/// (a malformed single record becomes an [`Item::Invalid`]).
+pub fn decode(event: &Value, lake: &LakeLocation) -> Result<Decoded> {
+    let obj = event.as_object().ok_or_else(|| Error::Event("the event is not a JSON object".into()))?;
+    let (trigger, items) = if obj.contains_key("Records") {
+        (Trigger::S3Notification, decode_s3_notification(event)?)
+    } else if obj.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        let reason = "s3:TestEvent (sent when a notification is configured)".to_owned();
+        (Trigger::S3TestEvent, vec![Item::Ignore { source: None, reason }])
+    } else if obj.contains_key("detail-type") {
+        (Trigger::EventBridge, vec![decode_eventbridge(event)?])
+    } else if obj.contains_key("bucket") && obj.contains_key("key") {
+        (Trigger::StepFunctions, vec![decode_task_input(event)])
+    } else {
+        let keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+        return Err(Error::Event(format!(
+            "not an S3 notification, an EventBridge event or a Step Functions task input (keys: {})",
+            keys.join(", ")
+        )));
+    };
+    Ok(Decoded { trigger, items: items.into_iter().map(|i| screen(i, lake)).collect() })
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// An ETag without its quotes (events carry it bare, responses quoted).
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+fn decode_s3_notification(event: &Value) -> Result<Vec<Item>> {
+    let parsed: S3Event = serde_json::from_value(event.clone())
+        .map_err(|e| Error::Event(format!("malformed S3 notification: {e}")))?;
+    let items = parsed
+        .records
+        .into_iter()
+        .map(|r| {
+            let bucket = r.s3.bucket.name.unwrap_or_default();
+            let raw_key = r.s3.object.key.unwrap_or_default();
+            let raw_source = format!("s3://{bucket}/{raw_key}");
+            let name = r.event_name.unwrap_or_default();
+            if !name.contains("ObjectCreated:") {
+                let reason = format!("event '{name}' is not an object creation");
+                return Item::Ignore { source: Some(raw_source), reason };
+            }
+            if bucket.is_empty() || raw_key.is_empty() {
+                return Item::Invalid { source: None, reason: "record without a bucket name or object key".into() };
+            }
+            let Some(key) = duff_core::lake::decode_s3_event_key(&raw_key) else {
+                let reason = format!("the key '{raw_key}' does not decode to UTF-8");
+                return Item::Invalid { source: Some(raw_source), reason };
+            };
+            Item::Ingest(ObjectRef {
+                bucket,
+                key,
+                version_id: non_empty(r.s3.object.version_id),
+                etag: non_empty(r.s3.object.e_tag).map(|e| bare_etag(&e).to_owned()),
+                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+                event_time_micros: Some(r.event_time.timestamp_micros()),
+            })
+        })
+        .collect();
+    Ok(items)
+}
+
+fn decode_eventbridge(event: &Value) -> Result<Item> {
+    let ev: EventBridgeEvent<S3EventBridgeDetail> = serde_json::from_value(event.clone())
+        .map_err(|e| Error::Event(format!("malformed EventBridge event: {e}")))?;
+    if ev.source != "aws.s3" || ev.detail_type != "Object Created" {
+        let reason = format!("EventBridge '{}' from '{}' is not an S3 object creation", ev.detail_type, ev.source);
+        return Ok(Item::Ignore { source: None, reason });
+    }
+    let (Some(bucket), Some(object)) = (ev.detail.bucket, ev.detail.object) else {
+        return Ok(Item::Invalid { source: None, reason: "detail without bucket or object".into() });
+    };
+    if bucket.name.is_empty() || object.key.is_empty() {
+        return Ok(Item::Invalid { source: None, reason: "empty bucket name or object key".into() });
+    }
+    Ok(Item::Ingest(ObjectRef {
+        bucket: bucket.name,
+        key: object.key,
+        version_id: non_empty(object.version_id),
+        etag: non_empty(object.etag).map(|e| bare_etag(&e).to_owned()),
+        size: object.size,
+        event_time_micros: ev.time.map(|t| t.timestamp_micros()),
+    }))
+}
+
+fn decode_task_input(event: &Value) -> Item {
+    let source = || {
+        let s = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some(format!("s3://{}/{}", s("bucket"), s("key")))
+    };
+    let input: TaskInput = match serde_json::from_value(event.clone()) {
+        Ok(i) => i,
+        Err(e) => return Item::Invalid { source: source(), reason: format!("malformed task input: {e}") },
+    };
+    if input.range.is_some() {
+        let reason = "byte ranges ('range') are not supported by this function yet: send the whole object".into();
+        return Item::Invalid { source: source(), reason };
+    }
+    if input.bucket.is_empty() || input.key.is_empty() {
+        return Item::Invalid { source: source(), reason: "empty bucket or key".into() };
+    }
+    let event_time_micros = match input.event_time.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&Utc).timestamp_micros()),
+        Some(Err(e)) => {
+            let reason = format!("event_time is not an RFC 3339 instant: {e}");
+            return Item::Invalid { source: source(), reason };
+        }
+    };
+    Item::Ingest(ObjectRef {
+        bucket: input.bucket,
+        key: input.key,
+        version_id: non_empty(input.version_id),
+        etag: non_empty(input.etag).map(|e| bare_etag(&e).to_owned()),
+        size: None,
+        event_time_micros,
+    })
+}
+
+/// Applies the ignore rules to a candidate.
+fn screen(item: Item, lake: &LakeLocation) -> Item {
+    let Item::Ingest(obj) = item else { return item };
+    let reason = if obj.key.ends_with('/') {
+        "a folder marker"
+    } else if lake.contains(&obj.bucket, &obj.key) {
+        "inside the lake (loop guard)"
+    } else if !obj.key.to_ascii_lowercase().ends_with(".csv") {
+        "not a .csv key"
+    } else {
+        return Item::Ingest(obj);
+    };
+    Item::Ignore { source: Some(obj.source()), reason: reason.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lake() -> LakeLocation {
+        LakeLocation::S3 { bucket: "duff-lake".into(), prefix: "lake".into() }
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn ingest(item: &Item) -> &ObjectRef {
+        match item {
+            Item::Ingest(o) => o,
+            other => panic!("expected an object to ingest, got {other:?}"),
+        }
+    }
+
+    fn micros(rfc3339: &str) -> i64 {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn s3_notification_with_several_records_and_encoded_keys() {
+        let d = decode(&fixture("s3-put-several.json"), &lake()).unwrap();
+        assert_eq!(d.trigger, Trigger::S3Notification);
+        let keys: Vec<String> = d.items.iter().map(|i| ingest(i).key.clone()).collect();
+        assert_eq!(keys, ["incoming/a b+c.csv", "incoming/café.csv", "incoming/100%.csv", "incoming/ORDERS.CSV"]);
+        let first = ingest(&d.items[0]);
+        assert_eq!(first.bucket, "duff-raw");
+        assert_eq!(first.etag.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(first.version_id.as_deref(), Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"));
+        assert_eq!(first.size, Some(1024));
+        assert_eq!(first.event_time_micros, Some(micros("2026-11-27T09:00:00.123Z")));
+        assert_eq!(first.source(), "s3://duff-raw/incoming/a b+c.csv");
+        assert_eq!(ingest(&d.items[1]).version_id, None);
+    }
+
+    #[test]
+    fn s3_test_event_is_ignored() {
+        let d = decode(&fixture("s3-test-event.json"), &lake()).unwrap();
+        assert_eq!(d.trigger, Trigger::S3TestEvent);
+        assert!(matches!(&d.items[..], [Item::Ignore { source: None, reason }] if reason.contains("s3:TestEvent")));
+    }
+
+    #[test]
+    fn folder_markers_non_csv_the_lake_and_deletions_are_ignored() {
+        let d = decode(&fixture("s3-ignored.json"), &lake()).unwrap();
+        let reasons: Vec<(Option<&str>, &str)> = d
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Ignore { source, reason } => (source.as_deref(), reason.as_str()),
+                other => panic!("expected ignored, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (Some("s3://duff-raw/incoming/2026/"), "a folder marker"),
+                (Some("s3://duff-raw/incoming/orders.xlsx"), "not a .csv key"),
+                (Some("s3://duff-raw/incoming/orders.csv.gz"), "not a .csv key"),
+                (Some("s3://duff-lake/lake/quarantine/x.csv"), "inside the lake (loop guard)"),
+                (Some("s3://duff-raw/incoming/old.csv"), "event 'ObjectRemoved:Delete' is not an object creation"),
+            ]
+        );
+    }
+
+    #[test]
+    fn eventbridge_keys_are_taken_as_they_are() {
+        let d = decode(&fixture("eventbridge-object-created.json"), &lake()).unwrap();
+        assert_eq!(d.trigger, Trigger::EventBridge);
+        let o = ingest(&d.items[0]);
+        // Not form-decoded: a '+' stays a '+', '%41' stays as written.
+        assert_eq!(o.key, "incoming/a+b %41.csv");
+        assert_eq!(o.bucket, "duff-raw");
+        assert_eq!(o.etag.as_deref(), Some("b1946ac92492d2347c6235b4d2611184"));
+        assert_eq!(o.version_id.as_deref(), Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"));
+        assert_eq!(o.size, Some(5));
+        assert_eq!(o.event_time_micros, Some(micros("2026-11-27T09:00:00Z")));
+    }
+
+    #[test]
+    fn eventbridge_other_detail_types_are_ignored() {
+        let mut ev = fixture("eventbridge-object-created.json");
+        ev["detail-type"] = "Object Deleted".into();
+        let d = decode(&ev, &lake()).unwrap();
+        assert!(matches!(&d.items[..], [Item::Ignore { reason, .. }] if reason.contains("Object Deleted")));
+    }
+
+    #[test]
+    fn step_functions_input() {
+        let d = decode(&fixture("stepfunctions-task.json"), &lake()).unwrap();
+        assert_eq!(d.trigger, Trigger::StepFunctions);
+        let o = ingest(&d.items[0]);
+        assert_eq!(o.key, "incoming/a b+c.csv");
+        assert_eq!(o.etag.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(o.event_time_micros, Some(micros("2026-11-27T09:00:00.5Z")));
+        let minimal = serde_json::json!({"bucket": "duff-raw", "key": "x.csv"});
+        let o = ingest(&decode(&minimal, &lake()).unwrap().items[0]).clone();
+        assert_eq!((o.version_id, o.etag, o.event_time_micros), (None, None, None));
+    }
+
+    #[test]
+    fn step_functions_range_and_unknown_fields_are_refused() {
+        let ranged = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "range": {"start": 0, "end": 99}});
+        let d = decode(&ranged, &lake()).unwrap();
+        assert!(
+            matches!(&d.items[..], [Item::Invalid { reason, source: Some(s) }] if reason.contains("byte ranges") && s == "s3://duff-raw/x.csv")
+        );
+        let typo = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "versionId": "v"});
+        assert!(matches!(&decode(&typo, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("versionId")));
+        let bad_time = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "event_time": "yesterday"});
+        assert!(matches!(&decode(&bad_time, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("event_time")));
+    }
+
+    #[test]
+    fn unknown_and_malformed_events_are_errors() {
+        assert!(matches!(decode(&serde_json::json!({"hello": 1}), &lake()), Err(Error::Event(m)) if m.contains("hello")));
+        assert!(matches!(decode(&serde_json::json!([1]), &lake()), Err(Error::Event(_))));
+        let no_time = serde_json::json!({"Records": [{"s3": {}}]});
+        assert!(matches!(decode(&no_time, &lake()), Err(Error::Event(m)) if m.contains("malformed S3 notification")));
+    }
+
+    #[test]
+    fn undecodable_keys_are_invalid() {
+        let mut ev = fixture("s3-put-several.json");
+        ev["Records"][0]["s3"]["object"]["key"] = "bad%FF.csv".into();
+        let d = decode(&ev, &lake()).unwrap();
+        assert!(matches!(&d.items[0], Item::Invalid { reason, .. } if reason.contains("UTF-8")));
+    }
+
+    #[test]
+    fn etags_lose_their_quotes() {
+        assert_eq!(bare_etag("\"abc\""), "abc");
+        assert_eq!(bare_etag("abc-2"), "abc-2");
+    }
+}

@@ -1,0 +1,315 @@
+//! The handler: decode the event, download each object, run the lake's ingest, report.
+
+use crate::config::{Config, LakeLocation};
+use crate::download::{DownloadPolicy, download};
+use crate::error::{Error, Result, S3Failure};
+use crate::event::{self, Item, ObjectRef, Trigger};
+use crate::s3store::S3Store;
+use aws_config::SdkConfig;
+use aws_sdk_s3::Client;
+use duff_core::{Manifest, Outcome};
+use duff_local::{IngestResult, Lake, LocalLake, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the function needs, built once at cold start and shared by every invocation.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    config: Config,
+    s3: Client,
+    lake: LakeBackend,
+    download: DownloadPolicy,
+}
+
+#[derive(Debug, Clone)]
+enum LakeBackend {
+    S3(Arc<Lake<S3Store>>),
+    Dir(Arc<LocalLake>),
+}
+
+impl Deps {
+    /// Reads the configuration from the environment and builds the S3 client from the
+    /// standard AWS sources (region, credentials, `AWS_ENDPOINT_URL`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the missing or invalid variable.
+    pub async fn from_env() -> Result<Deps> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Deps::new(config, &sdk)
+    }
+
+    /// Builds the S3 client from `sdk` (path-style addressing when a custom endpoint is
+    /// configured) and the lake. Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no region is configured or the work folder cannot be created.
+    pub fn new(config: Config, sdk: &SdkConfig) -> Result<Deps> {
+        if sdk.region().is_none() {
+            return Err(Error::Config { name: "AWS_REGION", message: "no AWS region is configured".into() });
+        }
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+        if let Some(url) = &config.endpoint_url {
+            builder = builder.endpoint_url(url).force_path_style(true);
+        }
+        Deps::with_client(config, Client::from_conf(builder.build()))
+    }
+
+    /// Builds the lake around an existing client (tests pass a mocked one). Must be called
+    /// inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the work folder or a local lake folder cannot be created.
+    pub fn with_client(config: Config, s3: Client) -> Result<Deps> {
+        std::fs::create_dir_all(&config.work_dir).map_err(|e| Error::Config {
+            name: "DUFF_WORK_DIR",
+            message: format!("cannot create {}: {e}", config.work_dir.display()),
+        })?;
+        let lake = match &config.lake {
+            LakeLocation::S3 { bucket, prefix } => {
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|e| Error::Task(format!("the S3 lake needs a Tokio runtime: {e}")))?;
+                let store = S3Store::new(s3.clone(), bucket, prefix, handle);
+                LakeBackend::S3(Arc::new(Lake::new(store, config.work_dir.join("duff-staging"))))
+            }
+            LakeLocation::Dir(path) => LakeBackend::Dir(Arc::new(LocalLake::open(path).map_err(|e| {
+                Error::Config { name: "DUFF_LAKE_URI", message: format!("cannot open the lake folder: {e}") }
+            })?)),
+        };
+        Ok(Deps { config, s3, lake, download: DownloadPolicy::default() })
+    }
+
+    /// Replaces the download policy (tests shorten the backoff).
+    pub fn with_download_policy(mut self, policy: DownloadPolicy) -> Deps {
+        self.download = policy;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The S3 client.
+    pub fn s3(&self) -> &Client {
+        &self.s3
+    }
+}
+
+/// What became of one record of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// Ingested: its rows and quarantine are in the lake.
+    Published,
+    /// Refused whole: too many rows quarantined (see the manifest).
+    Rejected,
+    /// Refused whole: a file-level problem (see the manifest).
+    Failed,
+    /// The same content was already published: nothing changed.
+    Duplicate,
+    /// Nothing to do (test event, folder marker, non-CSV, the lake itself, object gone).
+    Ignored,
+    /// A malformed event or record.
+    Invalid,
+    /// A failure; `retryable` says whether the invocation was failed for Lambda to retry.
+    Error,
+}
+
+/// One record's report.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RecordReport {
+    /// `s3://bucket/key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The outcome.
+    pub outcome: Option<RecordOutcome>,
+    /// Why (ignored, invalid, rejected, failed, error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For errors: whether the invocation was failed so that Lambda retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    /// The content identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// The ingest instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_at: Option<String>,
+    /// Rows read, accepted, quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<[u64; 3]>,
+    /// The manifest's reconciliation line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<String>,
+}
+
+/// The function's response: one report per record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The kind of event (absent when it was not recognised).
+    pub trigger: Option<Trigger>,
+    /// One report per record.
+    pub records: Vec<RecordReport>,
+}
+
+impl Response {
+    /// The outcomes, in record order.
+    pub fn outcomes(&self) -> Vec<RecordOutcome> {
+        self.records.iter().filter_map(|r| r.outcome).collect()
+    }
+}
+
+fn report(source: Option<String>, outcome: RecordOutcome, message: impl Into<String>) -> RecordReport {
+    RecordReport { source, outcome: Some(outcome), message: Some(message.into()), ..RecordReport::default() }
+}
+
+fn manifest_report(result: &IngestResult) -> RecordReport {
+    let m: &Manifest = result.manifest();
+    let outcome = match (result, m.outcome) {
+        (IngestResult::Duplicate(_), _) => RecordOutcome::Duplicate,
+        (_, Outcome::Published) => RecordOutcome::Published,
+        (_, Outcome::Rejected) => RecordOutcome::Rejected,
+        (_, Outcome::Failed) => RecordOutcome::Failed,
+    };
+    RecordReport {
+        source: Some(m.source.clone()),
+        outcome: Some(outcome),
+        message: m.message.clone(),
+        retryable: None,
+        file_id: Some(m.file_id.clone()),
+        ingested_at: Some(m.ingested_at.clone()),
+        rows: Some([m.rows_read, m.rows_accepted, m.rows_quarantined]),
+        reconciliation: Some(m.reconciliation_line()),
+    }
+}
+
+/// Handles one invocation.
+///
+/// Returns `Err` only when a retry can help (CONTRACT §5): a transient S3 failure or a
+/// stream cut too often, for any record (the records already ingested are duplicates on
+/// the retry, which changes nothing). Everything else is an outcome in the response.
+///
+/// # Errors
+/// The first retryable error.
+pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
+    let decoded = match event::decode(event, &deps.config.lake) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid event");
+            return Ok(Response { trigger: None, records: vec![report(None, RecordOutcome::Invalid, e.to_string())] });
+        }
+    };
+    let mut records = Vec::with_capacity(decoded.items.len());
+    let mut retry: Option<Error> = None;
+    for item in decoded.items {
+        let rec = match item {
+            Item::Ignore { source, reason } => {
+                tracing::info!(source = source.as_deref().unwrap_or(""), reason, outcome = "ignored", "record ignored");
+                report(source, RecordOutcome::Ignored, reason)
+            }
+            Item::Invalid { source, reason } => {
+                tracing::warn!(source = source.as_deref().unwrap_or(""), reason, outcome = "invalid", "invalid record");
+                report(source, RecordOutcome::Invalid, reason)
+            }
+            Item::Ingest(obj) => match ingest_one(deps, &obj).await {
+                Ok(result) => {
+                    let rec = manifest_report(&result);
+                    let m = result.manifest();
+                    tracing::info!(
+                        source = m.source,
+                        outcome = ?rec.outcome,
+                        file_id = m.file_id,
+                        ingested_at = m.ingested_at,
+                        rows_read = m.rows_read,
+                        rows_accepted = m.rows_accepted,
+                        rows_quarantined = m.rows_quarantined,
+                        units = m.totals.units,
+                        amount = m.totals.amount,
+                        volume_l = m.totals.volume_l,
+                        "{}",
+                        m.reconciliation_line()
+                    );
+                    rec
+                }
+                Err(Error::S3 { failure: S3Failure::NotFound, message, .. }) => {
+                    let reason = format!("the object (version) no longer exists: {message}");
+                    tracing::warn!(source = obj.source(), reason, outcome = "ignored", "record ignored");
+                    report(Some(obj.source()), RecordOutcome::Ignored, reason)
+                }
+                Err(Error::S3 { failure: S3Failure::PreconditionFailed, .. }) => {
+                    let reason = "the object was overwritten since the event (the new upload has its own event)";
+                    tracing::warn!(source = obj.source(), reason, outcome = "ignored", "record ignored");
+                    report(Some(obj.source()), RecordOutcome::Ignored, reason)
+                }
+                Err(e) => {
+                    let retryable = e.is_retryable();
+                    tracing::error!(
+                        source = obj.source(),
+                        error_type = e.error_type(),
+                        retryable,
+                        error = e.full_message(),
+                        outcome = "error",
+                        "ingest failed"
+                    );
+                    let mut rec = report(Some(obj.source()), RecordOutcome::Error, e.full_message());
+                    rec.retryable = Some(retryable);
+                    if retryable && retry.is_none() {
+                        retry = Some(e);
+                    }
+                    rec
+                }
+            },
+        };
+        records.push(rec);
+    }
+    if let Some(e) = retry {
+        return Err(e);
+    }
+    Ok(Response { trigger: Some(decoded.trigger), records })
+}
+
+async fn ingest_one(deps: &Deps, obj: &ObjectRef) -> Result<IngestResult> {
+    let dl = download(&deps.s3, obj, &deps.config.work_dir, &deps.download).await?;
+    let Some(micros) = obj.event_time_micros.or(dl.last_modified_micros) else {
+        return Err(Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()));
+    };
+    tracing::debug!(source = obj.source(), bytes = dl.bytes, resumes = dl.resumes, "downloaded");
+    let path = dl.file.to_path_buf();
+    let source = obj.source();
+    let cfg = deps.config.ingest.clone();
+    let result = match &deps.lake {
+        LakeBackend::S3(lake) => ingest_blocking(Arc::clone(lake), path, source, micros, cfg).await,
+        LakeBackend::Dir(lake) => ingest_blocking(Arc::clone(lake), path, source, micros, cfg).await,
+    };
+    drop(dl); // removes the download
+    result
+}
+
+/// Runs the synchronous ingest on a blocking thread (where [`S3Store`] may block on the
+/// runtime's handle).
+async fn ingest_blocking<S: Store + 'static>(
+    lake: Arc<Lake<S>>,
+    path: PathBuf,
+    source: String,
+    micros: i64,
+    cfg: duff_core::IngestConfig,
+) -> Result<IngestResult> {
+    tokio::task::spawn_blocking(move || lake.ingest_file(&path, &source, micros, &cfg))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::from)
+}
+
+/// The Lambda entry point: [`handle`] with the error mapped to a stable error type.
+///
+/// # Errors
+/// A [`lambda_runtime::Diagnostic`] with `errorType` `Duff.Retryable` (see [`handle`]).
+pub async fn function_handler(
+    deps: &Deps,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Response, lambda_runtime::Diagnostic> {
+    handle(deps, &event.payload).await.map_err(lambda_runtime::Diagnostic::from)
+}

@@ -1,0 +1,257 @@
+//! [`S3Store`]: the lake's [`Store`] over S3.
+//!
+//! The [`Store`] trait is synchronous (the ingest is CPU-bound, streaming, and shared with
+//! the local pipeline); this implementation drives the SDK's futures with
+//! [`Handle::block_on`]. It must therefore be called from a thread that is not running
+//! async tasks: the handler runs the ingest in [`tokio::task::spawn_blocking`].
+//!
+//! - `put_if_absent` is a `PutObject` with `If-None-Match: *`: a `412` means another
+//!   writer committed first (`Ok(false)`). This is the manifest commit.
+//! - `put_file` streams the staged file: one `PutObject` below the multipart threshold,
+//!   otherwise a multipart upload, aborted if any part fails.
+//! - Every failure is a [`duff_local::Error::Store`] saying whether a retry may help.
+
+use crate::error::{S3Failure, classify};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use duff_local::{Error, Result, Store};
+use std::path::Path;
+use tokio::runtime::Handle;
+
+/// Objects at least this large are uploaded in parts (16 MiB).
+pub const MULTIPART_THRESHOLD: u64 = 16 << 20;
+/// The size of each part of a multipart upload (16 MiB; S3's minimum is 5 MiB).
+pub const PART_SIZE: u64 = 16 << 20;
+
+/// A lake under `s3://bucket/prefix`.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Empty, or ends with `/`.
+    prefix: String,
+    handle: Handle,
+    multipart_threshold: u64,
+    part_size: u64,
+}
+
+impl S3Store {
+    /// The store rooted at `s3://bucket/prefix`, running the SDK's futures on `handle`.
+    pub fn new(client: Client, bucket: impl Into<String>, prefix: &str, handle: Handle) -> S3Store {
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            prefix,
+            handle,
+            multipart_threshold: MULTIPART_THRESHOLD,
+            part_size: PART_SIZE,
+        }
+    }
+
+    /// Changes when uploads go multipart and the part size (S3 needs parts of 5 MiB or
+    /// more except the last; tests use smaller ones against mocks).
+    pub fn with_multipart(mut self, threshold: u64, part_size: u64) -> S3Store {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size.max(1);
+        self
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The full S3 key of a lake key.
+    pub fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn err<E>(&self, action: &'static str, key: &str, e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (failure, message) = classify(e);
+        Error::Store { action, key: self.full_key(key), message, retryable: failure == S3Failure::Retryable }
+    }
+
+    fn local_err(action: &'static str, key: &str, message: String) -> Error {
+        Error::Store { action, key: key.to_owned(), message, retryable: false }
+    }
+
+    fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<()> {
+        let full = self.full_key(key);
+        let created = self
+            .handle
+            .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(&full).send())
+            .map_err(|e| self.err("starting the multipart upload of", key, &e))?;
+        let Some(upload_id) = created.upload_id else {
+            return Err(Self::local_err("starting the multipart upload of", &full, "no upload id returned".into()));
+        };
+        match self.upload_parts(&full, &upload_id, path, size) {
+            Ok(parts) => {
+                let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+                let completed = self.handle.block_on(
+                    self.client
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(&full)
+                        .upload_id(&upload_id)
+                        .multipart_upload(done)
+                        .send(),
+                );
+                completed.map(|_| ()).map_err(|e| {
+                    self.abort(&full, &upload_id);
+                    self.err("completing the multipart upload of", key, &e)
+                })
+            }
+            Err(e) => {
+                self.abort(&full, &upload_id);
+                Err(e)
+            }
+        }
+    }
+
+    fn upload_parts(&self, full: &str, upload_id: &str, path: &Path, size: u64) -> Result<Vec<CompletedPart>> {
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size || (size == 0 && number == 1) {
+            let len = self.part_size.min(size - offset);
+            let body = self
+                .handle
+                .block_on(ByteStream::read_from().path(path).offset(offset).length(Length::Exact(len)).build())
+                .map_err(|e| Self::local_err("reading the staged file for", full, e.to_string()))?;
+            let out = self
+                .handle
+                .block_on(
+                    self.client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(full)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                        .body(body)
+                        .send(),
+                )
+                .map_err(|e| {
+                    let (failure, message) = classify(&e);
+                    Error::Store {
+                        action: "uploading a part of",
+                        key: full.to_owned(),
+                        message,
+                        retryable: failure == S3Failure::Retryable,
+                    }
+                })?;
+            parts.push(CompletedPart::builder().set_e_tag(out.e_tag).part_number(number).build());
+            offset += len;
+            number += 1;
+        }
+        Ok(parts)
+    }
+
+    /// Best effort: a failed abort leaves parts that the bucket's lifecycle rule
+    /// (`AbortIncompleteMultipartUpload`) removes.
+    fn abort(&self, full: &str, upload_id: &str) {
+        let aborted = self.handle.block_on(
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send(),
+        );
+        if let Err(e) = aborted {
+            tracing::warn!(key = full, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "aborting a multipart upload failed");
+        }
+    }
+}
+
+impl Store for S3Store {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let got = self.handle.block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).send());
+        let out = match got {
+            Ok(out) => out,
+            Err(e) if classify(&e).0 == S3Failure::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("reading", key, &e)),
+        };
+        let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
+            action: "reading",
+            key: self.full_key(key),
+            message: e.to_string(),
+            retryable: true,
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = self.handle.block_on(pages.next()) {
+            let page = page.map_err(|e| self.err("listing", prefix, &e))?;
+            for obj in page.contents() {
+                if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(self.prefix.as_str())) {
+                    keys.push(rel.to_owned());
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn put_file(&self, key: &str, path: &Path) -> Result<()> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::Io { action: "reading the size of", path: path.to_owned(), source: e })?
+            .len();
+        if size >= self.multipart_threshold {
+            return self.put_multipart(key, path, size);
+        }
+        let body = self
+            .handle
+            .block_on(ByteStream::from_path(path))
+            .map_err(|e| Self::local_err("reading the staged file for", &self.full_key(key), e.to_string()))?;
+        self.handle
+            .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
+            .map(|_| ())
+            .map_err(|e| self.err("writing", key, &e))
+    }
+
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let body = ByteStream::from(bytes.to_vec());
+        self.handle
+            .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
+            .map(|_| ())
+            .map_err(|e| self.err("writing", key, &e))
+    }
+
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+        let body = ByteStream::from(bytes.to_vec());
+        let put = self.handle.block_on(
+            self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).if_none_match("*").body(body).send(),
+        );
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if classify(&e).0 == S3Failure::PreconditionFailed => Ok(false),
+            Err(e) => Err(self.err("creating", key, &e)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let deleted =
+            self.handle.block_on(self.client.delete_object().bucket(&self.bucket).key(self.full_key(key)).send());
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if classify(&e).0 == S3Failure::NotFound => Ok(()),
+            Err(e) => Err(self.err("removing", key, &e)),
+        }
+    }
+
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+    }
+}
