@@ -8,8 +8,13 @@ use crate::hash::IntMap;
 use crate::model::{Channel, MONEY_SCALE, Status};
 use crate::number::{format_litres, format_scaled};
 use crate::state::{CurrentState, LineKey, LineState};
+use crate::tables::{MONEY_SUM, VOLUME_SUM};
+use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// Filters of the reports (every one optional; all given must hold).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -228,4 +233,140 @@ pub fn totals(state: &CurrentState, filter: &ReportFilter) -> Totals {
         },
         None => Totals { orders: 0, lines: 0, units: 0, sales: "0.00".into(), volume_l: "0.00".into() },
     }
+}
+
+/// The aggregate tables behind the reports, as Arrow batches (no filter):
+/// `agg_sales_by_product` (product_id, product_description, orders, units, sales, volume_l),
+/// `agg_order_status` (status, orders, units, sales), `agg_orders_by_client` (client_id,
+/// client_name, orders, units, sales) and `agg_sales_by_channel` (channel, orders, units,
+/// sales, volume_l). Sums are `DECIMAL(38, s)`, counts `BIGINT`.
+///
+/// # Errors
+/// A count or unit sum beyond BIGINT.
+pub fn aggregate_batches(state: &CurrentState) -> crate::Result<Vec<(&'static str, RecordBatch)>> {
+    let f = ReportFilter::default();
+    let by_product = group(state, &f, |k, _| k.product_id);
+    let by_status = group(state, &f, |_, l| l.status);
+    let by_client = group(state, &f, |_, l| l.client_id);
+    let by_channel = group(state, &f, |_, l| l.channel);
+    Ok(vec![
+        (
+            "agg_sales_by_product",
+            agg_batch(
+                by_product,
+                ("product_id", DataType::Int64),
+                Some("product_description"),
+                true,
+                |k, b: &mut Keys| b.int(*k),
+                |l| state.product_description(l).to_owned(),
+            )?,
+        ),
+        (
+            "agg_order_status",
+            agg_batch(
+                by_status,
+                ("status", DataType::Utf8),
+                None,
+                false,
+                |k, b| b.text(k.as_str()),
+                |_| String::new(),
+            )?,
+        ),
+        (
+            "agg_orders_by_client",
+            agg_batch(
+                by_client,
+                ("client_id", DataType::Int64),
+                Some("client_name"),
+                false,
+                |k, b| b.int(*k),
+                |l| state.client_name(l).to_owned(),
+            )?,
+        ),
+        (
+            "agg_sales_by_channel",
+            agg_batch(
+                by_channel,
+                ("channel", DataType::Utf8),
+                None,
+                true,
+                |k, b| b.text(k.as_str()),
+                |_| String::new(),
+            )?,
+        ),
+    ])
+}
+
+/// The key column of an aggregate.
+enum Keys {
+    Int(Int64Builder),
+    Text(StringBuilder),
+}
+
+impl Keys {
+    fn int(&mut self, v: i64) {
+        if let Keys::Int(b) = self {
+            b.append_value(v);
+        }
+    }
+
+    fn text(&mut self, v: &str) {
+        if let Keys::Text(b) = self {
+            b.append_value(v);
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Keys::Int(mut b) => Arc::new(b.finish()),
+            Keys::Text(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn agg_batch<K>(
+    groups: Vec<(K, Acc<'_>)>,
+    key: (&str, DataType),
+    name: Option<&str>,
+    with_volume: bool,
+    push_key: impl Fn(&K, &mut Keys),
+    name_of: impl Fn(&LineState) -> String,
+) -> crate::Result<RecordBatch> {
+    let n = groups.len();
+    let mut keys = match key.1 {
+        DataType::Int64 => Keys::Int(Int64Builder::with_capacity(n)),
+        _ => Keys::Text(StringBuilder::new()),
+    };
+    let mut names = StringBuilder::new();
+    let mut orders = Int64Builder::with_capacity(n);
+    let mut units = Int64Builder::with_capacity(n);
+    let mut sales = Decimal128Builder::with_capacity(n).with_data_type(MONEY_SUM);
+    let mut volume = Decimal128Builder::with_capacity(n).with_data_type(VOLUME_SUM);
+    let too_big =
+        |what: &str| crate::ErrorKind::Schema { table: "aggregates", message: format!("{what} beyond BIGINT") };
+    for (k, mut acc) in groups {
+        push_key(&k, &mut keys);
+        names.append_value(acc.latest.map(&name_of).unwrap_or_default());
+        orders.append_value(i64::try_from(acc.distinct_orders()).map_err(|_| too_big("orders"))?);
+        units.append_value(i64::try_from(acc.units).map_err(|_| too_big("units"))?);
+        sales.append_value(acc.amount);
+        volume.append_value(acc.volume);
+    }
+    let mut fields = vec![Field::new(key.0, key.1, false)];
+    let mut cols: Vec<ArrayRef> = vec![keys.finish()];
+    if let Some(name) = name {
+        fields.push(Field::new(name, DataType::Utf8, false));
+        cols.push(Arc::new(names.finish()));
+    }
+    fields.push(Field::new("orders", DataType::Int64, false));
+    cols.push(Arc::new(orders.finish()));
+    fields.push(Field::new("units", DataType::Int64, false));
+    cols.push(Arc::new(units.finish()));
+    fields.push(Field::new("sales", MONEY_SUM, false));
+    cols.push(Arc::new(sales.finish()));
+    if with_volume {
+        fields.push(Field::new("volume_l", VOLUME_SUM, false));
+        cols.push(Arc::new(volume.finish()));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }

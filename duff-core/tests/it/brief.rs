@@ -49,3 +49,52 @@ fn the_brief_sample_gives_the_expected_reports() {
     let one = ReportFilter { client_id: Some(1002), ..f };
     assert_eq!(reports::totals(&s, &one).units, 12);
 }
+
+#[test]
+fn aggregate_tables_match_the_report_rows() {
+    let (_, sink) = ingest(BRIEF);
+    let meta = meta_at(BRIEF.as_bytes(), "test.csv", T0);
+    let mut s = CurrentState::new();
+    for b in &sink.batches[&Table::FactOrderLine] {
+        s.apply_batch(&meta, b).unwrap();
+    }
+    let aggs = reports::aggregate_batches(&s).unwrap();
+    let names: Vec<&str> = aggs.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["agg_sales_by_product", "agg_order_status", "agg_orders_by_client", "agg_sales_by_channel"]);
+    let text = arrow_cast_free_format(&aggs[0].1);
+    assert_eq!(
+        text,
+        vec![
+            "102|Duff Classic|2|12|30.00|3.960000",
+            "103|Duff Lite|1|12|24.00|6.000000",
+            "104|Duff Dry|1|8|24.00|2.000000",
+            "105|Duff Special|1|24|96.00|24.000000",
+        ]
+    );
+    assert_eq!(
+        arrow_cast_free_format(&aggs[1].1),
+        vec!["created|2|30|111.00", "delivered|2|18|39.00", "broken|1|8|24.00"]
+    );
+}
+
+/// Rows as `a|b|c` text, decimals with their scale (no dependency on arrow's pretty printer).
+fn arrow_cast_free_format(b: &arrow_array::RecordBatch) -> Vec<String> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, Int64Type};
+    (0..b.num_rows())
+        .map(|r| {
+            b.columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    arrow_schema::DataType::Int64 => c.as_primitive::<Int64Type>().value(r).to_string(),
+                    arrow_schema::DataType::Decimal128(_, s) => {
+                        duff_core::format_scaled(c.as_primitive::<Decimal128Type>().value(r), *s as u32)
+                    }
+                    _ => c.as_string::<i32>().value(r).to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
