@@ -451,13 +451,20 @@ impl FileIngest {
             return Ok(pos);
         };
         let mut fields = std::mem::take(&mut self.fields);
+        // One UTF-8 check over the whole block (the common, valid case); rows beyond the
+        // first invalid byte are checked one by one.
+        let utf8_until = match std::str::from_utf8(&buf[pos..]) {
+            Ok(_) => buf.len(),
+            Err(e) => pos + e.valid_up_to(),
+        };
         let result = loop {
             if pos >= buf.len() {
                 break Ok(pos);
             }
             match scan_record(buf, pos, delim, eof, &mut fields) {
                 Scan::Record { next, raw_end, bad_quote, inner_newlines } => {
-                    if let Err(e) = self.handle_record(buf, pos, raw_end, &fields, bad_quote, sink) {
+                    let span = Span { start: pos, raw_end, bad_quote, known_utf8: raw_end <= utf8_until };
+                    if let Err(e) = self.handle_record(buf, span, &fields, sink) {
                         break Err(e);
                     }
                     self.line += 1 + inner_newlines;
@@ -562,15 +569,8 @@ impl FileIngest {
         Ok(Some(next))
     }
 
-    fn handle_record(
-        &mut self,
-        buf: &[u8],
-        start: usize,
-        raw_end: usize,
-        fields: &[Field],
-        bad_quote: Option<usize>,
-        sink: &mut dyn TableSink,
-    ) -> Result<()> {
+    fn handle_record(&mut self, buf: &[u8], span: Span, fields: &[Field], sink: &mut dyn TableSink) -> Result<()> {
+        let Span { start, raw_end, bad_quote, known_utf8 } = span;
         let raw = &buf[start..raw_end];
         if raw.is_empty() {
             self.summary.blank_lines += 1;
@@ -591,7 +591,7 @@ impl FileIngest {
                 "repeats, byte for byte, an earlier line of this file".into(),
             ));
         }
-        if let Err(e) = std::str::from_utf8(raw) {
+        if let Some(e) = (!known_utf8).then(|| std::str::from_utf8(raw).err()).flatten() {
             reasons.push(Reason::new(
                 ReasonCode::InvalidUtf8,
                 None,
@@ -719,6 +719,16 @@ impl FileIngest {
         }
         Ok(())
     }
+}
+
+/// Where one record is in the buffer, and what the scanner found out about it.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    raw_end: usize,
+    bad_quote: Option<usize>,
+    /// The block check proved the record valid UTF-8.
+    known_utf8: bool,
 }
 
 fn column_at(header: &Header, i: usize) -> Option<Column> {

@@ -110,7 +110,14 @@ fn enum_reason(v: &[u8], column: Column, code: ReasonCode, allowed: &str) -> Rea
 }
 
 /// An integer column that must be at least `min` (1 for ids and units).
+#[inline]
 fn id(buf: &[u8], f: &Field, column: Column, min: i64, reasons: &mut Vec<Reason>) -> Option<i64> {
+    if !f.escaped
+        && let Ok(n) = parse_int(trim(&buf[f.start..f.end]))
+        && n >= min
+    {
+        return Some(n);
+    }
     let mut scratch = Vec::new();
     let v = value(buf, f, &mut scratch);
     let (code, message) = match parse_int(v) {
@@ -134,6 +141,12 @@ fn decimal(
     positive: bool,
     reasons: &mut Vec<Reason>,
 ) -> Option<i64> {
+    if !f.escaped
+        && let Ok(n) = parse_decimal(trim(&buf[f.start..f.end]), scale)
+        && (n > 0 || !positive)
+    {
+        return Some(n);
+    }
     let mut scratch = Vec::new();
     let v = value(buf, f, &mut scratch);
     let (code, message) = match parse_decimal(v, scale) {
