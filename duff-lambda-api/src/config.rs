@@ -1,0 +1,185 @@
+//! The function's configuration, from the environment (CONTRACT §5).
+//!
+//! | variable | required | meaning |
+//! |---|---|---|
+//! | `DUFF_LAKE_URI` | yes | `s3://bucket/prefix` (or a local directory) |
+//! | `DUFF_QUERY_ENGINE` | no | `athena` (default) or `datafusion` |
+//! | `DUFF_ATHENA_DATABASE` | with athena | the Glue database of `deploy/athena/` |
+//! | `DUFF_ATHENA_WORKGROUP` | with athena | the workgroup (result location, limits) |
+//! | `DUFF_QUERY_TIMEOUT_MS` | no | the deadline of one query, 1000 to 28000 (default 25000) |
+//! | `DUFF_REFRESH_MS` | no | datafusion: how long a listing of the manifests is trusted (default 1000) |
+//! | `DUFF_PAGING_SECRET` | no | the key of paging tokens (default: derived from `DUFF_LAKE_URI`) |
+
+use duff_api::{LakeUri, TokenKey};
+use std::time::Duration;
+
+/// Which engine answers the queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// Athena, over the Glue database and workgroup.
+    Athena {
+        /// `DUFF_ATHENA_DATABASE`.
+        database: String,
+        /// `DUFF_ATHENA_WORKGROUP`.
+        workgroup: String,
+    },
+    /// DataFusion, reading the lake directly.
+    DataFusion {
+        /// `DUFF_REFRESH_MS`.
+        refresh: Duration,
+    },
+}
+
+/// The configuration read at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DUFF_LAKE_URI`.
+    pub lake: LakeUri,
+    /// `DUFF_QUERY_ENGINE` and its settings.
+    pub engine: EngineChoice,
+    /// `DUFF_QUERY_TIMEOUT_MS`.
+    pub query_timeout: Duration,
+    /// The key of paging tokens.
+    pub tokens: TokenKey,
+}
+
+/// A variable that is missing or invalid. The message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set (or empty).
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable holds a value that cannot be used.
+    #[error("{name} is invalid: {message}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn invalid(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { name, message: message.into() }
+}
+
+fn millis(name: &'static str, v: &str, range: std::ops::RangeInclusive<u64>) -> Result<Duration, ConfigError> {
+    match v.trim().parse::<u64>() {
+        Ok(ms) if range.contains(&ms) => Ok(Duration::from_millis(ms)),
+        _ => Err(invalid(
+            name,
+            format!("`{v}` is not a whole number of milliseconds from {} to {}", range.start(), range.end()),
+        )),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// The first missing or invalid variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `var` (the environment, or a map in tests).
+    ///
+    /// # Errors
+    /// The first missing or invalid variable.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str| var(name).filter(|v| !v.trim().is_empty());
+        let need = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+
+        let lake_text = need("DUFF_LAKE_URI")?;
+        let lake = LakeUri::parse(&lake_text).map_err(|e| invalid("DUFF_LAKE_URI", e.to_string()))?;
+        let engine = match get("DUFF_QUERY_ENGINE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("athena") => {
+                let database = need("DUFF_ATHENA_DATABASE")?;
+                if !database.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || database.len() > 255 {
+                    return Err(invalid("DUFF_ATHENA_DATABASE", "letters, digits and `_` only"));
+                }
+                let workgroup = need("DUFF_ATHENA_WORKGROUP")?;
+                if !workgroup.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || workgroup.len() > 128
+                {
+                    return Err(invalid("DUFF_ATHENA_WORKGROUP", "letters, digits, `.`, `_` and `-` only"));
+                }
+                EngineChoice::Athena { database, workgroup }
+            }
+            Some("datafusion") => {
+                let refresh = match get("DUFF_REFRESH_MS") {
+                    Some(v) => millis("DUFF_REFRESH_MS", &v, 0..=3_600_000)?,
+                    None => Duration::from_secs(1),
+                };
+                EngineChoice::DataFusion { refresh }
+            }
+            Some(other) => {
+                return Err(invalid("DUFF_QUERY_ENGINE", format!("`{other}`: expected `athena` or `datafusion`")));
+            }
+        };
+        let query_timeout = match get("DUFF_QUERY_TIMEOUT_MS") {
+            // API Gateway gives up at 29 s: the deadline and a stop must fit under it.
+            Some(v) => millis("DUFF_QUERY_TIMEOUT_MS", &v, 1_000..=28_000)?,
+            None => Duration::from_secs(25),
+        };
+        let tokens = match get("DUFF_PAGING_SECRET") {
+            Some(s) => TokenKey::new(s),
+            None => TokenKey::for_lake(&lake.to_string()),
+        };
+        Ok(Config { lake, engine, query_timeout, tokens })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn athena_is_the_default_and_needs_its_variables() {
+        let lake = ("DUFF_LAKE_URI", "s3://lake-bucket/lake");
+        let c = read(&[lake, ("DUFF_ATHENA_DATABASE", "duff"), ("DUFF_ATHENA_WORKGROUP", "duff-api")]).unwrap();
+        assert_eq!(c.engine, EngineChoice::Athena { database: "duff".into(), workgroup: "duff-api".into() });
+        assert_eq!(c.query_timeout, Duration::from_secs(25));
+        assert_eq!(read(&[lake]).unwrap_err(), ConfigError::Missing("DUFF_ATHENA_DATABASE"));
+        assert_eq!(
+            read(&[lake, ("DUFF_ATHENA_DATABASE", "duff")]).unwrap_err(),
+            ConfigError::Missing("DUFF_ATHENA_WORKGROUP")
+        );
+        let e = read(&[lake, ("DUFF_ATHENA_DATABASE", "duff; drop"), ("DUFF_ATHENA_WORKGROUP", "w")]).unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_ATHENA_DATABASE is invalid"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_names_its_variable() {
+        assert_eq!(read(&[]).unwrap_err(), ConfigError::Missing("DUFF_LAKE_URI"));
+        assert_eq!(read(&[("DUFF_LAKE_URI", "  ")]).unwrap_err(), ConfigError::Missing("DUFF_LAKE_URI"));
+        let e = read(&[("DUFF_LAKE_URI", "gs://b/x")]).unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_LAKE_URI is invalid"), "{e}");
+        let e = read(&[("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "duckdb")]).unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_QUERY_ENGINE is invalid"), "{e}");
+        let e = read(&[
+            ("DUFF_LAKE_URI", "/tmp/lake"),
+            ("DUFF_QUERY_ENGINE", "datafusion"),
+            ("DUFF_QUERY_TIMEOUT_MS", "60000"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_QUERY_TIMEOUT_MS is invalid"), "{e}");
+        let e =
+            read(&[("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "datafusion"), ("DUFF_REFRESH_MS", "soon")])
+                .unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_REFRESH_MS is invalid"), "{e}");
+    }
+
+    #[test]
+    fn datafusion_reads_the_lake_directly() {
+        let c = read(&[("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "DataFusion"), ("DUFF_REFRESH_MS", "0")])
+            .unwrap();
+        assert_eq!(c.engine, EngineChoice::DataFusion { refresh: Duration::ZERO });
+        assert_eq!(c.lake, LakeUri::Local("/tmp/lake".into()));
+    }
+}
