@@ -56,7 +56,8 @@ impl LakeLocation {
     pub fn contains(&self, bucket: &str, key: &str) -> bool {
         match self {
             LakeLocation::S3 { bucket: b, prefix } => {
-                b == bucket && (prefix.is_empty() || key.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('/')))
+                b == bucket
+                    && (prefix.is_empty() || key.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('/')))
             }
             LakeLocation::Dir(_) => false,
         }
@@ -95,7 +96,7 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] naming the first missing or invalid variable.
     pub fn from_env() -> Result<Config> {
-        Config::from_lookup(|name| std::env::var(name))
+        Config::from_lookup(std::env::var)
     }
 
     /// Reads the variables through `get` (tests pass a map; editing the process environment

@@ -57,7 +57,11 @@ pub struct Downloaded {
 /// `PreconditionFailed` when the object is gone or changed), [`Error::Io`] for local writes.
 pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &DownloadPolicy) -> Result<Downloaded> {
     let io = |action: &'static str| move |source| Error::Io { action, path: dir.to_owned(), source };
-    let tmp = tempfile::Builder::new().prefix("duff-src-").suffix(".csv").tempfile_in(dir).map_err(io("creating a file in"))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("duff-src-")
+        .suffix(".csv")
+        .tempfile_in(dir)
+        .map_err(io("creating a file in"))?;
     let (std_file, path) = tmp.into_parts();
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
 
@@ -82,7 +86,15 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         if written > 0 {
             req = req.range(format!("bytes={written}-"));
         }
-        let resp = req.send().await.map_err(|e| s3_error("reading", &obj.bucket, &obj.key, &e))?;
+        let resp = req.send().await.map_err(|e| {
+            let mut err = s3_error("reading", &obj.bucket, &obj.key, &e);
+            if let Error::S3 { failure, .. } = &mut err
+                && e.as_service_error().is_some_and(|s| s.is_no_such_key())
+            {
+                *failure = S3Failure::NotFound;
+            }
+            err
+        })?;
         if written == 0 {
             etag = resp.e_tag().map(|e| bare_etag(e).to_owned()).or(etag);
             version_id = resp.version_id().map(str::to_owned).or(version_id);
@@ -115,6 +127,19 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         let short = total.is_some_and(|t| written < t);
         if cut.is_none() && !short {
             break;
+        }
+        if let Some(why) = &cut
+            && !short
+        {
+            // Every byte arrived but the stream still failed (a checksum validated at the
+            // end, say): nothing to resume, the bytes cannot be trusted.
+            return Err(Error::S3 {
+                action: "reading",
+                bucket: obj.bucket.clone(),
+                key: obj.key.clone(),
+                message: format!("the stream failed after {written} bytes: {why}"),
+                failure: S3Failure::Retryable,
+            });
         }
         if resumes >= policy.max_resumes {
             let why = cut.unwrap_or_else(|| "the body ended early".into());

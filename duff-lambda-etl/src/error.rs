@@ -211,12 +211,7 @@ mod tests {
         assert!(!s3(S3Failure::Permanent).is_retryable());
         assert!(!s3(S3Failure::NotFound).is_retryable());
         let store = |retryable| {
-            Error::Lake(duff_local::Error::Store {
-                action: "writing",
-                key: "k".into(),
-                message: "m".into(),
-                retryable,
-            })
+            Error::Lake(duff_local::Error::Store { action: "writing", key: "k".into(), message: "m".into(), retryable })
         };
         assert!(store(true).is_retryable());
         assert!(!store(false).is_retryable());

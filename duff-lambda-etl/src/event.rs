@@ -181,8 +181,8 @@ pub fn bare_etag(etag: &str) -> &str {
 }
 
 fn decode_s3_notification(event: &Value) -> Result<Vec<Item>> {
-    let parsed: S3Event = serde_json::from_value(event.clone())
-        .map_err(|e| Error::Event(format!("malformed S3 notification: {e}")))?;
+    let parsed: S3Event =
+        serde_json::from_value(event.clone()).map_err(|e| Error::Event(format!("malformed S3 notification: {e}")))?;
     let items = parsed
         .records
         .into_iter()
@@ -216,8 +216,8 @@ fn decode_s3_notification(event: &Value) -> Result<Vec<Item>> {
 }
 
 fn decode_eventbridge(event: &Value) -> Result<Item> {
-    let ev: EventBridgeEvent<S3EventBridgeDetail> = serde_json::from_value(event.clone())
-        .map_err(|e| Error::Event(format!("malformed EventBridge event: {e}")))?;
+    let ev: EventBridgeEvent<S3EventBridgeDetail> =
+        serde_json::from_value(event.clone()).map_err(|e| Error::Event(format!("malformed EventBridge event: {e}")))?;
     if ev.source != "aws.s3" || ev.detail_type != "Object Created" {
         let reason = format!("EventBridge '{}' from '{}' is not an S3 object creation", ev.detail_type, ev.source);
         return Ok(Item::Ignore { source: None, reason });
@@ -400,14 +400,20 @@ mod tests {
             matches!(&d.items[..], [Item::Invalid { reason, source: Some(s) }] if reason.contains("byte ranges") && s == "s3://duff-raw/x.csv")
         );
         let typo = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "versionId": "v"});
-        assert!(matches!(&decode(&typo, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("versionId")));
+        assert!(
+            matches!(&decode(&typo, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("versionId"))
+        );
         let bad_time = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "event_time": "yesterday"});
-        assert!(matches!(&decode(&bad_time, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("event_time")));
+        assert!(
+            matches!(&decode(&bad_time, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("event_time"))
+        );
     }
 
     #[test]
     fn unknown_and_malformed_events_are_errors() {
-        assert!(matches!(decode(&serde_json::json!({"hello": 1}), &lake()), Err(Error::Event(m)) if m.contains("hello")));
+        assert!(
+            matches!(decode(&serde_json::json!({"hello": 1}), &lake()), Err(Error::Event(m)) if m.contains("hello"))
+        );
         assert!(matches!(decode(&serde_json::json!([1]), &lake()), Err(Error::Event(_))));
         let no_time = serde_json::json!({"Records": [{"s3": {}}]});
         assert!(matches!(decode(&no_time, &lake()), Err(Error::Event(m)) if m.contains("malformed S3 notification")));

@@ -157,9 +157,9 @@ impl S3Store {
     /// Best effort: a failed abort leaves parts that the bucket's lifecycle rule
     /// (`AbortIncompleteMultipartUpload`) removes.
     fn abort(&self, full: &str, upload_id: &str) {
-        let aborted = self.handle.block_on(
-            self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send(),
-        );
+        let aborted = self
+            .handle
+            .block_on(self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send());
         if let Err(e) = aborted {
             tracing::warn!(key = full, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "aborting a multipart upload failed");
         }
@@ -171,6 +171,7 @@ impl Store for S3Store {
         let got = self.handle.block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).send());
         let out = match got {
             Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) if classify(&e).0 == S3Failure::NotFound => return Ok(None),
             Err(e) => return Err(self.err("reading", key, &e)),
         };
@@ -184,13 +185,8 @@ impl Store for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.full_key(prefix))
-            .into_paginator()
-            .send();
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full_key(prefix)).into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = self.handle.block_on(pages.next()) {
             let page = page.map_err(|e| self.err("listing", prefix, &e))?;
