@@ -395,6 +395,21 @@ FROM (
 ) v
 WHERE version_rank = 1";
 
+/// The history of statuses: every first observation and every change of status of an order
+/// line, in version order, among published files (as `duff_core::StatusHistory` records it).
+/// Athena: the view `order_status_history`.
+pub const STATUS_HISTORY_SQL: &str = "SELECT order_id, product_id, from_status, to_status, changed_at, file_id, line
+FROM (
+  SELECT f.order_id, f.product_id,
+    LAG(f.status) OVER (PARTITION BY f.order_id, f.product_id
+      ORDER BY f.ingested_at, f.source, f.file_id, f.line) AS from_status,
+    f.status AS to_status, f.ingested_at AS changed_at, f.file_id, f.line
+  FROM fact_order_line f
+  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
+  WHERE m.outcome = 'published'
+) h
+WHERE from_status IS NULL OR from_status <> to_status";
+
 /// The order of a line's versions, latest first (the tie-breaks of `duff_core::state`).
 macro_rules! latest_first {
     () => {

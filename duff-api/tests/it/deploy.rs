@@ -1,1 +1,269 @@
-//! deploy/ artefacts.
+//! The deploy/ artefacts agree with the code: the Athena DDL with duff-core's schemas, the
+//! Athena views with the catalog, the OpenAPI paths with the router.
+//!
+//! `DUFF_BLESS=1 cargo test -p duff-api --test it deploy` rewrites deploy/athena/views.sql
+//! from the catalog.
+
+use crate::common::*;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use duff_api::catalog::{CURRENT_STATE_SQL, STATUS_HISTORY_SQL};
+use duff_api::{Dialect, ROUTES, Report};
+use duff_core::reports::ReportFilter;
+use std::collections::BTreeMap;
+
+fn athena_type(t: &DataType) -> String {
+    match t {
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Utf8 => "string".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        other => panic!("no Athena type for {other}"),
+    }
+}
+
+/// `CREATE EXTERNAL TABLE` statements of tables.sql: table -> [(column, type)], partition columns last.
+fn ddl_tables() -> BTreeMap<String, Vec<(String, String)>> {
+    let text = std::fs::read_to_string(repo().join("deploy/athena/tables.sql")).unwrap();
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, Vec<(String, String)>)> = None;
+    let mut in_columns = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("CREATE EXTERNAL TABLE IF NOT EXISTS ") {
+            current = Some((rest.trim_end_matches(" (").to_owned(), Vec::new()));
+            in_columns = true;
+        } else if line == ")" {
+            in_columns = false;
+        } else if let Some(part) = line.strip_prefix("PARTITIONED BY (").and_then(|p| p.strip_suffix(')')) {
+            let (c, t) = part.split_once(' ').unwrap();
+            current.as_mut().unwrap().1.push((c.into(), t.into()));
+        } else if in_columns && !line.is_empty() && !line.starts_with("--") {
+            let (c, t) = line.trim_end_matches(',').split_once(' ').unwrap();
+            current.as_mut().unwrap().1.push((c.into(), t.trim().into()));
+        }
+        if line.ends_with(';')
+            && let Some((name, cols)) = current.take()
+        {
+            out.insert(name, cols);
+        }
+    }
+    out
+}
+
+fn columns_of(schema: &SchemaRef) -> Vec<(String, String)> {
+    schema.fields().iter().map(|f| (f.name().clone(), athena_type(f.data_type()))).collect()
+}
+
+#[test]
+fn athena_tables_match_the_core_schemas() {
+    let ddl = ddl_tables();
+    let part = |mut v: Vec<(String, String)>| {
+        v.push(("ingest_date".into(), "string".into()));
+        v
+    };
+    let expected: BTreeMap<String, Vec<(String, String)>> = [
+        ("fact_order_line", part(columns_of(&duff_core::tables::fact_order_line_schema()))),
+        ("quarantine", part(columns_of(&duff_core::tables::quarantine_schema()))),
+        ("dim_client", part(columns_of(&duff_core::tables::dim_client_schema()))),
+        ("dim_product", part(columns_of(&duff_core::tables::dim_product_schema()))),
+        ("dim_channel", columns_of(&duff_core::tables::dim_channel_batch().unwrap().schema())),
+        ("dim_status", columns_of(&duff_core::tables::dim_status_batch().unwrap().schema())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (table, cols) in &expected {
+        assert_eq!(ddl.get(table), Some(cols), "{table}");
+    }
+    // The manifests table: every top-level field of a manifest but the two nested lists.
+    let (dir, lake) = lake_with(&["orders.csv"]);
+    let m = &lake.manifests().unwrap()[0];
+    let json = serde_json::to_value(m).unwrap();
+    let mut keys: Vec<String> =
+        json.as_object().unwrap().keys().filter(|k| *k != "outputs" && *k != "sample_problems").cloned().collect();
+    let mut declared: Vec<String> = ddl["manifests"].iter().map(|(c, _)| c.clone()).collect();
+    keys.sort();
+    declared.sort();
+    assert_eq!(declared, keys);
+    assert_eq!(ddl.len(), expected.len() + 1, "a table of tables.sql is not checked");
+    drop(dir);
+}
+
+/// The views, rendered from the catalog.
+fn views_sql() -> String {
+    let mut s = String::from(
+        "-- duff-etl views for Athena, generated from duff-api's catalog (duff-api/src/catalog.rs):
+-- `DUFF_BLESS=1 cargo test -p duff-api --test it deploy` rewrites this file, and the tests
+-- fail when it differs from the SQL the API runs. Create the tables first (tables.sql).
+--
+-- order_line_current is what the API's Athena engine queries; the report views are the
+-- API's reports without filters, for analysts.
+",
+    );
+    let mut view = |name: &str, comment: &str, sql: &str| {
+        s.push_str(&format!("\n-- {comment}\nCREATE OR REPLACE VIEW {name} AS\n{sql};\n"));
+    };
+    view("order_line_current", "The latest version of every order line among published files.", CURRENT_STATE_SQL);
+    view(
+        "order_status_history",
+        "Every first observation and change of status of every order line, in version order.",
+        STATUS_HISTORY_SQL,
+    );
+    for r in Report::ALL {
+        let q = r.query(&ReportFilter::default());
+        assert!(q.params().is_empty());
+        let name = r.name().replace('-', "_");
+        view(&name, &format!("GET /reports/{} without filters.", r.name()), &q.sql_text(Dialect::Athena));
+    }
+    s
+}
+
+#[test]
+fn athena_views_are_the_catalog_sql() {
+    let path = repo().join("deploy/athena/views.sql");
+    let want = views_sql();
+    if std::env::var_os("DUFF_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(have == want, "deploy/athena/views.sql is stale: run DUFF_BLESS=1 cargo test -p duff-api --test it deploy");
+}
+
+#[tokio::test]
+async fn the_status_history_view_agrees_with_the_core() {
+    use datafusion::arrow::array::{RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    use std::sync::Arc;
+
+    let (dir, lake) = lake_with(&["day1.csv", "day2.csv", "orders.csv"]);
+    let (_, history) = lake.load_state().unwrap();
+    let ctx = datafusion::prelude::SessionContext::new();
+    let url = ListingTableUrl::parse(format!("{}/fact_order_line/", dir.path().display())).unwrap();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("ingest_date".into(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(duff_core::tables::fact_order_line_schema());
+    ctx.register_table("fact_order_line", Arc::new(ListingTable::try_new(config).unwrap())).unwrap();
+    let ms = lake.manifests().unwrap();
+    let schema = Arc::new(Schema::new(
+        ["file_id", "ingest_date", "outcome"].map(|n| Field::new(n, DataType::Utf8, false)).to_vec(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.file_id.clone()))),
+            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.ingest_date.clone()))),
+            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.outcome.as_str()))),
+        ],
+    )
+    .unwrap();
+    ctx.register_table("manifests", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+    let sql = format!(
+        "SELECT order_id, product_id, from_status, to_status FROM ({STATUS_HISTORY_SQL}) x ORDER BY order_id, product_id, changed_at, file_id, line"
+    );
+    let rows: Vec<String> = ctx
+        .sql(&sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            let text =
+                datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(b)).unwrap().to_string();
+            text.lines()
+                .skip(3)
+                .filter(|l| l.starts_with('|'))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut changes: Vec<_> = history.changes.iter().collect();
+    changes.sort_by_key(|c| c.key);
+    let expected: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "| {} | {} | {} | {} |",
+                c.key.order_id,
+                c.key.product_id,
+                c.from.map_or("", |s| s.as_str()),
+                c.to.as_str()
+            )
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert!(history.changes.iter().any(|c| c.from.is_some()), "the lake has status changes");
+}
+
+/// `paths:` keys of deploy/openapi.yaml, and for each the query parameter names.
+fn openapi_paths() -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(repo().join("deploy/openapi.yaml")).unwrap();
+    let mut out = BTreeMap::new();
+    let mut in_paths = false;
+    let mut current: Option<String> = None;
+    let mut in_query_param = false;
+    for line in text.lines() {
+        if line == "paths:" {
+            in_paths = true;
+            continue;
+        }
+        if in_paths && !line.starts_with(' ') && !line.is_empty() {
+            in_paths = false;
+            current = None;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+            let p = format!("/{p}");
+            out.insert(p.clone(), Vec::new());
+            current = Some(p);
+            continue;
+        }
+        let t = line.trim();
+        if t.starts_with("- name:") || t.starts_with("- $ref:") {
+            in_query_param = false;
+        }
+        if let Some(r) = t.strip_prefix("- $ref: '#/components/parameters/").and_then(|r| r.strip_suffix('\'')) {
+            out.get_mut(current.as_ref().unwrap()).unwrap().push(format!("ref:{r}"));
+        }
+        if let Some(n) = t.strip_prefix("- name: ") {
+            out.get_mut(current.as_ref().unwrap()).unwrap().push(n.to_owned());
+            in_query_param = true;
+        }
+        let _ = in_query_param;
+    }
+    out
+}
+
+#[test]
+fn openapi_paths_are_the_routes() {
+    let paths = openapi_paths();
+    let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+    let mut routes = ROUTES.to_vec();
+    documented.sort_unstable();
+    routes.sort_unstable();
+    assert_eq!(documented, routes);
+    // Every report documents exactly its filters.
+    for r in Report::ALL {
+        let mut want: Vec<String> = r.filters().iter().map(|f| format!("ref:{}", f.name())).collect();
+        let mut have = paths[&format!("/reports/{}", r.name())].clone();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "{}", r.name());
+    }
+    let mut have = paths["/clients/{client_id}/orders"].clone();
+    have.sort();
+    assert_eq!(have, ["ref:channel", "ref:client_id_path", "ref:limit", "ref:next_token", "ref:status"]);
+}
