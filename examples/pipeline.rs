@@ -137,9 +137,10 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     }
 
     let started = Instant::now();
-    let (state, history) = lake.load_state()?;
+    let loaded = lake.load(true)?;
+    let (state, history) = (&loaded.state, &loaded.history);
     let f = ReportFilter::default();
-    let t = reports::totals(&state, &f);
+    let t = reports::totals(state, &f);
     say!(
         "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} status changes in history)",
         t.lines,
@@ -150,7 +151,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         history.changes.len()
     );
 
-    let rows: Vec<Vec<String>> = reports::sales_by_product(&state, &f)
+    let rows: Vec<Vec<String>> = reports::sales_by_product(state, &f)
         .into_iter()
         .map(|r| {
             vec![
@@ -171,13 +172,13 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         args.max_rows,
     );
 
-    let rows = reports::order_status(&state, &f)
+    let rows = reports::order_status(state, &f)
         .into_iter()
         .map(|r| vec![r.status.to_string(), r.orders.to_string(), r.units.to_string(), r.sales])
         .collect();
     print_report("Order status", &["status", "orders", "units", "sales"], rows, &[1, 2, 3], args.max_rows);
 
-    let rows = reports::orders_by_client(&state, &f)
+    let rows = reports::orders_by_client(state, &f)
         .into_iter()
         .map(|r| vec![r.client_id.to_string(), r.client_name, r.orders.to_string(), r.units.to_string(), r.sales])
         .collect();
@@ -188,7 +189,14 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         &[0, 2, 3, 4],
         args.max_rows,
     );
-    eprintln!("(reports over the lake in {:.3} s)", started.elapsed().as_secs_f64());
+    let models = lake.write_models(&loaded)?;
+    say!(
+        "\nmodels: {} tables rebuilt under {}/models/ ({})",
+        models.len(),
+        lake.root().display(),
+        models.iter().map(|(n, rows)| format!("{n} {rows}")).collect::<Vec<_>>().join(", ")
+    );
+    eprintln!("(reports and models over the lake in {:.3} s)", started.elapsed().as_secs_f64());
     Ok(all_ok)
 }
 

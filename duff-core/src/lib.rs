@@ -57,6 +57,7 @@ mod ingest;
 pub mod lake;
 mod manifest;
 mod model;
+pub mod models;
 mod number;
 mod parquet_io;
 mod reader;

@@ -317,21 +317,102 @@ impl<S: Store> Lake<S> {
     /// # Errors
     /// Unreadable manifests or Parquet objects.
     pub fn load_state(&self) -> Result<(CurrentState, StatusHistory)> {
-        let mut state = CurrentState::new();
-        let mut history = StatusHistory::new();
+        let loaded = self.load(false)?;
+        Ok((loaded.state, loaded.history))
+    }
+
+    /// Reads every published file, in version order: facts into the current state and the
+    /// status history, and (when `dimensions`) client and product observations into the
+    /// slowly changing dimensions.
+    ///
+    /// # Errors
+    /// Unreadable manifests or Parquet objects.
+    pub fn load(&self, dimensions: bool) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
         for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
             let meta = m.meta();
-            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
+            loaded.state_files.push(m.file_id.clone());
+            for out in &m.outputs {
+                let wanted = out.table == Table::FactOrderLine
+                    || (dimensions && matches!(out.table, Table::DimClient | Table::DimProduct));
+                if !wanted {
+                    continue;
+                }
                 let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
                 for batch in duff_core::parquet_batches(bytes)? {
                     let batch = batch?;
-                    state.apply_batch(&meta, &batch)?;
-                    history.apply_batch(&meta, &batch)?;
+                    match out.table {
+                        Table::FactOrderLine => {
+                            loaded.state.apply_batch(&meta, &batch)?;
+                            loaded.history.apply_batch(&meta, &batch)?;
+                        }
+                        Table::DimClient => loaded.dimensions.apply_clients(&meta, &batch)?,
+                        _ => loaded.dimensions.apply_products(&meta, &batch)?,
+                    }
                 }
             }
         }
-        Ok((state, history))
+        Ok(loaded)
     }
+
+    /// Rebuilds the analytics models from the lake and writes each one to
+    /// `models/<name>/<name>.parquet` (replacing the previous build), then
+    /// `models/_build.json` naming the files they reflect. Returns `(name, rows)` per model.
+    ///
+    /// The models are derived data: a pure function of the published files, rebuilt
+    /// whole; rebuilding twice writes the same bytes.
+    ///
+    /// # Errors
+    /// Unreadable lake objects or write failures.
+    pub fn refresh_models(&self) -> Result<Vec<(String, usize)>> {
+        self.write_models(&self.load(true)?)
+    }
+
+    /// Writes the analytics models built from `loaded` (see [`refresh_models`](Self::refresh_models)).
+    ///
+    /// # Errors
+    /// Write failures.
+    pub fn write_models(&self, loaded: &Loaded) -> Result<Vec<(String, usize)>> {
+        let mut tables: Vec<(&str, RecordBatch)> = vec![
+            ("dim_client_scd2", loaded.dimensions.client_batch()?),
+            ("dim_product_scd2", loaded.dimensions.product_batch()?),
+            ("order_line_current", loaded.state.to_batch()?),
+            ("fact_order_status_event", loaded.history.to_batch()?),
+            ("fact_order_lifecycle", duff_core::models::lifecycle_batch(&loaded.state, &loaded.history)?),
+        ];
+        tables.extend(duff_core::reports::aggregate_batches(&loaded.state)?);
+        tables.extend(duff_core::models::mart_batches(&loaded.state)?);
+        let mut written = Vec::new();
+        for (name, batch) in &tables {
+            let key = format!("{MODELS}/{name}/{name}.parquet");
+            self.store.put_bytes(&key, &duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)?;
+            written.push(((*name).to_owned(), batch.num_rows()));
+        }
+        let build = serde_json::json!({
+            "tables": written.iter().map(|(n, rows)| serde_json::json!({"name": n, "rows": rows})).collect::<Vec<_>>(),
+            "files": loaded.state_files,
+        });
+        let mut bytes = build.to_string().into_bytes();
+        bytes.push(b'\n');
+        self.store.put_bytes(&format!("{MODELS}/_build.json"), &bytes)?;
+        Ok(written)
+    }
+}
+
+/// The folder of the derived analytics models.
+pub const MODELS: &str = "models";
+
+/// Everything read from a lake by [`Lake::load`].
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Latest version of every order line.
+    pub state: CurrentState,
+    /// Every status change.
+    pub history: StatusHistory,
+    /// Slowly changing dimensions (empty unless asked for).
+    pub dimensions: duff_core::models::Dimensions,
+    /// The published files read, by content id, in version order.
+    pub state_files: Vec<String>,
 }
 
 /// Hands batches to the Parquet writer thread.

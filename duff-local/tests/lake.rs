@@ -278,3 +278,25 @@ fn concurrent_ingests_of_different_files_both_land() {
     assert_eq!(state.len(), 42 + 14);
     assert_eq!(history.changes.iter().filter(|c| c.from.is_some()).count(), 12);
 }
+
+#[test]
+fn models_are_rebuilt_whole_and_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path()).unwrap();
+    let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    ingested(lake.ingest_path(&sample("day1.csv"), &IngestConfig::default(), t).unwrap());
+    ingested(lake.ingest_path(&sample("day2.csv"), &IngestConfig::default(), t).unwrap());
+    let first = lake.refresh_models().unwrap();
+    let snap = snapshot(dir.path());
+    assert_eq!(lake.refresh_models().unwrap(), first);
+    assert_eq!(snapshot(dir.path()), snap, "a rebuild writes the same bytes");
+    let rows: BTreeMap<String, usize> = first.into_iter().collect();
+    assert_eq!(rows["order_line_current"], 56);
+    assert_eq!(rows["fact_order_lifecycle"], 56);
+    assert_eq!(rows["fact_order_status_event"], 56 + 12);
+    let build = String::from_utf8(snap["models/_build.json"].clone()).unwrap();
+    assert!(build.contains("\"files\":[\""), "{build}");
+    let current =
+        duff_core::read_parquet(snap["models/order_line_current/order_line_current.parquet"].clone()).unwrap();
+    assert_eq!(current[0].num_rows(), 56);
+}

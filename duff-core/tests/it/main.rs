@@ -4,6 +4,7 @@
 mod brief;
 mod common;
 mod file_level;
+mod models;
 mod over_time;
 mod parquet;
 mod properties;
