@@ -8,7 +8,7 @@
 # 4. The template against the Rust code (check_template.py).
 #
 # Tools come from PyPI into a virtual environment under target/ (pinned versions, installed
-# once; DEPLOY_VENV overrides the location). No AWS account or credentials are used: nothing
+# once; DEPLOY_VENV overrides the location; without the venv module, pip --user). No AWS account or credentials are used: nothing
 # here talks to AWS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,15 +18,24 @@ CHECKOV_VERSION=3.3.30
 VENV=${DEPLOY_VENV:-target/deploy-venv}
 PY=$VENV/bin/python
 
+PIP_ARGS=()
+BIN=$VENV/bin
 installed() { "$PY" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
 
 if [ ! -x "$PY" ]; then
   echo "== deploy: creating $VENV"
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV"; then
+    # No venv module (e.g. Debian without python3-venv): install for the user instead.
+    echo "== deploy: no venv, installing with pip --user"
+    rm -rf "$VENV"
+    PY=python3
+    PIP_ARGS=(--user)
+    BIN=$(python3 -m site --user-base)/bin
+  fi
 fi
 if [ "$(installed cfn-lint)" != "$CFN_LINT_VERSION" ] || [ "$(installed checkov)" != "$CHECKOV_VERSION" ]; then
   echo "== deploy: installing cfn-lint $CFN_LINT_VERSION and checkov $CHECKOV_VERSION from PyPI"
-  "$PY" -m pip install --quiet --disable-pip-version-check \
+  "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_ARGS[@]}" \
     "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION"
 fi
 
@@ -46,7 +55,7 @@ step() { # name, command...
 
 cfn_lint() {
   local out rc=0
-  out=$("$VENV/bin/cfn-lint" --format parseable -- deploy/template.yaml) || rc=$?
+  out=$("$BIN/cfn-lint" --format parseable -- deploy/template.yaml) || rc=$?
   [ -n "$out" ] && echo "$out"
   local errors warnings
   errors=$(grep -c ':E[0-9]' <<<"$out" || true)
@@ -58,7 +67,7 @@ cfn_lint() {
 checkov_scan() {
   local json rc=0
   # BC_SKIP_MAPPING and --skip-download: no call to the vendor's platform (offline CI).
-  json=$(BC_SKIP_MAPPING=TRUE "$VENV/bin/checkov" --quiet --skip-download --framework cloudformation \
+  json=$(BC_SKIP_MAPPING=TRUE "$BIN/checkov" --quiet --skip-download --framework cloudformation \
     -f deploy/template.yaml -o json 2>/dev/null) || rc=$?
   "$PY" - "$json" <<'EOF' || rc=1
 import json, sys
@@ -81,7 +90,7 @@ EOF
 
 step "cfn-lint deploy/template.yaml" cfn_lint
 step "checkov deploy/template.yaml" checkov_scan
-step "ASL definitions" "$PY" deploy/checks/validate_asl.py --cfn-lint "$VENV/bin/cfn-lint"
+step "ASL definitions" "$PY" deploy/checks/validate_asl.py --cfn-lint "$BIN/cfn-lint"
 step "template against the code" "$PY" deploy/checks/check_template.py
 
 echo "deploy checks: $passed passed, $failed failed"
