@@ -240,13 +240,15 @@ impl Manifest {
     }
 
     /// The file's [`FileMeta`] (identity, source, instant).
-    pub fn meta(&self) -> FileMeta {
-        FileMeta {
-            file_id: crate::lake::FileId::parse(&self.file_id)
-                .unwrap_or_else(|| crate::lake::FileId::of_bytes(self.file_id.as_bytes())),
-            source: self.source.clone(),
-            ingested_at_micros: self.ingested_at_micros,
-        }
+    ///
+    /// # Errors
+    /// When `file_id` is not 32 hex digits (a manifest not written by duff-core).
+    pub fn meta(&self) -> crate::Result<FileMeta> {
+        let file_id = crate::lake::FileId::parse(&self.file_id).ok_or_else(|| crate::ErrorKind::Schema {
+            table: "manifests",
+            message: format!("file_id '{}' is not 32 hex digits", self.file_id),
+        })?;
+        Ok(FileMeta { file_id, source: self.source.clone(), ingested_at_micros: self.ingested_at_micros })
     }
 
     /// The one-line reconciliation printed per file:

@@ -330,7 +330,7 @@ impl<S: Store> Lake<S> {
     pub fn load(&self, dimensions: bool) -> Result<Loaded> {
         let mut loaded = Loaded::default();
         for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
-            let meta = m.meta();
+            let meta = m.meta()?;
             loaded.state_files.push(m.file_id.clone());
             for out in &m.outputs {
                 let wanted = out.table == Table::FactOrderLine

@@ -155,7 +155,11 @@ fn manifest_records_everything_and_roundtrips() {
     assert_eq!(tables, vec![("fact_order_line", 2), ("quarantine", 1), ("dim_client", 1), ("dim_product", 1)]);
     let line = m.to_json_line().unwrap();
     assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one JSON line");
-    assert_eq!(duff_core::Manifest::from_json(&line).unwrap(), m);
+    let back = duff_core::Manifest::from_json(&line).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(back.meta().unwrap().ingested_at_micros, T0);
+    let forged = duff_core::Manifest { file_id: "../../etc".into(), ..back };
+    assert!(forged.meta().is_err(), "a file id that is not 32 hex digits is refused");
 }
 
 trait CloneParts {
