@@ -118,14 +118,29 @@ pub enum RecordOutcome {
     Error,
 }
 
+impl RecordOutcome {
+    /// The outcome as written in the response and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordOutcome::Published => "published",
+            RecordOutcome::Rejected => "rejected",
+            RecordOutcome::Failed => "failed",
+            RecordOutcome::Duplicate => "duplicate",
+            RecordOutcome::Ignored => "ignored",
+            RecordOutcome::Invalid => "invalid",
+            RecordOutcome::Error => "error",
+        }
+    }
+}
+
 /// One record's report.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordReport {
     /// `s3://bucket/key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The outcome.
-    pub outcome: Option<RecordOutcome>,
+    pub outcome: RecordOutcome,
     /// Why (ignored, invalid, rejected, failed, error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -158,12 +173,21 @@ pub struct Response {
 impl Response {
     /// The outcomes, in record order.
     pub fn outcomes(&self) -> Vec<RecordOutcome> {
-        self.records.iter().filter_map(|r| r.outcome).collect()
+        self.records.iter().map(|r| r.outcome).collect()
     }
 }
 
 fn report(source: Option<String>, outcome: RecordOutcome, message: impl Into<String>) -> RecordReport {
-    RecordReport { source, outcome: Some(outcome), message: Some(message.into()), ..RecordReport::default() }
+    RecordReport {
+        source,
+        outcome,
+        message: Some(message.into()),
+        retryable: None,
+        file_id: None,
+        ingested_at: None,
+        rows: None,
+        reconciliation: None,
+    }
 }
 
 fn manifest_report(result: &IngestResult) -> RecordReport {
@@ -176,7 +200,7 @@ fn manifest_report(result: &IngestResult) -> RecordReport {
     };
     RecordReport {
         source: Some(m.source.clone()),
-        outcome: Some(outcome),
+        outcome,
         message: m.message.clone(),
         retryable: None,
         file_id: Some(m.file_id.clone()),
@@ -220,7 +244,7 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
                     let m = result.manifest();
                     tracing::info!(
                         source = m.source,
-                        outcome = ?rec.outcome,
+                        outcome = rec.outcome.as_str(),
                         file_id = m.file_id,
                         ingested_at = m.ingested_at,
                         rows_read = m.rows_read,
@@ -312,4 +336,37 @@ pub async fn function_handler(
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Response, lambda_runtime::Diagnostic> {
     handle(deps, &event.payload).await.map_err(lambda_runtime::Diagnostic::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_response_shape_is_stable() {
+        // The ingest state machine reads `records[0].outcome` (deploy/statemachine).
+        let resp = Response {
+            trigger: Some(Trigger::StepFunctions),
+            records: vec![report(Some("s3://b/k.csv".into()), RecordOutcome::Invalid, "why")],
+        };
+        let json = serde_json::to_value(&resp).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"trigger": "step_functions",
+                               "records": [{"source": "s3://b/k.csv", "outcome": "invalid", "message": "why"}]})
+        );
+        for o in [
+            RecordOutcome::Published,
+            RecordOutcome::Rejected,
+            RecordOutcome::Failed,
+            RecordOutcome::Duplicate,
+            RecordOutcome::Ignored,
+            RecordOutcome::Invalid,
+            RecordOutcome::Error,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        let back: Response = serde_json::from_value(json).unwrap();
+        assert_eq!(back, resp);
+    }
 }

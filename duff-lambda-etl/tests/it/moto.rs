@@ -40,9 +40,13 @@ fn ensure_moto() {
         return;
     }
     let base = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--user", "moto[server]>=5,<6"];
-    let mut tries: Vec<Vec<&str>> = vec![base.to_vec()];
-    // Debian's system Python refuses --user installs unless told (PEP 668).
-    tries.push([&base[..], &["--break-system-packages"]].concat());
+    let tries: Vec<Vec<&str>> = vec![
+        base.to_vec(),
+        // Inside a virtual environment --user is refused: install into it.
+        base.iter().copied().filter(|a| *a != "--user").collect(),
+        // Debian's system Python refuses --user installs unless told (PEP 668).
+        [&base[..], &["--break-system-packages"]].concat(),
+    ];
     let mut log = String::new();
     for args in tries {
         match Command::new(python()).args(&args).output() {
