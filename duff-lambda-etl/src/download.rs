@@ -9,6 +9,7 @@
 //!   to the ETag (and version) of the first response, so that the bytes glued together are
 //!   those of one object. After [`DownloadPolicy::max_resumes`] cuts the download fails
 //!   with a retryable error and nothing is published.
+//! - A stream that stalls (no bytes for [`DownloadPolicy::stall_timeout`]) counts as cut.
 //! - Request-level retries (5xx, throttling, timeouts) are the SDK's (standard mode).
 
 use crate::error::{Error, Result, S3Failure, s3_error};
@@ -25,11 +26,17 @@ pub struct DownloadPolicy {
     pub max_resumes: u32,
     /// The pause before the first resume, doubled after each.
     pub first_backoff: Duration,
+    /// How long the body may deliver nothing before the stream is treated as cut.
+    pub stall_timeout: Duration,
 }
 
 impl Default for DownloadPolicy {
     fn default() -> Self {
-        DownloadPolicy { max_resumes: 5, first_backoff: Duration::from_millis(200) }
+        DownloadPolicy {
+            max_resumes: 5,
+            first_backoff: Duration::from_millis(200),
+            stall_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -115,7 +122,10 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         }
         let mut body = resp.body;
         let cut = loop {
-            match body.next().await {
+            let Ok(next) = tokio::time::timeout(policy.stall_timeout, body.next()).await else {
+                break Some(format!("no data for {:?}", policy.stall_timeout));
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     out.write_all(&chunk).await.map_err(io("writing the download in"))?;
                     written += chunk.len() as u64;

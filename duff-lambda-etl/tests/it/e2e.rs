@@ -264,6 +264,21 @@ async fn exact_versions_refusals_and_ignored_events() {
     let outcomes: Vec<Outcome> = manifests.iter().map(|m| m.outcome).collect();
     assert_eq!(outcomes, [Outcome::Published, Outcome::Rejected, Outcome::Failed]);
     assert!(manifests[1].outputs.is_empty() && manifests[2].outputs.is_empty());
+    assert!(manifests[2].error.as_ref().is_some_and(|e| e.code == "missing_column"), "{:?}", manifests[2].error);
+
+    // A Step Functions task input as the ingest state machine sends it (nulls included):
+    // without an event time, the object's Last-Modified is the ingest instant.
+    let sfn = upload(&s3, "incoming/from step functions.csv", std::fs::read(sample("orders.csv")).unwrap()).await;
+    let input = json!({"bucket": RAW, "key": sfn.key, "version_id": sfn.version_id, "etag": format!("\"{}\"", sfn.etag),
+                       "event_time": null});
+    let resp = handle(&deps, &input).await.unwrap();
+    assert_eq!(resp.outcomes(), [RecordOutcome::Published], "{resp:#?}");
+    let head = s3.head_object().bucket(RAW).key(&sfn.key).send().await.unwrap();
+    let modified = chrono::DateTime::from_timestamp_millis(head.last_modified().unwrap().to_millis().unwrap()).unwrap();
+    let ingested_at = chrono::DateTime::parse_from_rfc3339(resp.records[0].ingested_at.as_deref().unwrap()).unwrap();
+    assert_eq!(ingested_at, modified);
+    let ranged = json!({"bucket": RAW, "key": sfn.key, "range": {"plan": true, "length": 1024, "object_size": 462}});
+    assert_eq!(handle(&deps, &ranged).await.unwrap().outcomes(), [RecordOutcome::Invalid]);
 
     // The manifest commit is a real conditional write on this server too.
     let store = S3Store::new(s3.clone(), LAKE, "scratch", tokio::runtime::Handle::current());

@@ -29,10 +29,11 @@ fn csv() -> Vec<u8> {
     std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/orders.csv")).unwrap()
 }
 
-/// A body that yields some bytes, then (optionally) a connection reset.
+/// A body that yields some bytes, then (optionally) a connection reset or a stall.
 struct CutBody {
     data: Option<Bytes>,
     cut: bool,
+    stall: bool,
 }
 
 impl http_body::Body for CutBody {
@@ -46,6 +47,9 @@ impl http_body::Body for CutBody {
         if let Some(d) = self.data.take() {
             return Poll::Ready(Some(Ok(http_body::Frame::data(d))));
         }
+        if self.stall {
+            return Poll::Pending; // never woken: only the stall timeout ends the wait
+        }
         if self.cut {
             self.cut = false;
             let e = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
@@ -56,7 +60,7 @@ impl http_body::Body for CutBody {
 }
 
 fn body(bytes: &[u8], cut: bool) -> ByteStream {
-    ByteStream::from_body_1_x(CutBody { data: Some(Bytes::copy_from_slice(bytes)), cut })
+    ByteStream::from_body_1_x(CutBody { data: Some(Bytes::copy_from_slice(bytes)), cut, stall: false })
 }
 
 fn whole_object(bytes: Vec<u8>) -> impl Fn() -> GetObjectOutput + Send + Sync + 'static {
@@ -93,7 +97,7 @@ fn s3_event(size: usize) -> serde_json::Value {
 }
 
 fn quick() -> DownloadPolicy {
-    DownloadPolicy { max_resumes: 2, first_backoff: Duration::from_millis(1) }
+    DownloadPolicy { max_resumes: 2, first_backoff: Duration::from_millis(1), stall_timeout: Duration::from_secs(5) }
 }
 
 fn config(lake: LakeLocation, work: &std::path::Path) -> Config {
@@ -152,6 +156,36 @@ async fn a_stream_cut_half_way_is_resumed_with_a_ranged_get() {
     let dl = download(&client, &object_ref(total), dir.path(), &quick()).await.unwrap();
     assert_eq!((cut.num_calls(), resumed.num_calls(), dl.resumes), (1, 1, 1));
     assert_eq!(std::fs::read(&dl.file).unwrap(), data, "the pieces glue back to the object");
+}
+
+#[tokio::test]
+async fn a_stalled_stream_is_resumed() {
+    let data = csv();
+    let half = data.len() / 2;
+    let (first, rest) = (data[..half].to_vec(), data[half..].to_vec());
+    let total = data.len();
+    let stalled = mock!(Client::get_object).match_requests(|r| r.range().is_none()).then_output(move || {
+        let stall = CutBody { data: Some(Bytes::copy_from_slice(&first)), cut: false, stall: true };
+        GetObjectOutput::builder()
+            .body(ByteStream::from_body_1_x(stall))
+            .content_length(total as i64)
+            .e_tag(format!("\"{ETAG}\""))
+            .build()
+    });
+    let resumed = mock!(Client::get_object).match_requests(|r| r.range().is_some()).then_output(move || {
+        GetObjectOutput::builder()
+            .body(body(&rest, false))
+            .content_length((total - half) as i64)
+            .content_range(format!("bytes {half}-{}/{total}", total - 1))
+            .e_tag(format!("\"{ETAG}\""))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&stalled, &resumed]);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = DownloadPolicy { stall_timeout: Duration::from_millis(100), ..quick() };
+    let dl = download(&client, &object_ref(total), dir.path(), &policy).await.unwrap();
+    assert_eq!(dl.resumes, 1);
+    assert_eq!(std::fs::read(&dl.file).unwrap(), data);
 }
 
 #[tokio::test]
