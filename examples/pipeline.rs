@@ -18,8 +18,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [CSV ...]
+const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
+  --models                also rebuild the analytics models under DIR/models/ (docs/models.md)
   --max-rows N            rows printed per report, 0 for all (default 50)
   --reject-threshold F    quarantined share above which a file is refused (default 0.05,
                           or DUFF_REJECT_THRESHOLD)
@@ -41,13 +42,20 @@ macro_rules! say {
 
 struct Args {
     lake: PathBuf,
+    models: bool,
     max_rows: usize,
     cfg: IngestConfig,
     files: Vec<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { lake: PathBuf::from("lake"), max_rows: 50, cfg: IngestConfig::default(), files: Vec::new() };
+    let mut args = Args {
+        lake: PathBuf::from("lake"),
+        models: false,
+        max_rows: 50,
+        cfg: IngestConfig::default(),
+        files: Vec::new(),
+    };
     if let Ok(t) = std::env::var("DUFF_REJECT_THRESHOLD") {
         args.cfg.reject_threshold_ppm = IngestConfig::parse_reject_threshold(&t).map_err(|e| e.to_string())?;
     }
@@ -65,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
                 args.cfg.reject_threshold_ppm =
                     IngestConfig::parse_reject_threshold(&v).map_err(|e| format!("--reject-threshold: {e}"))?;
             }
+            "--models" => args.models = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => args.files.push(PathBuf::from(a)),
@@ -137,7 +146,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     }
 
     let started = Instant::now();
-    let loaded = lake.load(true)?;
+    let loaded = lake.load(args.models)?;
     let (state, history) = (&loaded.state, &loaded.history);
     let f = ReportFilter::default();
     let t = reports::totals(state, &f);
@@ -189,14 +198,16 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         &[0, 2, 3, 4],
         args.max_rows,
     );
-    let models = lake.write_models(&loaded)?;
-    say!(
-        "\nmodels: {} tables rebuilt under {}/models/ ({})",
-        models.len(),
-        lake.root().display(),
-        models.iter().map(|(n, rows)| format!("{n} {rows}")).collect::<Vec<_>>().join(", ")
-    );
-    eprintln!("(reports and models over the lake in {:.3} s)", started.elapsed().as_secs_f64());
+    if args.models {
+        let models = lake.write_models(&loaded)?;
+        say!(
+            "\nmodels: {} tables rebuilt under {}/models/ ({})",
+            models.len(),
+            lake.root().display(),
+            models.iter().map(|(n, rows)| format!("{n} {rows}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    eprintln!("(reports over the lake in {:.3} s)", started.elapsed().as_secs_f64());
     Ok(all_ok)
 }
 

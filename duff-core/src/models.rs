@@ -317,9 +317,9 @@ pub struct Lifecycle {
     pub illegal: Option<(Status, Status)>,
 }
 
-/// The lifecycle of every order line, keyed by line.
-pub fn lifecycles(history: &StatusHistory) -> BTreeMap<LineKey, Lifecycle> {
-    let mut out: BTreeMap<LineKey, Lifecycle> = BTreeMap::new();
+/// The lifecycle of every order line, sorted by line.
+pub fn lifecycles(history: &StatusHistory) -> Vec<(LineKey, Lifecycle)> {
+    let mut out: IntMap<LineKey, Lifecycle> = IntMap::default();
     for c in &history.changes {
         let l = out.entry(c.key).or_insert_with(|| Lifecycle { first_seen: c.at_micros, ..Lifecycle::default() });
         let slot = match c.to {
@@ -336,6 +336,8 @@ pub fn lifecycles(history: &StatusHistory) -> BTreeMap<LineKey, Lifecycle> {
             }
         }
     }
+    let mut out: Vec<(LineKey, Lifecycle)> = out.into_iter().collect();
+    out.sort_unstable_by_key(|(k, _)| *k);
     out
 }
 
@@ -359,9 +361,8 @@ pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<
     let mut transitions = Int64Builder::with_capacity(n);
     let mut illegal = BooleanBuilder::with_capacity(n);
     let mut illegal_detail = StringBuilder::new();
-    let lines: IntMap<LineKey, _> = state.iter().map(|(k, l)| (*k, l)).collect();
     for (k, l) in &lc {
-        let Some(s) = lines.get(k) else { continue };
+        let Some(s) = state.get(k) else { continue };
         order_id.append_value(k.order_id);
         product_id.append_value(k.product_id);
         client_id.append_value(s.client_id);

@@ -328,6 +328,11 @@ impl CurrentState {
         }
     }
 
+    /// The latest version of one line.
+    pub fn get(&self, key: &LineKey) -> Option<&LineState> {
+        self.lines.get(key)
+    }
+
     /// Every line, in no particular order (cheaper than [`lines`](Self::lines)).
     pub fn iter(&self) -> impl Iterator<Item = (&LineKey, &LineState)> {
         self.lines.iter()
