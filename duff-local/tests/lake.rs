@@ -159,9 +159,17 @@ fn the_pipeline_example_runs_on_the_bundled_samples() {
     assert!(out.contains("sales 174.00"), "{out}");
     assert!(out.contains("       102  Duff Classic              2     12  30.00      3.96"), "{out}");
     // Two more files: quarantine and status updates; the brief's file again is a duplicate.
-    let (code, out, _) =
-        run(&["--lake", lake, "examples/data/day1.csv", "examples/data/day2.csv", "examples/data/orders.csv"]);
+    let (code, out, _) = run(&[
+        "--lake",
+        lake,
+        "--models",
+        "examples/data/day1.csv",
+        "examples/data/day2.csv",
+        "examples/data/orders.csv",
+    ]);
     assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("models: 14 tables rebuilt"), "{out}");
+    assert!(dir.path().join("lake/models/fact_order_lifecycle/fact_order_lifecycle.parquet").exists());
     assert!(out.contains("read 44 = accepted 42 + quarantined 2"), "{out}");
     assert!(out.contains("duplicate of examples/data/orders.csv"), "{out}");
     // A file refused whole: exit status 1, and the message names the missing column.
