@@ -7,20 +7,35 @@
 
 -- The latest version of every order line among published files.
 CREATE OR REPLACE VIEW order_line_current AS
-SELECT order_id, product_id, client_id, client_name, product_description, unit_price, units, unit_volume_l, channel, status, amount, volume_l, ingested_at AS updated_at, first_seen_at, versions, source, file_id, line, ingest_date
-FROM (
+WITH files AS (
+  SELECT file_id, ingest_date,
+    CAST(ROW_NUMBER() OVER (ORDER BY ingested_at_micros, source, file_id) AS BIGINT) AS file_rank
+  FROM manifests
+  WHERE outcome = 'published'
+),
+versions AS (
   SELECT f.order_id, f.product_id, f.client_id, f.client_name, f.product_description, f.unit_price, f.units,
     f.unit_volume_l, f.channel, f.status, f.amount, f.volume_l, f.ingested_at, f.source, f.file_id, f.line,
-    f.ingest_date,
-    ROW_NUMBER() OVER (PARTITION BY f.order_id, f.product_id
-      ORDER BY f.ingested_at DESC, f.source DESC, f.file_id DESC, f.line DESC) AS version_rank,
-    MIN(f.ingested_at) OVER (PARTITION BY f.order_id, f.product_id) AS first_seen_at,
-    COUNT(*) OVER (PARTITION BY f.order_id, f.product_id) AS versions
+    f.ingest_date, files.file_rank * 1099511627776 + f.line AS version
   FROM fact_order_line f
-  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
-  WHERE m.outcome = 'published'
-) v
-WHERE version_rank = 1;
+  JOIN files ON files.file_id = f.file_id AND files.ingest_date = f.ingest_date
+),
+latest AS (
+  SELECT order_id, product_id, MAX(version) AS version, MIN(ingested_at) AS first_seen_at, COUNT(*) AS versions
+  FROM versions
+  GROUP BY order_id, product_id
+)
+-- One row per line even if an object of a committed file exists twice (a writer that lost a
+-- commit race and crashed before removing its copy): the copies hold the same values.
+SELECT v.order_id, v.product_id, MIN(v.client_id) AS client_id, MIN(v.client_name) AS client_name,
+  MIN(v.product_description) AS product_description, MIN(v.unit_price) AS unit_price, MIN(v.units) AS units,
+  MIN(v.unit_volume_l) AS unit_volume_l, MIN(v.channel) AS channel, MIN(v.status) AS status,
+  MIN(v.amount) AS amount, MIN(v.volume_l) AS volume_l, MIN(v.ingested_at) AS updated_at,
+  MIN(latest.first_seen_at) AS first_seen_at, MIN(latest.versions) AS versions, MIN(v.source) AS source,
+  MIN(v.file_id) AS file_id, MIN(v.line) AS line, MIN(v.ingest_date) AS ingest_date, v.version
+FROM versions v
+JOIN latest ON latest.order_id = v.order_id AND latest.product_id = v.product_id AND latest.version = v.version
+GROUP BY v.order_id, v.product_id, v.version;
 
 -- Every first observation and change of status of every order line, in version order.
 CREATE OR REPLACE VIEW order_status_history AS
@@ -38,16 +53,16 @@ WHERE from_status IS NULL OR from_status <> to_status;
 
 -- GET /reports/sales-by-product without filters.
 CREATE OR REPLACE VIEW sales_by_product AS
-SELECT product_id, MAX(latest_description) AS product_description, COUNT(DISTINCT order_id) AS orders,
-  SUM(units) AS units, SUM(amount) AS sales, SUM(volume_l) AS volume_l
+SELECT g.product_id, d.product_description, g.orders, g.units, g.sales, g.volume_l
 FROM (
-  SELECT product_id, order_id, units, amount, volume_l,
-    FIRST_VALUE(product_description) OVER (PARTITION BY product_id ORDER BY updated_at DESC, source DESC, file_id DESC, line DESC) AS latest_description
+  SELECT product_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+    SUM(volume_l) AS volume_l, MAX(version) AS latest
   FROM order_line_current
   WHERE TRUE
-) t
-GROUP BY product_id
-ORDER BY product_id;
+  GROUP BY product_id
+) g
+JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
+ORDER BY g.product_id;
 
 -- GET /reports/order-status without filters.
 CREATE OR REPLACE VIEW order_status AS
@@ -59,16 +74,16 @@ ORDER BY CASE status WHEN 'created' THEN 1 WHEN 'delivered' THEN 2 WHEN 'broken'
 
 -- GET /reports/orders-by-client without filters.
 CREATE OR REPLACE VIEW orders_by_client AS
-SELECT client_id, MAX(latest_name) AS client_name, COUNT(DISTINCT order_id) AS orders,
-  SUM(units) AS units, SUM(amount) AS sales
+SELECT g.client_id, d.client_name, g.orders, g.units, g.sales
 FROM (
-  SELECT client_id, order_id, units, amount,
-    FIRST_VALUE(client_name) OVER (PARTITION BY client_id ORDER BY updated_at DESC, source DESC, file_id DESC, line DESC) AS latest_name
+  SELECT client_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+    MAX(version) AS latest
   FROM order_line_current
   WHERE TRUE
-) t
-GROUP BY client_id
-ORDER BY client_id;
+  GROUP BY client_id
+) g
+JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
+ORDER BY g.client_id;
 
 -- GET /reports/sales-by-channel without filters.
 CREATE OR REPLACE VIEW sales_by_channel AS

@@ -32,7 +32,7 @@ pub enum Dialect {
 }
 
 /// A typed parameter value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// A `BIGINT`.
     Int(i64),
@@ -376,24 +376,44 @@ pub const CURRENT_STATE: &str = "order_line_current";
 /// `duff_core::CurrentState` defines it. With the first time the line was seen and its
 /// number of versions.
 ///
+/// The version order is made one `BIGINT`, `version = file_rank × 2^40 + line`, where
+/// `file_rank` numbers the published files by `(ingested_at, source, file_id)`: the latest
+/// version of a line is then a `MAX` (a hash aggregate and a hash join, no sort of the
+/// facts), and `version` identifies a current row, so that the reports find the values of a
+/// group's latest line with a join on `(key, MAX(version))` instead of a window. Lines past
+/// 2^40 in one file or more than 2^23 files would overflow: neither is near.
+///
 /// Athena: the body of the view `order_line_current`. DataFusion: materialised into a
 /// table of that name (see [`crate::DataFusionEngine`]).
-pub const CURRENT_STATE_SQL: &str = "SELECT order_id, product_id, client_id, client_name, product_description, \
-unit_price, units, unit_volume_l, channel, status, amount, volume_l, \
-ingested_at AS updated_at, first_seen_at, versions, source, file_id, line, ingest_date
-FROM (
+pub const CURRENT_STATE_SQL: &str = "WITH files AS (
+  SELECT file_id, ingest_date,
+    CAST(ROW_NUMBER() OVER (ORDER BY ingested_at_micros, source, file_id) AS BIGINT) AS file_rank
+  FROM manifests
+  WHERE outcome = 'published'
+),
+versions AS (
   SELECT f.order_id, f.product_id, f.client_id, f.client_name, f.product_description, f.unit_price, f.units,
     f.unit_volume_l, f.channel, f.status, f.amount, f.volume_l, f.ingested_at, f.source, f.file_id, f.line,
-    f.ingest_date,
-    ROW_NUMBER() OVER (PARTITION BY f.order_id, f.product_id
-      ORDER BY f.ingested_at DESC, f.source DESC, f.file_id DESC, f.line DESC) AS version_rank,
-    MIN(f.ingested_at) OVER (PARTITION BY f.order_id, f.product_id) AS first_seen_at,
-    COUNT(*) OVER (PARTITION BY f.order_id, f.product_id) AS versions
+    f.ingest_date, files.file_rank * 1099511627776 + f.line AS version
   FROM fact_order_line f
-  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
-  WHERE m.outcome = 'published'
-) v
-WHERE version_rank = 1";
+  JOIN files ON files.file_id = f.file_id AND files.ingest_date = f.ingest_date
+),
+latest AS (
+  SELECT order_id, product_id, MAX(version) AS version, MIN(ingested_at) AS first_seen_at, COUNT(*) AS versions
+  FROM versions
+  GROUP BY order_id, product_id
+)
+-- One row per line even if an object of a committed file exists twice (a writer that lost a
+-- commit race and crashed before removing its copy): the copies hold the same values.
+SELECT v.order_id, v.product_id, MIN(v.client_id) AS client_id, MIN(v.client_name) AS client_name,
+  MIN(v.product_description) AS product_description, MIN(v.unit_price) AS unit_price, MIN(v.units) AS units,
+  MIN(v.unit_volume_l) AS unit_volume_l, MIN(v.channel) AS channel, MIN(v.status) AS status,
+  MIN(v.amount) AS amount, MIN(v.volume_l) AS volume_l, MIN(v.ingested_at) AS updated_at,
+  MIN(latest.first_seen_at) AS first_seen_at, MIN(latest.versions) AS versions, MIN(v.source) AS source,
+  MIN(v.file_id) AS file_id, MIN(v.line) AS line, MIN(v.ingest_date) AS ingest_date, v.version
+FROM versions v
+JOIN latest ON latest.order_id = v.order_id AND latest.product_id = v.product_id AND latest.version = v.version
+GROUP BY v.order_id, v.product_id, v.version";
 
 /// The history of statuses: every first observation and every change of status of an order
 /// line, in version order, among published files (as `duff_core::StatusHistory` records it).
@@ -410,28 +430,17 @@ FROM (
 ) h
 WHERE from_status IS NULL OR from_status <> to_status";
 
-/// The order of a line's versions, latest first (the tie-breaks of `duff_core::state`).
-macro_rules! latest_first {
-    () => {
-        "updated_at DESC, source DESC, file_id DESC, line DESC"
-    };
-}
-
-const SALES_BY_PRODUCT_HEAD: &str = concat!(
-    "SELECT product_id, MAX(latest_description) AS product_description, COUNT(DISTINCT order_id) AS orders,
-  SUM(units) AS units, SUM(amount) AS sales, SUM(volume_l) AS volume_l
+const SALES_BY_PRODUCT_HEAD: &str = "SELECT g.product_id, d.product_description, g.orders, g.units, g.sales, g.volume_l
 FROM (
-  SELECT product_id, order_id, units, amount, volume_l,
-    FIRST_VALUE(product_description) OVER (PARTITION BY product_id ORDER BY ",
-    latest_first!(),
-    ") AS latest_description
+  SELECT product_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+    SUM(volume_l) AS volume_l, MAX(version) AS latest
   FROM order_line_current
-  WHERE TRUE"
-);
+  WHERE TRUE";
 const SALES_BY_PRODUCT_TAIL: &str = "
-) t
-GROUP BY product_id
-ORDER BY product_id";
+  GROUP BY product_id
+) g
+JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
+ORDER BY g.product_id";
 
 const ORDER_STATUS_HEAD: &str =
     "SELECT status, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales
@@ -441,21 +450,17 @@ const ORDER_STATUS_TAIL: &str = "
 GROUP BY status
 ORDER BY CASE status WHEN 'created' THEN 1 WHEN 'delivered' THEN 2 WHEN 'broken' THEN 3 ELSE 4 END, status";
 
-const ORDERS_BY_CLIENT_HEAD: &str = concat!(
-    "SELECT client_id, MAX(latest_name) AS client_name, COUNT(DISTINCT order_id) AS orders,
-  SUM(units) AS units, SUM(amount) AS sales
+const ORDERS_BY_CLIENT_HEAD: &str = "SELECT g.client_id, d.client_name, g.orders, g.units, g.sales
 FROM (
-  SELECT client_id, order_id, units, amount,
-    FIRST_VALUE(client_name) OVER (PARTITION BY client_id ORDER BY ",
-    latest_first!(),
-    ") AS latest_name
+  SELECT client_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+    MAX(version) AS latest
   FROM order_line_current
-  WHERE TRUE"
-);
+  WHERE TRUE";
 const ORDERS_BY_CLIENT_TAIL: &str = "
-) t
-GROUP BY client_id
-ORDER BY client_id";
+  GROUP BY client_id
+) g
+JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
+ORDER BY g.client_id";
 
 const SALES_BY_CHANNEL_HEAD: &str =
     "SELECT channel, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
@@ -466,15 +471,11 @@ const SALES_BY_CHANNEL_TAIL: &str = "
 GROUP BY channel
 ORDER BY CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel";
 
-const CLIENT_ORDERS_NAME: &str = concat!(
-    "WITH client AS (
+const CLIENT_ORDERS_NAME: &str = "WITH client AS (
   SELECT client_name FROM (
-    SELECT client_name, ROW_NUMBER() OVER (ORDER BY ",
-    latest_first!(),
-    ") AS name_rank
+    SELECT client_name, ROW_NUMBER() OVER (ORDER BY version DESC) AS name_rank
     FROM order_line_current
-    WHERE client_id = "
-);
+    WHERE client_id = ";
 const CLIENT_ORDERS_PAGE: &str = "
   ) n
   WHERE name_rank = 1

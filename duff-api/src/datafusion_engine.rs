@@ -16,6 +16,10 @@
 //! bytes per order line) is held at a time. A rebuild runs in its own task: a request
 //! that times out while waiting does not cancel it, the next request gets its result.
 //!
+//! Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
+//! the state is immutable, so a cached answer is exact until the lake changes, and the cache
+//! goes with its state.
+//!
 //! A manifest that cannot be parsed is skipped with a warning: its file counts as not
 //! committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
 
@@ -49,6 +53,10 @@ pub struct DataFusionConfig {
     pub query_timeout: Duration,
     /// Parallelism (DataFusion's `target_partitions`).
     pub target_partitions: usize,
+    /// Answers kept per materialised state (0: none). A state never changes, so an answer
+    /// stays right until the lake changes; the cache is dropped with its state, and
+    /// emptied when full.
+    pub result_cache_entries: usize,
 }
 
 impl Default for DataFusionConfig {
@@ -57,6 +65,7 @@ impl Default for DataFusionConfig {
             refresh_interval: Duration::from_secs(1),
             query_timeout: Duration::from_secs(25),
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            result_cache_entries: 256,
         }
     }
 }
@@ -101,10 +110,14 @@ struct Cache {
     snapshot: Option<Arc<Snapshot>>,
 }
 
-/// A materialised current state.
+/// A query as the answer cache knows it: its SQL and its values.
+type AnswerKey = (String, Vec<Value>);
+
+/// A materialised current state, and the answers computed over it.
 struct Snapshot {
     key: Vec<ObjectVersion>,
     ctx: SessionContext,
+    answers: std::sync::Mutex<HashMap<AnswerKey, Arc<ResultSet>>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -144,6 +157,11 @@ impl DataFusionEngine {
     async fn execute(&self, query: &Query) -> Result<ResultSet, EngineError> {
         let snap = self.snapshot().await?;
         let sql = query.sql_text(crate::Dialect::DataFusion);
+        let key = (sql, query.params().to_vec());
+        let cached = snap.answers.lock().ok().and_then(|a| a.get(&key).cloned());
+        if let Some(rs) = cached {
+            return Ok(ResultSet::clone(&rs));
+        }
         let params: Vec<ScalarValue> = query
             .params()
             .iter()
@@ -153,9 +171,19 @@ impl DataFusionEngine {
             })
             .collect();
         let failed = |e: datafusion::error::DataFusionError| EngineError::Failed(e.into());
-        let df = snap.ctx.sql(&sql).await.map_err(failed)?.with_param_values(params).map_err(failed)?;
+        let df = snap.ctx.sql(&key.0).await.map_err(failed)?.with_param_values(params).map_err(failed)?;
         let batches = df.collect().await.map_err(failed)?;
-        to_result_set(&batches)
+        let rs = to_result_set(&batches)?;
+        let max = self.inner.cfg.result_cache_entries;
+        if max > 0
+            && let Ok(mut answers) = snap.answers.lock()
+        {
+            if answers.len() >= max {
+                answers.clear();
+            }
+            answers.insert(key, Arc::new(rs.clone()));
+        }
+        Ok(rs)
     }
 }
 
@@ -212,7 +240,7 @@ impl Inner {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "current state rebuilt"
         );
-        let snap = Arc::new(Snapshot { key, ctx });
+        let snap = Arc::new(Snapshot { key, ctx, answers: std::sync::Mutex::new(HashMap::new()) });
         cache.manifests = manifests;
         cache.snapshot = Some(snap.clone());
         cache.listed_at = Some(listed_at);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Property-based test of the REST API against deploy/openapi.yaml with Schemathesis.
+#
+# Builds a local lake from the sample files (the pipeline example), starts the `serve`
+# example on a free loopback port, strips the API Gateway parts from the OpenAPI document
+# (x-amazon-apigateway-* extensions, the Fn::If security), runs Schemathesis (every check:
+# server errors, response schemas, status codes, content types, negative data rejected with
+# 4xx...) and stops the server it started.
+#
+# Usage: deploy/schemathesis.sh [--max-examples N]     (default 50 per operation)
+# Needs: cargo, python3 with PyYAML, schemathesis 4 (`pip install 'schemathesis>=4,<5'`).
+# Exit status: Schemathesis's (0 when every check passed).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+MAX_EXAMPLES=50
+if [[ "${1:-}" == "--max-examples" ]]; then
+  MAX_EXAMPLES="$2"
+fi
+
+if ! command -v schemathesis >/dev/null 2>&1; then
+  echo "schemathesis is not installed: pip install 'schemathesis>=4,<5'" >&2
+  exit 2
+fi
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [[ -n "$SERVER_PID" ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release -p duff-local --example pipeline
+cargo build --release -p duff-api --example serve
+./target/release/examples/pipeline --lake "$WORK/lake" --max-rows 3 \
+  examples/data/day1.csv examples/data/day2.csv examples/data/orders.csv >/dev/null
+
+# A free port on the loopback interface.
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+./target/release/examples/serve --lake "$WORK/lake" --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    cat "$WORK/serve.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+python3 - "$WORK/openapi.json" <<'PY'
+import json, sys, yaml
+
+def strip(node):
+    if isinstance(node, dict):
+        return {k: strip(v) for k, v in node.items()
+                if not k.startswith("x-amazon-apigateway") and k != "security"}
+    if isinstance(node, list):
+        return [strip(v) for v in node]
+    return node
+
+with open("deploy/openapi.yaml") as f:
+    doc = strip(yaml.safe_load(f))
+doc.get("components", {}).pop("securitySchemes", None)
+with open(sys.argv[1], "w") as f:
+    json.dump(doc, f)
+PY
+
+schemathesis run "$WORK/openapi.json" \
+  --url "http://127.0.0.1:$PORT" \
+  --checks all \
+  --max-examples "$MAX_EXAMPLES" \
+  --request-timeout 10 \
+  --seed 1
