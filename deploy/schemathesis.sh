@@ -10,6 +10,9 @@
 #
 # Usage: deploy/schemathesis.sh [--max-examples N]     (default 50 per operation)
 # Needs: cargo, python3 with PyYAML, schemathesis 4 (`pip install 'schemathesis>=4,<5'`).
+# SCHEMATHESIS_INSTALL=1 installs both into target/schemathesis-venv first (CI does this).
+# DUFF_PROFILE=debug uses the debug examples (already built by `cargo test`) instead of a
+# release build (default: release).
 # Exit status: Schemathesis's (0 when every check passed).
 set -euo pipefail
 
@@ -17,6 +20,23 @@ cd "$(dirname "$0")/.."
 MAX_EXAMPLES=50
 if [[ "${1:-}" == "--max-examples" ]]; then
   MAX_EXAMPLES="$2"
+fi
+
+PROFILE="${DUFF_PROFILE:-release}"
+if [[ "${SCHEMATHESIS_INSTALL:-0}" == "1" ]]; then
+  VENV=target/schemathesis-venv
+  if [[ ! -x "$VENV/bin/schemathesis" ]]; then
+    if python3 -m venv "$VENV"; then
+      "$VENV/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5' pyyaml
+    else
+      # No venv module: install for the user instead.
+      python3 -m pip install --quiet --user --disable-pip-version-check 'schemathesis>=4,<5' pyyaml
+      export PATH="$HOME/.local/bin:$PATH"
+    fi
+  fi
+  if [[ -x "$VENV/bin/schemathesis" ]]; then
+    export PATH="$PWD/$VENV/bin:$PATH"
+  fi
 fi
 
 if ! command -v schemathesis >/dev/null 2>&1; then
@@ -35,14 +55,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -p duff-local --example pipeline
-cargo build --release -p duff-api --example serve
-./target/release/examples/pipeline --lake "$WORK/lake" --max-rows 3 \
+if [[ "$PROFILE" == "release" ]]; then
+  cargo build --release -p duff-local --example pipeline
+  cargo build --release -p duff-api --example serve
+else
+  cargo build -p duff-local --example pipeline
+  cargo build -p duff-api --example serve
+fi
+BIN="target/$PROFILE/examples"
+"./$BIN/pipeline" --lake "$WORK/lake" --max-rows 3 \
   examples/data/day1.csv examples/data/day2.csv examples/data/orders.csv >/dev/null
 
 # A free port on the loopback interface.
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-./target/release/examples/serve --lake "$WORK/lake" --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+"./$BIN/serve" --lake "$WORK/lake" --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1)" 2>/dev/null; then
