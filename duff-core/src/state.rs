@@ -405,25 +405,18 @@ impl CurrentState {
 
 /// Schema of `order_line_current`.
 pub fn order_line_current_schema() -> SchemaRef {
+    // The fact's columns up to `volume_l` (the line's values), then the version's lineage.
+    let fact = crate::tables::fact_order_line_schema();
+    let mut fields: Vec<Field> =
+        fact.fields().iter().take_while(|f| f.name() != "line").map(|f| f.as_ref().clone()).collect();
     let f = |n: &str, t: DataType| Field::new(n, t, false);
-    Arc::new(Schema::new(vec![
-        f("order_id", DataType::Int64),
-        f("product_id", DataType::Int64),
-        f("client_id", DataType::Int64),
-        f("client_name", DataType::Utf8),
-        f("product_description", DataType::Utf8),
-        f("unit_price", MONEY),
-        f("units", DataType::Int64),
-        f("unit_volume_l", VOLUME),
-        f("channel", DataType::Utf8),
-        f("status", DataType::Utf8),
-        f("amount", MONEY),
-        f("volume_l", VOLUME),
+    fields.extend([
         f("updated_at", crate::tables::timestamp_type()),
         f("first_seen_at", crate::tables::timestamp_type()),
         f("file_id", DataType::Utf8),
         f("line", DataType::Int64),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 struct CurrentBuilder {
