@@ -58,9 +58,10 @@ trap cleanup EXIT
 if [[ "$PROFILE" == "release" ]]; then
   cargo build --release -p duff-local --example pipeline
   cargo build --release -p duff-api --example serve
-else
-  cargo build -p duff-local --example pipeline
-  cargo build -p duff-api --example serve
+elif [[ ! -x target/debug/examples/pipeline || ! -x target/debug/examples/serve ]]; then
+  # After `cargo test --workspace` both are already built (with the workspace's features);
+  # building one package alone would resolve features differently and rebuild DataFusion.
+  cargo build --workspace --examples
 fi
 BIN="target/$PROFILE/examples"
 "./$BIN/pipeline" --lake "$WORK/lake" --max-rows 3 \
