@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Our pipeline against DuckDB and Polars on the same orders CSV, in the same run.
+#
+# Usage: benches/compare.sh [ROWS ...]        (default: 1000000)
+#
+# Generates each file with the shared baseline's generator (../shared/bench/gen_orders.py,
+# seeded, 0.1 % malformed rows), then times whole processes with GNU time: our `pipeline`
+# (ingest into a fresh lake + the reports over it), and the baseline's `duck.py` and
+# `pola.py` (installed from PyPI into target/compare-venv). Prints wall, CPU, peak RSS and
+# MB/s side by side, median of 3 runs after one warm-up.
+#
+# Our job does more than the baseline's: quarantine with reasons, manifest, lineage,
+# dimensions, the latest-state reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=../shared/bench
+[[ -f "$BENCH/gen_orders.py" ]] || { echo "needs the shared baseline at $BENCH" >&2; exit 2; }
+ROWS=("${@:-1000000}")
+WORK=${COMPARE_DIR:-/tmp/duff-compare}
+mkdir -p "$WORK"
+
+VENV=target/compare-venv
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check duckdb polars pyarrow
+fi
+PY="$PWD/$VENV/bin/python"
+cargo build --release -p duff-local --example pipeline
+
+# run NAME CMD... -> prints "wall cpu peak_kib" (median of 3 after a warm-up)
+measure() {
+  local out=() i
+  "$@" >/dev/null 2>&1 || true
+  for i in 1 2 3; do
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time.txt" "$@" >/dev/null 2>&1
+    out+=("$(awk '{printf "%.2f %.2f %d\n", $1, $2 + $3, $4}' "$WORK/time.txt")")
+  done
+  printf '%s\n' "${out[@]}" | sort -n | sed -n 2p
+}
+
+printf '| rows | job | wall s | cpu s | peak MiB | MB/s |\n|---:|---|---:|---:|---:|---:|\n'
+for n in "${ROWS[@]}"; do
+  csv="$WORK/orders_$n.csv"
+  [[ -f "$csv" ]] || python3 "$BENCH/gen_orders.py" "$n" "$csv" --bad-frac 0.001 >/dev/null
+  bytes=$(stat -c %s "$csv")
+  for job in ours duck pola; do
+    case $job in
+      ours) read -r wall cpu peak < <(measure bash -c \
+        "rm -rf '$WORK/lake' && target/release/examples/pipeline --lake '$WORK/lake' --max-rows 1 '$csv'") ;;
+      duck) read -r wall cpu peak < <(measure "$PY" "$BENCH/duck.py" "$csv" "$WORK/out_duck") ;;
+      pola) read -r wall cpu peak < <(measure "$PY" "$BENCH/pola.py" "$csv" "$WORK/out_pola") ;;
+    esac
+    awk -v n="$n" -v j="$job" -v w="$wall" -v c="$cpu" -v p="$peak" -v b="$bytes" \
+      'BEGIN { printf "| %d | %s | %.2f | %.2f | %.0f | %.0f |\n", n, j, w, c, p / 1024, b / w / 1e6 }'
+  done
+done
