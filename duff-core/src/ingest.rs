@@ -290,6 +290,11 @@ impl FileIngest {
         self.header.as_ref()
     }
 
+    /// Bytes fed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
     /// Counts so far.
     pub fn summary(&self) -> &FileSummary {
         &self.summary

@@ -273,21 +273,25 @@ impl<S: Store> Lake<S> {
             });
             let mut sink = ChannelSink(tx);
             let mut ingest = FileIngest::new(meta.clone(), cfg.clone());
-            let read = ingest.push_reader(reader, &mut sink).and_then(|()| ingest.finish(&mut sink));
+            let pushed = ingest.push_reader(reader, &mut sink);
+            let bytes = ingest.bytes_read();
+            let read = pushed.and_then(|()| ingest.finish(&mut sink));
             drop(sink);
             let written = writer.join().unwrap_or_else(|_| {
                 Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
                     .into())
             });
-            match (read, written) {
+            let outcome = match (read, written) {
                 // The writer's own error explains a closed channel best.
                 (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
                 (read, Ok(())) => read,
-            }
+            };
+            (outcome, bytes)
         });
+        let (outcome, bytes) = outcome;
         let manifest = match outcome {
             Ok(m) => m,
-            Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, 0, &e)),
+            Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, bytes, &e)),
             Err(e) => return Err(e.into()),
         };
         if manifest.outcome == Outcome::Published {

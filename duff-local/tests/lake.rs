@@ -109,6 +109,7 @@ fn a_file_refused_whole_says_why_in_its_manifest() {
     let m = ingested(lake.ingest_path(&bad, &IngestConfig::default(), Utc::now()).unwrap());
     assert_eq!(m.outcome, Outcome::Failed);
     assert_eq!(m.error.as_ref().map(|e| e.code.as_str()), Some("missing_column"));
+    assert_eq!(m.bytes, "client_id,client_name\n1,a\n".len() as u64, "the manifest records the bytes read");
     assert!(m.outputs.is_empty());
     let (state, _) = lake.load_state().unwrap();
     assert!(state.is_empty());
