@@ -10,7 +10,7 @@
 //! included; a file already in the lake is a duplicate and changes nothing), 1 when a file
 //! was refused as a whole, 2 on a usage error.
 
-use duff_core::reports::{self, ReportFilter};
+use duff_core::reports::ReportFilter;
 use duff_core::{IngestConfig, Outcome};
 use duff_local::text::table;
 use duff_local::{IngestResult, LocalLake};
@@ -146,21 +146,25 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     }
 
     let started = Instant::now();
-    let loaded = lake.load(args.models)?;
-    let (state, history) = (&loaded.state, &loaded.history);
-    let f = ReportFilter::default();
-    let t = reports::totals(state, &f);
+    // The reports need only a compact state; the models need everything (and more memory).
+    let loaded = if args.models { Some(lake.load(true)?) } else { None };
+    let state = lake.report_state()?;
+    let versions = state.len();
+    let current = state.finish();
+    let report = current.reports(&ReportFilter::default());
+    let t = &report.totals;
     say!(
-        "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} status changes in history)",
+        "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} line versions read)",
         t.lines,
         t.orders,
         t.units,
         t.sales,
         t.volume_l,
-        history.changes.len()
+        versions
     );
 
-    let rows: Vec<Vec<String>> = reports::sales_by_product(state, &f)
+    let rows: Vec<Vec<String>> = report
+        .sales_by_product
         .into_iter()
         .map(|r| {
             vec![
@@ -181,13 +185,15 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         args.max_rows,
     );
 
-    let rows = reports::order_status(state, &f)
+    let rows = report
+        .order_status
         .into_iter()
         .map(|r| vec![r.status.to_string(), r.orders.to_string(), r.units.to_string(), r.sales])
         .collect();
     print_report("Order status", &["status", "orders", "units", "sales"], rows, &[1, 2, 3], args.max_rows);
 
-    let rows = reports::orders_by_client(state, &f)
+    let rows = report
+        .orders_by_client
         .into_iter()
         .map(|r| vec![r.client_id.to_string(), r.client_name, r.orders.to_string(), r.units.to_string(), r.sales])
         .collect();
@@ -198,8 +204,8 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         &[0, 2, 3, 4],
         args.max_rows,
     );
-    if args.models {
-        let models = lake.write_models(&loaded)?;
+    if let Some(loaded) = &loaded {
+        let models = lake.write_models(loaded)?;
         say!(
             "\nmodels: {} tables rebuilt under {}/models/ ({})",
             models.len(),

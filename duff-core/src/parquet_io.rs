@@ -78,6 +78,21 @@ pub fn parquet_batches(bytes: impl Into<Bytes>) -> Result<impl Iterator<Item = R
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
+/// As [`parquet_batches`], decoding only the named top-level columns (the others are
+/// skipped, not decoded). Names absent from the file are ignored.
+///
+/// # Errors
+/// When the bytes are not a readable Parquet file; each batch may fail to decode.
+pub fn parquet_batches_projected(
+    bytes: impl Into<Bytes>,
+    columns: &[&str],
+) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.into())?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
+    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+}
+
 /// A [`TableSink`] that streams each table into its own Parquet writer, opened on the
 /// table's first batch by `open` (a file, a temporary file, a multipart upload...).
 pub struct ParquetSink<W: Write + Send, F: FnMut(Table) -> Result<W>> {

@@ -1,0 +1,380 @@
+//! The reports in one pass over a compact, sorted state: the pipeline's report stage.
+//!
+//! [`CurrentState`](crate::CurrentState) keeps everything about every order line (for the
+//! models and the API); the reports need less. [`ReportState`] keeps one 72-byte row per
+//! line version read, with no hash table: [`finish`](ReportState::finish) ranks the files
+//! by version, sorts the rows by `(order_id, product_id, version)`, keeps the latest version
+//! of each line, and then every report is one scan in key order. The lines of an order are
+//! adjacent in that order, so distinct orders are counted without a set per group.
+//!
+//! Its answers equal the reference functions of [`reports`](crate::reports) over a
+//! [`CurrentState`](crate::CurrentState) built from the same files (a property test).
+
+use crate::error::{ErrorKind, Result};
+use crate::hash::{IntBuild, IntMap};
+use crate::lake::{FileId, FileMeta};
+use crate::model::{Channel, MONEY_SCALE, Status};
+use crate::number::{format_litres, format_scaled};
+use crate::reports::{ChannelSales, ClientSales, ProductSales, ReportFilter, StatusSales, Totals};
+use crate::tables::{MONEY, VOLUME};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use std::collections::HashMap;
+
+/// The fact columns the reports read (a Parquet projection can skip the others).
+pub const REPORT_COLUMNS: [&str; 11] = [
+    "order_id",
+    "product_id",
+    "client_id",
+    "client_name",
+    "product_description",
+    "units",
+    "channel",
+    "status",
+    "amount",
+    "volume_l",
+    "line",
+];
+
+/// Lines are numbered below 2^40 (a trillion lines); the file's rank fills the bits above.
+const LINE_BITS: u32 = 40;
+
+/// One version of one order line, as much as the reports need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    order_id: i64,
+    product_id: i64,
+    client_id: i64,
+    units: i64,
+    amount: i64,
+    volume: i64,
+    /// `(file << 40) | line`: the file's slot while reading, its version rank after
+    /// [`ReportState::finish`], so that comparing versions compares two integers.
+    version: u64,
+    client_name: u32,
+    product_description: u32,
+    channel: Channel,
+    status: Status,
+}
+
+/// The compact state of the reports. See the [module docs](self).
+#[derive(Debug, Default)]
+pub struct ReportState {
+    files: Vec<FileMeta>,
+    file_index: HashMap<FileId, u32>,
+    names: HashMap<Box<str>, u32, IntBuild>,
+    name_list: Vec<Box<str>>,
+    rows: Vec<Row>,
+}
+
+/// Every report, computed by [`ReportState::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reports {
+    /// Totals of the current lines.
+    pub totals: Totals,
+    /// Sales by product, sorted by `product_id`.
+    pub sales_by_product: Vec<ProductSales>,
+    /// Orders, units and sales per status (created, delivered, broken).
+    pub order_status: Vec<StatusSales>,
+    /// Orders, units and sales per client, sorted by `client_id`.
+    pub orders_by_client: Vec<ClientSales>,
+    /// Orders, units, sales and litres per channel (Retail, Online, B2B).
+    pub sales_by_channel: Vec<ChannelSales>,
+}
+
+/// The current (latest) lines, sorted by key: what the reports are computed from.
+#[derive(Debug)]
+pub struct SortedLines {
+    names: Vec<Box<str>>,
+    rows: Vec<Row>,
+}
+
+impl ReportState {
+    /// An empty state with room for `lines` line versions (the sum of the manifests'
+    /// accepted rows avoids any regrowth).
+    pub fn with_capacity(lines: usize) -> Self {
+        ReportState { rows: Vec::with_capacity(lines), ..ReportState::default() }
+    }
+
+    /// Line versions read so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no line was read.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn file_slot(&mut self, meta: &FileMeta) -> Result<u64> {
+        if let Some(&i) = self.file_index.get(&meta.file_id) {
+            return Ok(u64::from(i));
+        }
+        let i = u32::try_from(self.files.len())
+            .ok()
+            .filter(|i| *i < (1 << (64 - LINE_BITS)))
+            .ok_or_else(|| ErrorKind::Schema { table: "fact_order_line", message: "too many files".into() })?;
+        self.files.push(meta.clone());
+        self.file_index.insert(meta.file_id.clone(), i);
+        Ok(u64::from(i))
+    }
+
+    fn name(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.names.get(s) {
+            return i;
+        }
+        let i = self.name_list.len() as u32;
+        self.name_list.push(s.into());
+        self.names.insert(s.into(), i);
+        i
+    }
+
+    /// Reads one batch of the `fact_order_line` table of the file `meta` (the whole
+    /// schema, or just [`REPORT_COLUMNS`]). Files and batches may come in any order.
+    ///
+    /// # Errors
+    /// When a needed column is missing, has another type or holds nulls, or a value is out
+    /// of its domain.
+    pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
+        let file = self.file_slot(meta)? << LINE_BITS;
+        let i = |n| column(batch, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+        let s = |n| column(batch, n, &DataType::Utf8).map(|c| c.as_string::<i32>());
+        let d = |n, t| column(batch, n, t).map(|c| c.as_primitive::<Decimal128Type>());
+        let (order_id, product_id, client_id, units, line) =
+            (i("order_id")?, i("product_id")?, i("client_id")?, i("units")?, i("line")?);
+        let (client_name, product_description, channel, status) =
+            (s("client_name")?, s("product_description")?, s("channel")?, s("status")?);
+        let (amount, volume) = (d("amount", &MONEY)?, d("volume_l", &VOLUME)?);
+        let bad = |what: &str, r: usize| ErrorKind::Schema {
+            table: "fact_order_line",
+            message: format!("invalid {what} at row {r} of a batch of file {}", meta.file_id),
+        };
+        self.rows.reserve(batch.num_rows());
+        // Names repeat on consecutive rows less often than not, but interning the same text
+        // twice in a row is common enough (orders with several lines) to skip the lookup.
+        let (mut last_client, mut last_product) = ((usize::MAX, 0), (usize::MAX, 0));
+        for r in 0..batch.num_rows() {
+            let l = u64::try_from(line.value(r)).ok().filter(|l| *l < 1 << LINE_BITS).ok_or_else(|| bad("line", r))?;
+            let cn = client_name.value(r);
+            let cn = if last_client.0 != usize::MAX && client_name.value(last_client.0) == cn {
+                last_client.1
+            } else {
+                self.name(cn)
+            };
+            last_client = (r, cn);
+            let pd = product_description.value(r);
+            let pd = if last_product.0 != usize::MAX && product_description.value(last_product.0) == pd {
+                last_product.1
+            } else {
+                self.name(pd)
+            };
+            last_product = (r, pd);
+            self.rows.push(Row {
+                order_id: order_id.value(r),
+                product_id: product_id.value(r),
+                client_id: client_id.value(r),
+                units: units.value(r),
+                amount: i64::try_from(amount.value(r)).map_err(|_| bad("amount", r))?,
+                volume: i64::try_from(volume.value(r)).map_err(|_| bad("volume_l", r))?,
+                version: file | l,
+                client_name: cn,
+                product_description: pd,
+                channel: Channel::parse(channel.value(r).as_bytes()).ok_or_else(|| bad("channel", r))?,
+                status: Status::parse(status.value(r).as_bytes()).ok_or_else(|| bad("status", r))?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps the latest version of every line: files ranked by `(ingested_at, source,
+    /// file_id)`, then lines by number (the rule of [`CurrentState`](crate::CurrentState)).
+    pub fn finish(self) -> SortedLines {
+        let ReportState { files, mut rows, name_list, .. } = self;
+        let mut order: Vec<u32> = (0..files.len() as u32).collect();
+        order.sort_by(|a, b| files[*a as usize].version_key().cmp(&files[*b as usize].version_key()));
+        let mut rank = vec![0u64; files.len()];
+        for (r, slot) in order.into_iter().enumerate() {
+            rank[slot as usize] = (r as u64) << LINE_BITS;
+        }
+        let line_mask = (1u64 << LINE_BITS) - 1;
+        for row in &mut rows {
+            row.version = rank[(row.version >> LINE_BITS) as usize] | (row.version & line_mask);
+        }
+        // Latest version first within a key, then keep the first of each key.
+        rows.sort_unstable_by(|a, b| {
+            (a.order_id, a.product_id, std::cmp::Reverse(a.version)).cmp(&(
+                b.order_id,
+                b.product_id,
+                std::cmp::Reverse(b.version),
+            ))
+        });
+        rows.dedup_by(|later, kept| later.order_id == kept.order_id && later.product_id == kept.product_id);
+        SortedLines { names: name_list, rows }
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a dyn Array> {
+    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
+        table: "fact_order_line",
+        message: format!("column `{name}` is missing"),
+    })?;
+    if c.data_type() != t || c.null_count() > 0 {
+        return Err(ErrorKind::Schema {
+            table: "fact_order_line",
+            message: format!(
+                "column `{name}` is {} with {} nulls, expected {t} without",
+                c.data_type(),
+                c.null_count()
+            ),
+        }
+        .into());
+    }
+    Ok(c.as_ref())
+}
+
+/// Sums of one group, and the latest line seen in it (for its name).
+#[derive(Debug, Default, Clone, Copy)]
+struct Acc {
+    orders: u64,
+    lines: u64,
+    units: i128,
+    amount: i128,
+    volume: i128,
+    /// `(version, name)` of the group's latest line.
+    latest: Option<(u64, u32)>,
+    /// The last order counted in this group (rows come sorted by order).
+    last_order: Option<i64>,
+}
+
+impl Acc {
+    fn add(&mut self, row: &Row, name: u32) {
+        if self.last_order != Some(row.order_id) {
+            self.orders += 1;
+            self.last_order = Some(row.order_id);
+        }
+        self.lines += 1;
+        self.units += i128::from(row.units);
+        self.amount += i128::from(row.amount);
+        self.volume += i128::from(row.volume);
+        if self.latest.is_none_or(|(v, _)| row.version > v) {
+            self.latest = Some((row.version, name));
+        }
+    }
+
+    fn sales(&self) -> String {
+        format_scaled(self.amount, MONEY_SCALE)
+    }
+}
+
+impl SortedLines {
+    /// Current order lines.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no current line.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn name(&self, acc: &Acc) -> String {
+        acc.latest.and_then(|(_, n)| self.names.get(n as usize)).map(|s| s.to_string()).unwrap_or_default()
+    }
+
+    /// Every report over the lines that `filter` keeps, in one scan.
+    pub fn reports(&self, filter: &ReportFilter) -> Reports {
+        let mut total = Acc::default();
+        let mut by_product: IntMap<i64, Acc> = IntMap::default();
+        let mut by_client: IntMap<i64, Acc> = IntMap::default();
+        let mut by_status = [Acc::default(); 3];
+        let mut by_channel = [Acc::default(); 3];
+        for row in &self.rows {
+            let keep = filter.channel.is_none_or(|c| c == row.channel)
+                && filter.status.is_none_or(|s| s == row.status)
+                && filter.client_id.is_none_or(|c| c == row.client_id)
+                && filter.product_id.is_none_or(|p| p == row.product_id);
+            if !keep {
+                continue;
+            }
+            total.add(row, 0);
+            by_product.entry(row.product_id).or_default().add(row, row.product_description);
+            by_client.entry(row.client_id).or_default().add(row, row.client_name);
+            by_status[status_slot(row.status)].add(row, 0);
+            by_channel[channel_slot(row.channel)].add(row, 0);
+        }
+        let mut products: Vec<(i64, Acc)> = by_product.into_iter().collect();
+        products.sort_unstable_by_key(|(k, _)| *k);
+        let mut clients: Vec<(i64, Acc)> = by_client.into_iter().collect();
+        clients.sort_unstable_by_key(|(k, _)| *k);
+        Reports {
+            totals: Totals {
+                orders: total.orders,
+                lines: total.lines,
+                units: total.units,
+                sales: total.sales(),
+                volume_l: format_litres(total.volume),
+            },
+            sales_by_product: products
+                .iter()
+                .map(|(product_id, a)| ProductSales {
+                    product_id: *product_id,
+                    product_description: self.name(a),
+                    orders: a.orders,
+                    units: a.units,
+                    sales: a.sales(),
+                    volume_l: format_litres(a.volume),
+                })
+                .collect(),
+            order_status: Status::ALL
+                .into_iter()
+                .filter(|s| by_status[status_slot(*s)].lines > 0)
+                .map(|s| {
+                    let a = &by_status[status_slot(s)];
+                    StatusSales { status: s, orders: a.orders, units: a.units, sales: a.sales() }
+                })
+                .collect(),
+            orders_by_client: clients
+                .iter()
+                .map(|(client_id, a)| ClientSales {
+                    client_id: *client_id,
+                    client_name: self.name(a),
+                    orders: a.orders,
+                    units: a.units,
+                    sales: a.sales(),
+                })
+                .collect(),
+            sales_by_channel: Channel::ALL
+                .into_iter()
+                .filter(|c| by_channel[channel_slot(*c)].lines > 0)
+                .map(|c| {
+                    let a = &by_channel[channel_slot(c)];
+                    ChannelSales {
+                        channel: c,
+                        orders: a.orders,
+                        units: a.units,
+                        sales: a.sales(),
+                        volume_l: format_litres(a.volume),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+fn status_slot(s: Status) -> usize {
+    match s {
+        Status::Created => 0,
+        Status::Delivered => 1,
+        Status::Broken => 2,
+    }
+}
+
+fn channel_slot(c: Channel) -> usize {
+    match c {
+        Channel::Retail => 0,
+        Channel::Online => 1,
+        Channel::B2B => 2,
+    }
+}
