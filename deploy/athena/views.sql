@@ -93,3 +93,54 @@ FROM order_line_current
 WHERE TRUE
 GROUP BY channel
 ORDER BY CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel;
+
+-- GET /reports/broken-rate-by-product without filters.
+CREATE OR REPLACE VIEW broken_rate_by_product AS
+SELECT g.product_id, d.product_description, g.lines, g.broken_lines,
+  CAST((g.broken_lines * 1000000) / g.lines
+    + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
+      OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
+FROM (
+  SELECT product_id, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines,
+    MAX(version) AS latest
+  FROM order_line_current
+  WHERE TRUE
+  GROUP BY product_id
+) g
+JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
+ORDER BY g.product_id;
+
+-- GET /reports/broken-rate-by-channel without filters.
+CREATE OR REPLACE VIEW broken_rate_by_channel AS
+SELECT g.channel, g.lines, g.broken_lines,
+  CAST((g.broken_lines * 1000000) / g.lines
+    + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
+      OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
+FROM (
+  SELECT channel, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines
+  FROM order_line_current
+  WHERE TRUE
+  GROUP BY channel
+) g
+ORDER BY CASE g.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, g.channel;
+
+-- GET /reports/client-value without filters.
+CREATE OR REPLACE VIEW client_value AS
+SELECT g.client_id, d.client_name, g.orders, g.lines, g.units, g.sales,
+  CAST(g.sales_cents / g.orders
+    + CASE WHEN 2 * (g.sales_cents % g.orders) > g.orders
+      OR (2 * (g.sales_cents % g.orders) = g.orders AND (g.sales_cents / g.orders) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.01' AS DECIMAL(3, 2)) AS avg_order_value,
+  g.first_seen_at, g.last_seen_at
+FROM (
+  SELECT client_id, COUNT(DISTINCT order_id) AS orders, COUNT(*) AS lines, SUM(units) AS units,
+    SUM(amount) AS sales, CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents, MIN(first_seen_at) AS first_seen_at,
+    MAX(updated_at) AS last_seen_at, MAX(version) AS latest
+  FROM order_line_current
+  WHERE TRUE
+  GROUP BY client_id
+) g
+JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
+ORDER BY g.client_id;

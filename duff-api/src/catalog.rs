@@ -10,6 +10,12 @@
 //! | `order_line_current` | a table the engine materialises from [`CURRENT_STATE_SQL`] | a view whose body is [`CURRENT_STATE_SQL`] (`deploy/athena/`) |
 //! | decimal sums | `DECIMAL(28, s)` | `DECIMAL(38, s)` |
 //!
+//! Ratios and averages (`broken_rate`, `avg_order_value`) are computed in the SQL itself with
+//! integer arithmetic only (`BIGINT` quotient and remainder, rounded half to even like
+//! `duff_core::models`), then scaled back to an exact `DECIMAL` by a multiplication: both
+//! engines round a decimal division differently (Trino half up), but they agree on integer
+//! `/` and `%` and on decimal products, so the answers are the same to the last digit.
+//!
 //! Result columns are read by name and normalised by [`Kind`], so the width of a decimal sum
 //! or the text of a number never shows in the API's JSON.
 //!
@@ -76,6 +82,11 @@ pub enum Kind {
     Litres,
     /// Text: a JSON string.
     Text,
+    /// A ratio: a JSON string with exactly 6 decimal places (`"0.333333"`).
+    Rate,
+    /// An instant: a JSON string in RFC 3339, UTC (`"2026-11-27T08:00:00Z"`), with the
+    /// sub-second digits the engine gave (none, 3, 6 or 9, trailing zeros dropped).
+    Timestamp,
 }
 
 /// A result column the API reads.
@@ -146,12 +157,28 @@ pub enum Report {
     OrdersByClient,
     /// `sales-by-channel`: orders, units, sales and litres per channel, sorted Retail, Online, B2B.
     SalesByChannel,
+    /// `broken-rate-by-product`: lines, broken lines and their share per product, sorted by
+    /// `product_id` (the mart `mart_broken_rate_by_product`).
+    BrokenRateByProduct,
+    /// `broken-rate-by-channel`: lines, broken lines and their share per channel, sorted
+    /// Retail, Online, B2B (the mart `mart_broken_rate_by_channel`).
+    BrokenRateByChannel,
+    /// `client-value`: orders, lines, units, sales, average order value, first and last seen
+    /// per client, sorted by `client_id` (the mart `mart_client_value`).
+    ClientValue,
 }
 
 impl Report {
     /// Every report.
-    pub const ALL: [Report; 4] =
-        [Report::SalesByProduct, Report::OrderStatus, Report::OrdersByClient, Report::SalesByChannel];
+    pub const ALL: [Report; 7] = [
+        Report::SalesByProduct,
+        Report::OrderStatus,
+        Report::OrdersByClient,
+        Report::SalesByChannel,
+        Report::BrokenRateByProduct,
+        Report::BrokenRateByChannel,
+        Report::ClientValue,
+    ];
 
     /// The report's name (its path segment).
     pub const fn name(self) -> &'static str {
@@ -160,6 +187,9 @@ impl Report {
             Report::OrderStatus => "order-status",
             Report::OrdersByClient => "orders-by-client",
             Report::SalesByChannel => "sales-by-channel",
+            Report::BrokenRateByProduct => "broken-rate-by-product",
+            Report::BrokenRateByChannel => "broken-rate-by-channel",
+            Report::ClientValue => "client-value",
         }
     }
 
@@ -174,6 +204,9 @@ impl Report {
             Report::SalesByProduct | Report::OrdersByClient => &[Filter::Channel, Filter::Status],
             Report::OrderStatus => &[Filter::ClientId, Filter::ProductId, Filter::Channel],
             Report::SalesByChannel => &[Filter::Status, Filter::ClientId, Filter::ProductId],
+            Report::BrokenRateByProduct => &[Filter::Channel, Filter::ClientId],
+            Report::BrokenRateByChannel => &[Filter::ClientId, Filter::ProductId],
+            Report::ClientValue => &[Filter::Channel, Filter::Status, Filter::ClientId],
         }
     }
 
@@ -184,6 +217,9 @@ impl Report {
             Report::OrderStatus => &ORDER_STATUS_COLUMNS,
             Report::OrdersByClient => &ORDERS_BY_CLIENT_COLUMNS,
             Report::SalesByChannel => &SALES_BY_CHANNEL_COLUMNS,
+            Report::BrokenRateByProduct => &BROKEN_RATE_BY_PRODUCT_COLUMNS,
+            Report::BrokenRateByChannel => &BROKEN_RATE_BY_CHANNEL_COLUMNS,
+            Report::ClientValue => &CLIENT_VALUE_COLUMNS,
         }
     }
 
@@ -196,6 +232,9 @@ impl Report {
             Report::OrderStatus => (ORDER_STATUS_HEAD, ORDER_STATUS_TAIL),
             Report::OrdersByClient => (ORDERS_BY_CLIENT_HEAD, ORDERS_BY_CLIENT_TAIL),
             Report::SalesByChannel => (SALES_BY_CHANNEL_HEAD, SALES_BY_CHANNEL_TAIL),
+            Report::BrokenRateByProduct => (BROKEN_RATE_BY_PRODUCT_HEAD, BROKEN_RATE_BY_PRODUCT_TAIL),
+            Report::BrokenRateByChannel => (BROKEN_RATE_BY_CHANNEL_HEAD, BROKEN_RATE_BY_CHANNEL_TAIL),
+            Report::ClientValue => (CLIENT_VALUE_HEAD, CLIENT_VALUE_TAIL),
         };
         q.sql(head);
         for f in self.filters() {
@@ -232,6 +271,30 @@ const SALES_BY_CHANNEL_COLUMNS: [OutColumn; 5] = [
     col("units", Kind::Int),
     col("sales", Kind::Money),
     col("volume_l", Kind::Litres),
+];
+const BROKEN_RATE_BY_PRODUCT_COLUMNS: [OutColumn; 5] = [
+    col("product_id", Kind::Int),
+    col("product_description", Kind::Text),
+    col("lines", Kind::Int),
+    col("broken_lines", Kind::Int),
+    col("broken_rate", Kind::Rate),
+];
+const BROKEN_RATE_BY_CHANNEL_COLUMNS: [OutColumn; 4] = [
+    col("channel", Kind::Text),
+    col("lines", Kind::Int),
+    col("broken_lines", Kind::Int),
+    col("broken_rate", Kind::Rate),
+];
+const CLIENT_VALUE_COLUMNS: [OutColumn; 9] = [
+    col("client_id", Kind::Int),
+    col("client_name", Kind::Text),
+    col("orders", Kind::Int),
+    col("lines", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+    col("avg_order_value", Kind::Money),
+    col("first_seen_at", Kind::Timestamp),
+    col("last_seen_at", Kind::Timestamp),
 ];
 
 /// The key of an order line, as used by keyset paging.
@@ -470,6 +533,60 @@ WHERE TRUE";
 const SALES_BY_CHANNEL_TAIL: &str = "
 GROUP BY channel
 ORDER BY CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel";
+
+// broken_rate = broken_lines / lines to 6 places, rounded half to even, in integers only:
+// q = n / d and r = n % d with n = broken_lines × 10^6 (BIGINT truncating division, the same
+// in both engines), plus one when 2r > d or (2r = d and q is odd); then an exact DECIMAL
+// product scales the millionths back.
+const BROKEN_RATE_BY_PRODUCT_HEAD: &str = "SELECT g.product_id, d.product_description, g.lines, g.broken_lines,
+  CAST((g.broken_lines * 1000000) / g.lines
+    + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
+      OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
+FROM (
+  SELECT product_id, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines,
+    MAX(version) AS latest
+  FROM order_line_current
+  WHERE TRUE";
+const BROKEN_RATE_BY_PRODUCT_TAIL: &str = "
+  GROUP BY product_id
+) g
+JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
+ORDER BY g.product_id";
+
+const BROKEN_RATE_BY_CHANNEL_HEAD: &str = "SELECT g.channel, g.lines, g.broken_lines,
+  CAST((g.broken_lines * 1000000) / g.lines
+    + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
+      OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
+FROM (
+  SELECT channel, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines
+  FROM order_line_current
+  WHERE TRUE";
+const BROKEN_RATE_BY_CHANNEL_TAIL: &str = "
+  GROUP BY channel
+) g
+ORDER BY CASE g.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, g.channel";
+
+// avg_order_value = sales / orders to the cent, rounded half to even, in integers only (as
+// broken_rate above, on the sales in cents).
+const CLIENT_VALUE_HEAD: &str = "SELECT g.client_id, d.client_name, g.orders, g.lines, g.units, g.sales,
+  CAST(g.sales_cents / g.orders
+    + CASE WHEN 2 * (g.sales_cents % g.orders) > g.orders
+      OR (2 * (g.sales_cents % g.orders) = g.orders AND (g.sales_cents / g.orders) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.01' AS DECIMAL(3, 2)) AS avg_order_value,
+  g.first_seen_at, g.last_seen_at
+FROM (
+  SELECT client_id, COUNT(DISTINCT order_id) AS orders, COUNT(*) AS lines, SUM(units) AS units,
+    SUM(amount) AS sales, CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents, MIN(first_seen_at) AS first_seen_at,
+    MAX(updated_at) AS last_seen_at, MAX(version) AS latest
+  FROM order_line_current
+  WHERE TRUE";
+const CLIENT_VALUE_TAIL: &str = "
+  GROUP BY client_id
+) g
+JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
+ORDER BY g.client_id";
 
 const CLIENT_ORDERS_NAME: &str = "WITH client AS (
   SELECT client_name FROM (

@@ -9,6 +9,9 @@
 //! | `GET /reports/order-status` | status lifecycle: `created`, `delivered`, `broken` |
 //! | `GET /reports/orders-by-client` | `client_id` |
 //! | `GET /reports/sales-by-channel` | `Retail`, `Online`, `B2B` |
+//! | `GET /reports/broken-rate-by-product` | `product_id` |
+//! | `GET /reports/broken-rate-by-channel` | `Retail`, `Online`, `B2B` |
+//! | `GET /reports/client-value` | `client_id` |
 //!
 //! Every response carries an `x-request-id` header; errors carry it in their body too. The
 //! id is the [`RequestId`] extension when the host put one in the request (the Lambda
@@ -37,13 +40,16 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// Every route of the router, as written in the OpenAPI document.
-pub const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 9] = [
     "/health",
     "/clients/{client_id}/orders",
     "/reports/sales-by-product",
     "/reports/order-status",
     "/reports/orders-by-client",
     "/reports/sales-by-channel",
+    "/reports/broken-rate-by-product",
+    "/reports/broken-rate-by-channel",
+    "/reports/client-value",
 ];
 
 /// The id of a request, shown in error bodies and the `x-request-id` header.

@@ -88,7 +88,70 @@ pub fn cell(column: &str, kind: Kind, text: &str) -> Result<Cell, EngineError> {
         Kind::Money => Cell::Str(format_scaled(parse_scaled(text, MONEY_SCALE).ok_or_else(bad)?, MONEY_SCALE)),
         Kind::Litres => Cell::Str(format_litres(parse_scaled(text, VOLUME_SCALE).ok_or_else(bad)?)),
         Kind::Text => Cell::Str(text.to_owned()),
+        Kind::Rate => Cell::Str(format_scaled(parse_scaled(text, RATE_SCALE).ok_or_else(bad)?, RATE_SCALE)),
+        Kind::Timestamp => Cell::Str(rfc3339(text).ok_or_else(bad)?),
     })
+}
+
+/// Decimal places of a ratio.
+pub const RATE_SCALE: u32 = 6;
+
+/// An instant as either engine writes it, in RFC 3339 (UTC, `Z`).
+///
+/// Accepted: `YYYY-MM-DD`, `T` or a space, `HH:MM:SS`, optionally `.` and 1 to 9 digits,
+/// optionally `Z`, ` UTC` or `+00:00` (Arrow writes `2026-11-27T08:00:00.5Z`, Athena
+/// `2026-11-27 08:00:00.500`; the lake's instants are all UTC). The sub-second digits are
+/// kept, trailing zeros dropped, padded to 3, 6 or 9 digits (chrono's `SecondsFormat::AutoSi`).
+pub fn rfc3339(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return None;
+    }
+    let two = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
+    let (month, day, hour, minute, second) = (two(5), two(8), two(11), two(14), two(17));
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let rest = &text[19..];
+    let (frac, zone) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let n = r.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            (&r[..n], &r[n..])
+        }
+        None => ("", rest),
+    };
+    if !matches!(zone, "" | "Z" | " UTC" | "+00:00") {
+        return None;
+    }
+    let frac = frac.trim_end_matches('0');
+    let mut out = String::with_capacity(30);
+    out.push_str(&text[..10]);
+    out.push('T');
+    out.push_str(&text[11..19]);
+    if !frac.is_empty() {
+        let width = frac.len().div_ceil(3) * 3;
+        out.push('.');
+        out.push_str(frac);
+        out.extend(std::iter::repeat_n('0', width - frac.len()));
+    }
+    out.push('Z');
+    Some(out)
 }
 
 /// Finds the index of every column of `columns` in `rs`.
@@ -153,6 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn instants_from_either_engine_are_one_rfc3339() {
+        let z = |t: &str| rfc3339(t);
+        // Arrow (DataFusion) and Athena spellings of the same instants.
+        assert_eq!(z("2026-11-27T08:00:00Z").as_deref(), Some("2026-11-27T08:00:00Z"));
+        assert_eq!(z("2026-11-27 08:00:00.000").as_deref(), Some("2026-11-27T08:00:00Z"));
+        assert_eq!(z("2026-11-27 08:00:00.000 UTC").as_deref(), Some("2026-11-27T08:00:00Z"));
+        assert_eq!(z("2026-11-27T08:00:00.5Z").as_deref(), Some("2026-11-27T08:00:00.500Z"));
+        assert_eq!(z("2026-11-27 08:00:00.500").as_deref(), Some("2026-11-27T08:00:00.500Z"));
+        assert_eq!(z("2026-11-27T08:00:00.123456Z").as_deref(), Some("2026-11-27T08:00:00.123456Z"));
+        assert_eq!(z("2026-11-27T08:00:00.1234+00:00").as_deref(), Some("2026-11-27T08:00:00.123400Z"));
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-11-27T08:00:00+01:00",
+            "2026-13-27T08:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T08:00:00.Z",
+            "2026-11-27T08:00:00.1234567890Z",
+            "20x6-11-27T08:00:00Z",
+            "2026-11-27T08:00:00Zjunk",
+        ] {
+            assert_eq!(z(bad), None, "{bad}");
+        }
+        assert!(cell("t", Kind::Timestamp, "yesterday").is_err());
+    }
+
+    #[test]
     fn cells_are_normalised_like_the_core() {
         assert_eq!(cell("s", Kind::Money, "15.0000").unwrap(), Cell::Str("15.00".into()));
         assert_eq!(cell("v", Kind::Litres, "3.960000").unwrap(), Cell::Str("3.96".into()));
@@ -160,6 +250,10 @@ mod tests {
         assert_eq!(cell("v", Kind::Litres, "0.355000").unwrap(), Cell::Str("0.355".into()));
         assert_eq!(cell("n", Kind::Int, "42").unwrap(), Cell::Int(42));
         assert!(cell("n", Kind::Int, "4.2").is_err());
+        assert_eq!(cell("r", Kind::Rate, "0.333333").unwrap(), Cell::Str("0.333333".into()));
+        assert_eq!(cell("r", Kind::Rate, "1").unwrap(), Cell::Str("1.000000".into()));
+        assert_eq!(cell("r", Kind::Rate, "0.2500000000").unwrap(), Cell::Str("0.250000".into()));
+        assert!(cell("r", Kind::Rate, "0.3333333").is_err(), "a ratio is never rounded here");
         let cols: &'static [OutColumn] = &[OutColumn { name: "a", kind: Kind::Int }];
         let r = Row { columns: cols, cells: vec![Cell::Int(1)] };
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"a":1}"#);

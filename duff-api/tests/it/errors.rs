@@ -17,6 +17,14 @@ async fn bad_input_is_a_400_and_unknown_routes_are_404() {
         ("/reports/sales-by-product?status=", "bad_parameter"),
         ("/reports/sales-by-product?status", "bad_parameter"),
         ("/reports/sales-by-product?status=created&status=broken", "bad_parameter"),
+        ("/reports/broken-rate-by-product?status=broken", "unknown_parameter"),
+        ("/reports/broken-rate-by-product?channel=phone", "bad_parameter"),
+        ("/reports/broken-rate-by-channel?channel=B2B", "unknown_parameter"),
+        ("/reports/broken-rate-by-channel?product_id=abc", "bad_parameter"),
+        ("/reports/client-value?client_id=0", "bad_parameter"),
+        ("/reports/client-value?client_id=-3", "bad_parameter"),
+        ("/reports/client-value?product_id=1", "unknown_parameter"),
+        ("/reports/client-value?status=lost", "bad_parameter"),
         ("/reports/order-status?client_id=0", "bad_parameter"),
         ("/reports/order-status?client_id=-1", "bad_parameter"),
         ("/reports/order-status?client_id=1.0", "bad_parameter"),
@@ -39,7 +47,7 @@ async fn bad_input_is_a_400_and_unknown_routes_are_404() {
     for (uri, code) in bad {
         assert_error(&get(&app, uri).await, 400, code);
     }
-    for uri in ["/", "/nope", "/reports", "/reports/nope", "/clients/1001", "/clients/1001/orders/x", "/health/"] {
+    for uri in ["/", "/nope", "/reports", "/reports/nope", "/clients/1001", "/clients/1001/orders/x", "/health/", "/reports/broken-rate"] {
         assert_error(&get(&app, uri).await, 404, "not_found");
     }
     assert_error(&get(&app, "/clients/4242/orders").await, 404, "client_not_found");

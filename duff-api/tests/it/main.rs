@@ -5,5 +5,6 @@ mod common;
 mod deploy;
 mod errors;
 mod freshness;
+mod marts;
 mod reports;
 mod routes;

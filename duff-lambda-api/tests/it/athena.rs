@@ -225,3 +225,84 @@ async fn a_query_past_its_deadline_is_stopped_and_a_504() {
     assert_eq!(app.oneshot(req).await.unwrap().status(), 504);
     assert_eq!(stop.num_calls(), 2);
 }
+
+/// Athena's spelling of a value the DataFusion engine answered (as JSON): timestamps
+/// `YYYY-MM-DD HH:MM:SS.mmm`, decimals at a wider scale.
+fn athena_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) if s.ends_with('Z') && s.len() >= 20 => {
+            let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
+            let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+            format!("{date} {hms}.{:0<3}", frac)
+        }
+        serde_json::Value::String(s) if s.parse::<f64>().is_ok() && s.contains('.') => format!("{s}00"),
+        serde_json::Value::String(s) => s.clone(),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn mart_routes_answer_over_athena_what_datafusion_answers() {
+    use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri};
+    // A lake with status updates across files, answered by DataFusion.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = duff_local::LocalLake::open(dir.path()).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (i, f) in ["day1.csv", "day2.csv"].iter().enumerate() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 27, 8 + i as u32, 0, 0).unwrap();
+        lake.ingest_path(&repo.join("examples/data").join(f), &duff_core::IngestConfig::default(), at).unwrap();
+    }
+    let cfg = DataFusionConfig { refresh_interval: Duration::ZERO, ..DataFusionConfig::default() };
+    let df = duff_api::router(
+        Arc::new(DataFusionEngine::new(&LakeUri::Local(dir.path().to_path_buf()), cfg).unwrap()),
+        TokenKey::new("k"),
+    );
+    for (report, query, params) in [
+        (Report::ClientValue, "channel=retail", vec!["'Retail'"]),
+        (Report::BrokenRateByProduct, "channel=B2B", vec!["'B2B'"]),
+        (Report::BrokenRateByChannel, "", vec![]),
+    ] {
+        let uri = format!("/reports/{}?{query}", report.name());
+        let get = |app: axum::Router, uri: String| async move {
+            let req = http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+            serde_json::from_slice::<serde_json::Value>(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
+        };
+        let want = get(df.clone(), uri.clone()).await;
+        let rows = want["rows"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{uri}");
+        // Athena gets the same SQL (with `?`) and the value as a typed literal, and answers
+        // the same rows in its own spelling.
+        let columns: Vec<&str> = report.columns().iter().map(|c| c.name).collect();
+        let text: Vec<Vec<String>> =
+            rows.iter().map(|r| columns.iter().map(|c| athena_text(&r[*c])).collect()).collect();
+        let owned: Vec<Vec<Option<&str>>> = text.iter().map(|r| r.iter().map(|v| Some(v.as_str())).collect()).collect();
+        let filter = match report {
+            Report::BrokenRateByChannel => ReportFilter::default(),
+            Report::BrokenRateByProduct => {
+                ReportFilter { channel: Some(duff_core::Channel::B2B), ..ReportFilter::default() }
+            }
+            _ => ReportFilter { channel: Some(duff_core::Channel::Retail), ..ReportFilter::default() },
+        };
+        let sql = report.query(&filter).sql_text(duff_api::Dialect::Athena);
+        let params: Vec<String> = params.into_iter().map(String::from).collect();
+        let start = mock!(Client::start_query_execution)
+            .match_requests(move |r| {
+                r.query_string() == Some(sql.as_str())
+                    && r.execution_parameters() == params.as_slice()
+                    && r.query_string().unwrap_or("").matches('?').count() == params.len()
+            })
+            .then_output(|| StartQueryExecutionOutput::builder().query_execution_id("q-1").build());
+        let poll = mock!(Client::get_query_execution).then_output(|| state(QueryExecutionState::Succeeded));
+        let results = results(pages(&columns, &owned, 2));
+        let athena = duff_api::router(
+            Arc::new(AthenaEngine::new(client(&[&start, &poll, &results]), config())),
+            TokenKey::new("k"),
+        );
+        let have = get(athena, uri.clone()).await;
+        assert_eq!(have, want, "{uri}");
+        assert_eq!(start.num_calls(), 1, "{uri}");
+    }
+}
