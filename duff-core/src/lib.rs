@@ -70,7 +70,8 @@ mod validate;
 pub use columns::{Column, DELIMITERS, Header};
 pub use error::{Error, ErrorKind, Position, Result};
 pub use ingest::{
-    CollectSink, FileIngest, FileSummary, IngestConfig, MAX_FIELD_BYTES, TableSink, ingest_bytes, ingest_reader,
+    CollectSink, FileIngest, FileSummary, Finish, IngestConfig, MAX_FIELD_BYTES, RepeatedLines, TableSink,
+    ingest_bytes, ingest_reader,
 };
 pub use lake::{FileHasher, FileId, FileMeta, Table};
 pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};

@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
 use duff_core::{
-    CurrentState, FileHasher, FileId, FileIngest, FileMeta, IngestConfig, Manifest, Outcome, OutputObject, ParquetSink,
-    ReportState, StatusHistory, Table, TableSink,
+    CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, OutputObject,
+    ParquetSink, RepeatedLines, ReportState, StatusHistory, Table, TableSink,
 };
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -213,8 +213,7 @@ impl<S: Store> Lake<S> {
             return Ok(IngestResult::Duplicate(m.clone()));
         }
         let meta = FileMeta { file_id, source: source.to_owned(), ingested_at_micros };
-        let mut reader = File::open(path).map_err(io("opening", path))?;
-        let manifest = self.stage_and_put(&meta, cfg, &mut reader)?;
+        let manifest = self.stage_and_put(&meta, cfg, path)?;
         self.write_static_dims()?;
         let bytes = manifest.to_json_line()?;
         let key = manifest_key(&meta.file_id);
@@ -242,53 +241,39 @@ impl<S: Store> Lake<S> {
 
     /// Streams the file through the core, staging each table locally; puts the objects
     /// when the file is accepted. Returns the manifest (not yet committed).
-    fn stage_and_put(&self, meta: &FileMeta, cfg: &IngestConfig, reader: &mut dyn Read) -> Result<Manifest> {
+    fn stage_and_put(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path) -> Result<Manifest> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let staging = self.staging.join(format!("{}-{}-{n}", meta.file_id, std::process::id()));
         fs::create_dir_all(&staging).map_err(io("creating", &staging))?;
-        let result = self.stage_in(meta, cfg, reader, &staging);
+        let result = self.stage_in(meta, cfg, path, &staging);
         // Whatever happened, nothing stays staged.
         let _ = fs::remove_dir_all(&staging);
         let _ = fs::remove_dir(&self.staging); // only when empty: another ingest may be staging
         result
     }
 
-    fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, reader: &mut dyn Read, staging: &Path) -> Result<Manifest> {
-        // Two cores: this thread reads and validates, a second one encodes Parquet.
-        let outcome = std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-            let writer = scope.spawn(move || -> duff_core::Result<()> {
-                let mut sink = ParquetSink::new(|table: Table| {
-                    let f = File::create(staging.join(format!("{}.parquet", table.name())))?;
-                    Ok(BufWriter::with_capacity(1 << 20, f))
-                });
-                for (table, batch) in rx {
-                    sink.write_batch(table, batch)?;
+    fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
+        // The first reading defers the search for repeated lines (a sort at the end instead
+        // of a random probe per line); a file that has some is read a second time.
+        let size = fs::metadata(path).map_err(io("reading", path))?.len();
+        let mut repeats: Option<RepeatedLines> = None;
+        let (outcome, bytes) = loop {
+            let mut reader = File::open(path).map_err(io("opening", path))?;
+            let (outcome, bytes) = stage_pass(meta, cfg, &mut reader, staging, size, repeats.as_ref());
+            match outcome {
+                Ok(Finish::ReadAgain(r)) if repeats.is_none() => repeats = Some(r),
+                Ok(Finish::ReadAgain(_)) => {
+                    let e = duff_core::ErrorKind::Config {
+                        name: "repeated lines",
+                        message: "the second reading asked for a third".into(),
+                    };
+                    break (Err(e.into()), bytes);
                 }
-                for (_, mut w) in sink.finish()? {
-                    w.flush()?;
-                }
-                Ok(())
-            });
-            let mut sink = ChannelSink(tx);
-            let mut ingest = FileIngest::new(meta.clone(), cfg.clone());
-            let pushed = ingest.push_reader(reader, &mut sink);
-            let bytes = ingest.bytes_read();
-            let read = pushed.and_then(|()| ingest.finish(&mut sink));
-            drop(sink);
-            let written = writer.join().unwrap_or_else(|_| {
-                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
-                    .into())
-            });
-            let outcome = match (read, written) {
-                // The writer's own error explains a closed channel best.
-                (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
-                (read, Ok(())) => read,
-            };
-            (outcome, bytes)
-        });
-        let (outcome, bytes) = outcome;
+                Ok(Finish::Done(m)) => break (Ok(*m), bytes),
+                Err(e) => break (Err(e), bytes),
+            }
+        };
         let manifest = match outcome {
             Ok(m) => m,
             Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, bytes, &e)),
@@ -455,6 +440,56 @@ impl TableSink for ChannelSink {
             duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
         })
     }
+}
+
+/// One reading of the file: this thread reads and validates, a second one encodes Parquet
+/// into `staging`. Returns the outcome and the bytes read.
+fn stage_pass(
+    meta: &FileMeta,
+    cfg: &IngestConfig,
+    reader: &mut dyn Read,
+    staging: &Path,
+    size: u64,
+    repeats: Option<&RepeatedLines>,
+) -> (duff_core::Result<Finish>, u64) {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
+        let writer = scope.spawn(move || -> duff_core::Result<()> {
+            let mut sink = ParquetSink::new(|table: Table| {
+                let f = File::create(staging.join(format!("{}.parquet", table.name())))?;
+                Ok(BufWriter::with_capacity(1 << 20, f))
+            });
+            for (table, batch) in rx {
+                sink.write_batch(table, batch)?;
+            }
+            for (_, mut w) in sink.finish()? {
+                w.flush()?;
+            }
+            Ok(())
+        });
+        let mut sink = ChannelSink(tx);
+        let ingest = FileIngest::new(meta.clone(), cfg.clone());
+        let mut ingest = match repeats {
+            Some(r) => ingest.with_repeats(r),
+            None => ingest.deferring_repeats(size),
+        };
+        let pushed = ingest.push_reader(reader, &mut sink);
+        let bytes = ingest.bytes_read();
+        let read = pushed.and_then(|()| match repeats {
+            Some(_) => ingest.finish(&mut sink).map(|m| Finish::Done(Box::new(m))),
+            None => ingest.finish_deferred(&mut sink),
+        });
+        drop(sink);
+        let written = writer.join().unwrap_or_else(|_| {
+            Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }.into())
+        });
+        let outcome = match (read, written) {
+            // The writer's own error explains a closed channel best.
+            (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
+            (read, Ok(())) => read,
+        };
+        (outcome, bytes)
+    })
 }
 
 /// The content identity of a file (one fast pass: XXH3 runs at memory speed).

@@ -95,6 +95,53 @@ proptest! {
     }
 
     #[test]
+    fn deferred_repeat_search_equals_one_pass(
+        rows in body_rows(),
+        valid in valid_rows(),
+        copies in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..6),
+        batch_rows in 1usize..9,
+    ) {
+        // Valid and arbitrary rows mixed, some lines copied further down (repeats).
+        let mut all: Vec<String> = valid.into_iter().chain(rows).collect();
+        for (from, to) in copies {
+            let line = all[from.index(all.len())].clone();
+            let at = to.index(all.len() + 1);
+            all.insert(at, line);
+        }
+        let csv = csv_of(&all);
+        let bytes = csv.as_bytes();
+        let meta = meta_at(bytes, "t.csv", T0);
+        let cfg = duff_core::IngestConfig { batch_rows, ..lenient() };
+        let mut one_sink = CollectSink::default();
+        let one = duff_core::ingest_bytes(meta.clone(), cfg.clone(), bytes, &mut one_sink);
+
+        let mut sink = CollectSink::default();
+        let mut first = FileIngest::new(meta.clone(), cfg.clone()).deferring_repeats(bytes.len() as u64);
+        let mut read_again = false;
+        let deferred = first.push(bytes, &mut sink).and_then(|()| first.finish_deferred(&mut sink)).and_then(|f| match f {
+            duff_core::Finish::Done(m) => Ok(*m),
+            duff_core::Finish::ReadAgain(repeats) => {
+                read_again = true;
+                sink = CollectSink::default();
+                let mut second = FileIngest::new(meta.clone(), cfg.clone()).with_repeats(&repeats);
+                second.push(bytes, &mut sink)?;
+                second.finish(&mut sink)
+            }
+        });
+        // A second reading happens exactly when the file has repeated lines.
+        let repeated = one.as_ref().ok().and_then(|m| m.quarantined_by_reason.get("duplicate_line")).is_some();
+        prop_assert!(one.is_err() || read_again == repeated, "read again {read_again}, repeats {repeated}");
+        match (one, deferred) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(one_sink.batches, sink.batches);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "one pass {:?} vs deferred {:?}", a.map(|m| m.outcome), b.map(|m| m.outcome)),
+        }
+    }
+
+    #[test]
     fn chunked_input_equals_whole(rows in body_rows(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8)) {
         let csv = csv_of(&rows);
         let bytes = csv.as_bytes();
