@@ -179,3 +179,79 @@ WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true')
 STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
 LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/manifests/';
+
+-- Analytics models built by Rust (duff_local::Lake::refresh_models: the same code locally and
+-- in the ETL function's `refresh_models` action), one Parquet object per table under
+-- models/<name>/, replaced whole at each rebuild: they are as fresh as the last rebuild
+-- (models/_build.json names the files they reflect). The aggregates and marts are views over
+-- order_line_current instead (views.sql), always current. Checked against duff-core's
+-- builders by duff-api's tests.
+
+-- Client versions: a new one whenever the name changes (valid_to NULL while current).
+CREATE EXTERNAL TABLE IF NOT EXISTS dim_client_scd2 (
+  client_key         bigint,
+  client_version_key bigint,
+  client_id          bigint,
+  client_name        string,
+  valid_from         timestamp,
+  valid_to           timestamp,
+  is_current         boolean,
+  version            bigint,
+  file_id            string
+)
+STORED AS PARQUET
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/dim_client_scd2/'
+TBLPROPERTIES ('parquet.compression' = 'ZSTD');
+
+-- Product versions: a new one whenever description, unit price or volume changes.
+CREATE EXTERNAL TABLE IF NOT EXISTS dim_product_scd2 (
+  product_key         bigint,
+  product_version_key bigint,
+  product_id          bigint,
+  product_description string,
+  unit_price          decimal(18,2),
+  unit_volume_l       decimal(18,6),
+  valid_from          timestamp,
+  valid_to            timestamp,
+  is_current          boolean,
+  version             bigint,
+  file_id             string
+)
+STORED AS PARQUET
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/dim_product_scd2/'
+TBLPROPERTIES ('parquet.compression' = 'ZSTD');
+
+-- Status changes: from_status NULL on first sight (the view order_status_history is the same, live).
+CREATE EXTERNAL TABLE IF NOT EXISTS fact_order_status_event (
+  order_id    bigint,
+  product_id  bigint,
+  from_status string,
+  to_status   string,
+  changed_at  timestamp,
+  file_id     string,
+  line        bigint
+)
+STORED AS PARQUET
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/fact_order_status_event/'
+TBLPROPERTIES ('parquet.compression' = 'ZSTD');
+
+-- One row per order line: first created/delivered/broken sightings, lags in seconds, illegal transitions.
+CREATE EXTERNAL TABLE IF NOT EXISTS fact_order_lifecycle (
+  order_id                     bigint,
+  product_id                   bigint,
+  client_id                    bigint,
+  channel                      string,
+  current_status               string,
+  first_seen_at                timestamp,
+  created_at                   timestamp,
+  delivered_at                 timestamp,
+  broken_at                    timestamp,
+  seconds_created_to_delivered bigint,
+  seconds_created_to_broken    bigint,
+  transitions                  bigint,
+  illegal_transition           boolean,
+  illegal_detail               string
+)
+STORED AS PARQUET
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/fact_order_lifecycle/'
+TBLPROPERTIES ('parquet.compression' = 'ZSTD');

@@ -144,3 +144,35 @@ FROM (
 ) g
 JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
 ORDER BY g.client_id;
+
+-- The mart mart_product_mix_by_channel (models.md), always current.
+CREATE OR REPLACE VIEW mart_product_mix_by_channel AS
+SELECT g.channel, g.product_id, g.units, g.sales, g.volume_l,
+  CAST((g.sales_cents * 1000000) / NULLIF(c.channel_cents, 0)
+    + CASE WHEN 2 * ((g.sales_cents * 1000000) % NULLIF(c.channel_cents, 0)) > c.channel_cents
+      OR (2 * ((g.sales_cents * 1000000) % NULLIF(c.channel_cents, 0)) = c.channel_cents
+        AND ((g.sales_cents * 1000000) / NULLIF(c.channel_cents, 0)) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS share_of_channel_sales
+FROM (
+  SELECT channel, product_id, SUM(units) AS units, SUM(amount) AS sales, SUM(volume_l) AS volume_l,
+    CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents
+  FROM order_line_current
+  GROUP BY channel, product_id
+) g
+JOIN (
+  SELECT channel, CAST(SUM(amount) * 100 AS BIGINT) AS channel_cents
+  FROM order_line_current
+  GROUP BY channel
+) c ON c.channel = g.channel
+ORDER BY CASE g.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, g.channel, g.product_id;
+
+-- The mart mart_sales_daily (models.md), always current.
+CREATE OR REPLACE VIEW mart_sales_daily AS
+SELECT d.day, d.channel, COUNT(DISTINCT d.order_id) AS orders, SUM(d.units) AS units,
+  SUM(d.amount) AS sales, SUM(d.volume_l) AS volume_l
+FROM (
+  SELECT CAST(CAST(first_seen_at AS DATE) AS VARCHAR) AS day, channel, order_id, units, amount, volume_l
+  FROM order_line_current
+) d
+GROUP BY d.day, d.channel
+ORDER BY d.day, CASE d.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, d.channel;

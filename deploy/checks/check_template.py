@@ -127,6 +127,18 @@ def lake_table_names() -> list[str]:
     return re.findall(r'Table::\w+\s*=>\s*"([a-z_]+)"', m.group(1)) if m else []
 
 
+def model_table_names() -> list[str]:
+    """The models duff_local::Lake::write_models writes to models/<name>/ (its literal list;
+    the aggregates and marts it appends are views in Athena, not tables)."""
+    text = read("duff-local/src/lib.rs")
+    m = re.search(r"pub fn write_models\(.*?let mut tables.*?= vec!\[(.*?)\];", text, re.S)
+    return re.findall(r'\("([a-z0-9_]+)",', m.group(1)) if m else []
+
+
+# Rust-built models with a Glue table (order_line_current is the always-current view instead).
+GLUE_MODELS = {"dim_client_scd2", "dim_product_scd2", "fact_order_status_event", "fact_order_lifecycle"}
+
+
 ARROW_TO_GLUE = {
     "DataType::Int64": "bigint",
     "DataType::Utf8": "string",
@@ -318,9 +330,19 @@ def check_env(errors, notes, t):
 def check_tables(errors, notes, t):
     glue = {v["Properties"]["TableInput"]["Name"]: v["Properties"]["TableInput"]
             for v in resources(t, "AWS::Glue::Table").values()}
-    expected = set(lake_table_names()) | {"manifests"}
+    written = set(model_table_names())
+    if not GLUE_MODELS <= written:
+        errors.append(f"Glue model tables {sorted(GLUE_MODELS - written)} are not written by duff_local::Lake::write_models")
+    expected = set(lake_table_names()) | {"manifests"} | GLUE_MODELS
     if set(glue) != expected:
-        errors.append(f"Glue tables {sorted(glue)}, expected {sorted(expected)} (Table::name + manifests)")
+        errors.append(f"Glue tables {sorted(glue)}, expected {sorted(expected)} (Table::name + manifests + models)")
+    for name in sorted(GLUE_MODELS & set(glue)):
+        ti = glue[name]
+        loc = ti["StorageDescriptor"]["Location"]["Fn::Sub"]
+        if loc != f"s3://${{LakeBucket}}/${{LakePrefix}}/models/{name}/":
+            errors.append(f"{name}: location {loc} is not the lake's models/{name}/")
+        if ti.get("PartitionKeys"):
+            errors.append(f"{name}: a model table has no partitions (one object, rebuilt whole)")
     schemas = arrow_schemas()
     partitioned = partitioned_tables_in_docs()
     for name, cols in schemas.items():
@@ -515,6 +537,30 @@ def check_rule(errors, notes, t):
         errors.append("the raw bucket is not versioned")
 
 
+@check("model rebuild: a schedule invokes the ETL function with the action the code handles")
+def check_models_schedule(errors, notes, t):
+    scheds = resources(t, "AWS::Scheduler::Schedule")
+    if len(scheds) != 1:
+        errors.append(f"{len(scheds)} schedules, expected 1 (the model rebuild)")
+        return
+    name, sched = next(iter(scheds.items()))
+    target = sched["Properties"]["Target"]
+    if target.get("Arn") != {"Fn::GetAtt": ["EtlFunction", "Arn"]}:
+        errors.append(f"{name} does not target EtlFunction")
+    m = re.search(r'pub const REFRESH_MODELS: &str = "([a-z_]+)";', read("duff-lambda-etl/src/handler.rs"))
+    action = json.loads(target.get("Input", "{}")).get("action")
+    if not m or action != m.group(1):
+        errors.append(f"{name} sends action {action!r}, duff-lambda-etl handles {m.group(1) if m else None!r}")
+    role = target.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
+    stmts = policy_statements(t["Resources"][role]) if role in t["Resources"] else []
+    invoke = [s for s in stmts if "lambda:InvokeFunction" in as_list(s["Action"])]
+    if [s["Resource"] for s in invoke] != [{"Fn::GetAtt": ["EtlFunction", "Arn"]}]:
+        errors.append(f"{name}'s role may invoke {[s['Resource'] for s in invoke]}, expected EtlFunction only")
+    if "DeadLetterConfig" not in target:
+        errors.append(f"{name} has no dead-letter queue")
+    notes.append(f"{name}: {action} on {sched['Properties']['ScheduleExpression']}")
+
+
 @check("buckets: encrypted, private, TLS-only, abort incomplete multipart uploads")
 def check_buckets(errors, notes, t):
     policies = {v["Properties"]["Bucket"]["Ref"]: v["Properties"]["PolicyDocument"]
@@ -616,7 +662,7 @@ def check_openapi(errors, notes, t):
 def main() -> int:
     t = load_yaml(TEMPLATE)
     for fn in (check_functions, check_env, check_tables, check_ddl, check_athena, check_api_catalog,
-               check_state_machine, check_rule, check_buckets, check_iam, check_openapi):
+               check_state_machine, check_rule, check_models_schedule, check_buckets, check_iam, check_openapi):
         fn(t)
     failed = 0
     for name, errors, notes in RESULTS:

@@ -297,6 +297,97 @@ const CLIENT_VALUE_COLUMNS: [OutColumn; 9] = [
     col("last_seen_at", Kind::Timestamp),
 ];
 
+/// Marts served as Athena views only (no route): aggregates over the current state that an
+/// analyst queries directly, with the same SQL the DataFusion engine can run (tested equal to
+/// `duff_core::models::mart_batches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MartView {
+    /// `mart_product_mix_by_channel`: units, sales, litres and share of the channel's sales
+    /// per (channel, product), sorted Retail, Online, B2B then `product_id`.
+    ProductMixByChannel,
+    /// `mart_sales_daily`: orders, units, sales and litres per (day first seen, channel),
+    /// sorted by day then Retail, Online, B2B.
+    SalesDaily,
+}
+
+impl MartView {
+    /// Every mart view.
+    pub const ALL: [MartView; 2] = [MartView::ProductMixByChannel, MartView::SalesDaily];
+
+    /// The view's name (the model's name in `models/`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            MartView::ProductMixByChannel => "mart_product_mix_by_channel",
+            MartView::SalesDaily => "mart_sales_daily",
+        }
+    }
+
+    /// The view's columns.
+    pub const fn columns(self) -> &'static [OutColumn] {
+        match self {
+            MartView::ProductMixByChannel => &PRODUCT_MIX_COLUMNS,
+            MartView::SalesDaily => &SALES_DAILY_COLUMNS,
+        }
+    }
+
+    /// The view's body as a query (no parameters).
+    pub fn query(self) -> Query {
+        let mut q = Query::new(self.name());
+        q.sql(match self {
+            MartView::ProductMixByChannel => PRODUCT_MIX_BY_CHANNEL_SQL,
+            MartView::SalesDaily => SALES_DAILY_SQL,
+        });
+        q
+    }
+}
+
+const PRODUCT_MIX_COLUMNS: [OutColumn; 6] = [
+    col("channel", Kind::Text),
+    col("product_id", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+    col("volume_l", Kind::Litres),
+    col("share_of_channel_sales", Kind::Rate),
+];
+const SALES_DAILY_COLUMNS: [OutColumn; 6] = [
+    col("day", Kind::Text),
+    col("channel", Kind::Text),
+    col("orders", Kind::Int),
+    col("units", Kind::Int),
+    col("sales", Kind::Money),
+    col("volume_l", Kind::Litres),
+];
+
+// share = product's sales / channel's sales to 6 places, half to even, in integers (see
+// BROKEN_RATE_BY_PRODUCT_HEAD); NULL when the channel sold for 0.00 (NULLIF).
+const PRODUCT_MIX_BY_CHANNEL_SQL: &str = "SELECT g.channel, g.product_id, g.units, g.sales, g.volume_l,
+  CAST((g.sales_cents * 1000000) / NULLIF(c.channel_cents, 0)
+    + CASE WHEN 2 * ((g.sales_cents * 1000000) % NULLIF(c.channel_cents, 0)) > c.channel_cents
+      OR (2 * ((g.sales_cents * 1000000) % NULLIF(c.channel_cents, 0)) = c.channel_cents
+        AND ((g.sales_cents * 1000000) / NULLIF(c.channel_cents, 0)) % 2 = 1)
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS share_of_channel_sales
+FROM (
+  SELECT channel, product_id, SUM(units) AS units, SUM(amount) AS sales, SUM(volume_l) AS volume_l,
+    CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents
+  FROM order_line_current
+  GROUP BY channel, product_id
+) g
+JOIN (
+  SELECT channel, CAST(SUM(amount) * 100 AS BIGINT) AS channel_cents
+  FROM order_line_current
+  GROUP BY channel
+) c ON c.channel = g.channel
+ORDER BY CASE g.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, g.channel, g.product_id";
+
+const SALES_DAILY_SQL: &str = "SELECT d.day, d.channel, COUNT(DISTINCT d.order_id) AS orders, SUM(d.units) AS units,
+  SUM(d.amount) AS sales, SUM(d.volume_l) AS volume_l
+FROM (
+  SELECT CAST(CAST(first_seen_at AS DATE) AS VARCHAR) AS day, channel, order_id, units, amount, volume_l
+  FROM order_line_current
+) d
+GROUP BY d.day, d.channel
+ORDER BY d.day, CASE d.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, d.channel";
+
 /// The key of an order line, as used by keyset paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PageKey {

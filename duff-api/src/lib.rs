@@ -35,7 +35,7 @@ mod lake;
 pub mod render;
 mod token;
 
-pub use catalog::{ClientOrders, Dialect, Filter, Kind, PageKey, Query, Report, Value};
+pub use catalog::{ClientOrders, Dialect, Filter, Kind, MartView, PageKey, Query, Report, Value};
 pub use datafusion_engine::{DataFusionConfig, DataFusionEngine};
 pub use engine::{BoxError, BoxFuture, EngineError, QueryEngine, ResultSet};
 pub use error::ApiError;

@@ -33,6 +33,8 @@ pub enum Trigger {
     EventBridge,
     /// A Step Functions task input.
     StepFunctions,
+    /// A maintenance invocation: `{"action": "refresh_models"}` (EventBridge Scheduler).
+    RefreshModels,
 }
 
 /// An object to ingest: exactly the version the event names.

@@ -166,8 +166,35 @@ pub struct RecordReport {
 pub struct Response {
     /// The kind of event (absent when it was not recognised).
     pub trigger: Option<Trigger>,
-    /// One report per record.
+    /// One report per record (none for a successful `refresh_models`).
     pub records: Vec<RecordReport>,
+    /// What a `refresh_models` invocation rebuilt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelsReport>,
+}
+
+/// The `action` of a maintenance invocation that rebuilds the analytics models
+/// (`{"action": "refresh_models"}`), sent by the EventBridge Scheduler schedule of
+/// `deploy/template.yaml`.
+pub const REFRESH_MODELS: &str = "refresh_models";
+
+/// The models a `refresh_models` invocation wrote under `models/` (see
+/// [`duff_local::Lake::refresh_models`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelsReport {
+    /// Each model written, in order, with its rows.
+    pub tables: Vec<ModelTable>,
+    /// How long the rebuild took.
+    pub elapsed_ms: u64,
+}
+
+/// One model written by `refresh_models`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelTable {
+    /// Its name (`models/<name>/<name>.parquet`).
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
 }
 
 impl Response {
@@ -210,7 +237,8 @@ fn manifest_report(result: &IngestResult) -> RecordReport {
     }
 }
 
-/// Handles one invocation.
+/// Handles one invocation: an S3, EventBridge or Step Functions event (ingest), or a
+/// maintenance action (`{"action": "refresh_models"}`, see [`REFRESH_MODELS`]).
 ///
 /// Returns `Err` only when a retry can help (CONTRACT §5): a transient S3 failure or a
 /// stream cut too often, for any record (the records already ingested are duplicates on
@@ -219,11 +247,18 @@ fn manifest_report(result: &IngestResult) -> RecordReport {
 /// # Errors
 /// The first retryable error.
 pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
+    if let Some(action) = event.get("action") {
+        return handle_action(deps, action).await;
+    }
     let decoded = match event::decode(event, &deps.config.lake) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "invalid event");
-            return Ok(Response { trigger: None, records: vec![report(None, RecordOutcome::Invalid, e.to_string())] });
+            return Ok(Response {
+                trigger: None,
+                records: vec![report(None, RecordOutcome::Invalid, e.to_string())],
+                models: None,
+            });
         }
     };
     let mut records = Vec::with_capacity(decoded.items.len());
@@ -292,7 +327,66 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
     if let Some(e) = retry {
         return Err(e);
     }
-    Ok(Response { trigger: Some(decoded.trigger), records })
+    Ok(Response { trigger: Some(decoded.trigger), records, models: None })
+}
+
+/// A maintenance invocation (`{"action": ...}`). Only [`REFRESH_MODELS`] exists: it rebuilds
+/// the analytics models from the whole lake with the same code as the local pipeline's
+/// `--models` ([`duff_local::Lake::refresh_models`]). An unknown action is `invalid`.
+///
+/// # Errors
+/// A retryable failure (S3 5xx, throttling) while reading the lake or writing the models.
+async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
+    if action.as_str() != Some(REFRESH_MODELS) {
+        let reason = format!("unknown action {action} (known: \"{REFRESH_MODELS}\")");
+        tracing::warn!(reason, outcome = "invalid", "invalid action");
+        return Ok(Response {
+            trigger: None,
+            records: vec![report(None, RecordOutcome::Invalid, reason)],
+            models: None,
+        });
+    }
+    let started = std::time::Instant::now();
+    let result = match &deps.lake {
+        LakeBackend::S3(lake) => refresh_blocking(Arc::clone(lake)).await,
+        LakeBackend::Dir(lake) => refresh_blocking(Arc::clone(lake)).await,
+    };
+    let trigger = Some(Trigger::RefreshModels);
+    match result {
+        Ok(written) => {
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let tables: Vec<ModelTable> =
+                written.into_iter().map(|(name, rows)| ModelTable { name, rows: rows as u64 }).collect();
+            let lines = tables.iter().find(|t| t.name == "order_line_current").map_or(0, |t| t.rows);
+            tracing::info!(tables = tables.len(), order_lines = lines, elapsed_ms, "models rebuilt");
+            Ok(Response { trigger, records: Vec::new(), models: Some(ModelsReport { tables, elapsed_ms }) })
+        }
+        Err(e) => {
+            let retryable = e.is_retryable();
+            tracing::error!(
+                error_type = e.error_type(),
+                retryable,
+                error = e.full_message(),
+                outcome = "error",
+                "refreshing the models failed"
+            );
+            if retryable {
+                return Err(e);
+            }
+            let mut rec = report(None, RecordOutcome::Error, e.full_message());
+            rec.retryable = Some(false);
+            Ok(Response { trigger, records: vec![rec], models: None })
+        }
+    }
+}
+
+/// Runs the synchronous rebuild on a blocking thread (where [`S3Store`] may block on the
+/// runtime's handle).
+async fn refresh_blocking<S: Store + 'static>(lake: Arc<Lake<S>>) -> Result<Vec<(String, usize)>> {
+    tokio::task::spawn_blocking(move || lake.refresh_models())
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::from)
 }
 
 async fn ingest_one(deps: &Deps, obj: &ObjectRef) -> Result<IngestResult> {
@@ -348,6 +442,7 @@ mod tests {
         let resp = Response {
             trigger: Some(Trigger::StepFunctions),
             records: vec![report(Some("s3://b/k.csv".into()), RecordOutcome::Invalid, "why")],
+            models: None,
         };
         let json = serde_json::to_value(&resp).unwrap();
         assert_eq!(

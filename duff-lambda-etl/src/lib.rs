@@ -13,6 +13,11 @@
 //! 4. answers with each record's outcome ([`handler::Response`]), and fails the invocation
 //!    only when a retry can help ([`Error::is_retryable`]).
 //!
+//! Invoked with `{"action": "refresh_models"}` (an EventBridge Scheduler schedule in AWS), it
+//! rebuilds the analytics models under `models/` with [`duff_local::Lake::refresh_models`],
+//! the same code as the local `pipeline --models`, and answers what it wrote
+//! ([`handler::ModelsReport`]).
+//!
 //! Configuration ([`Config`]) is read once at cold start.
 //!
 //! ```no_run
@@ -34,7 +39,9 @@ pub mod s3store;
 
 pub use config::{Config, LakeLocation};
 pub use error::{Error, Result};
-pub use handler::{Deps, RecordOutcome, RecordReport, Response, function_handler, handle};
+pub use handler::{
+    Deps, ModelTable, ModelsReport, REFRESH_MODELS, RecordOutcome, RecordReport, Response, function_handler, handle,
+};
 pub use s3store::S3Store;
 
 /// Installs the JSON log subscriber: one JSON object per line with the invocation's span

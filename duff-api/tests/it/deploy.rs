@@ -7,7 +7,7 @@
 use crate::common::*;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use duff_api::catalog::{CURRENT_STATE_SQL, STATUS_HISTORY_SQL};
-use duff_api::{Dialect, ROUTES, Report};
+use duff_api::{Dialect, MartView, ROUTES, Report};
 use duff_core::reports::ReportFilter;
 use std::collections::BTreeMap;
 
@@ -76,6 +76,25 @@ fn athena_tables_match_the_core_schemas() {
     for (table, cols) in &expected {
         assert_eq!(ddl.get(table), Some(cols), "{table}");
     }
+    // The Rust-built models (models/<name>/), from the builders' own batches.
+    let state = duff_core::CurrentState::new();
+    let history = duff_core::StatusHistory::new();
+    let dims = duff_core::models::Dimensions::new();
+    let models: BTreeMap<&str, SchemaRef> = [
+        ("dim_client_scd2", dims.client_batch().unwrap().schema()),
+        ("dim_product_scd2", dims.product_batch().unwrap().schema()),
+        ("fact_order_status_event", history.to_batch().unwrap().schema()),
+        ("fact_order_lifecycle", duff_core::models::lifecycle_batch(&state, &history).unwrap().schema()),
+    ]
+    .into_iter()
+    .collect();
+    for (table, schema) in &models {
+        assert_eq!(ddl.get(*table), Some(&columns_of(schema)), "{table}");
+    }
+    let text = std::fs::read_to_string(repo().join("deploy/athena/tables.sql")).unwrap();
+    for table in models.keys() {
+        assert!(text.contains(&format!("LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/{table}/'")), "{table}");
+    }
     // The manifests table: every top-level field of a manifest but the two nested lists.
     let (dir, lake) = lake_with(&["orders.csv"]);
     let m = &lake.manifests().unwrap()[0];
@@ -86,7 +105,7 @@ fn athena_tables_match_the_core_schemas() {
     keys.sort();
     declared.sort();
     assert_eq!(declared, keys);
-    assert_eq!(ddl.len(), expected.len() + 1, "a table of tables.sql is not checked");
+    assert_eq!(ddl.len(), expected.len() + models.len() + 1, "a table of tables.sql is not checked");
     drop(dir);
 }
 
@@ -115,6 +134,11 @@ fn views_sql() -> String {
         assert!(q.params().is_empty());
         let name = r.name().replace('-', "_");
         view(&name, &format!("GET /reports/{} without filters.", r.name()), &q.sql_text(Dialect::Athena));
+    }
+    for m in MartView::ALL {
+        let q = m.query();
+        assert!(q.params().is_empty());
+        view(m.name(), &format!("The mart {} (models.md), always current.", m.name()), &q.sql_text(Dialect::Athena));
     }
     s
 }

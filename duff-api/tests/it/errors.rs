@@ -47,7 +47,16 @@ async fn bad_input_is_a_400_and_unknown_routes_are_404() {
     for (uri, code) in bad {
         assert_error(&get(&app, uri).await, 400, code);
     }
-    for uri in ["/", "/nope", "/reports", "/reports/nope", "/clients/1001", "/clients/1001/orders/x", "/health/", "/reports/broken-rate"] {
+    for uri in [
+        "/",
+        "/nope",
+        "/reports",
+        "/reports/nope",
+        "/clients/1001",
+        "/clients/1001/orders/x",
+        "/health/",
+        "/reports/broken-rate",
+    ] {
         assert_error(&get(&app, uri).await, 404, "not_found");
     }
     assert_error(&get(&app, "/clients/4242/orders").await, 404, "client_not_found");
