@@ -98,6 +98,13 @@ async fn every_fixture_answers_as_the_contract_says() {
     assert_error(&invoke(&app, f).await, f, 400, "unknown_parameter");
     let f = "sales_by_channel_repeated_param.json";
     assert_error(&invoke(&app, f).await, f, 400, "bad_parameter");
+    let f = "client_value_bad_client_id.json";
+    assert_error(&invoke(&app, f).await, f, 400, "bad_parameter");
+    let a = invoke(&app, "broken_rate_by_product_b2b.json").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let rows = a.json["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["broken_rate"].as_str().is_some_and(|v| v.len() == 8)), "{}", a.json);
     assert_error(&invoke(&app, "unknown_route.json").await, "unknown_route.json", 404, "not_found");
     assert_error(&invoke(&app, "post_health.json").await, "post_health.json", 405, "method_not_allowed");
 }
