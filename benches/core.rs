@@ -27,7 +27,7 @@ fn data() -> Vec<u8> {
 struct Discard;
 
 impl TableSink for Discard {
-    fn write_batch(&mut self, _: Table, batch: arrow_array::RecordBatch) -> Result<()> {
+    fn write_batch(&mut self, _: Table, batch: duff_core::arrow_array::RecordBatch) -> Result<()> {
         black_box(batch);
         Ok(())
     }

@@ -13,13 +13,16 @@
 use duff_core::reports::ReportFilter;
 use duff_core::{IngestConfig, Outcome};
 use duff_local::text::table;
-use duff_local::{IngestResult, LocalLake};
+use duff_local::{FanOutConfig, IngestResult, LocalLake};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [CSV ...]
+const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
+  --part-mb N             a file of at least two parts of N MiB is ingested in parts, on several
+                          threads (default 32; 0: never)
+  --threads N             threads ingesting parts (default: one per core)
   --models                also rebuild the analytics models under DIR/models/ (docs/models.md)
   --max-rows N            rows printed per report, 0 for all (default 50)
   --reject-threshold F    quarantined share above which a file is refused (default 0.05,
@@ -45,6 +48,7 @@ struct Args {
     models: bool,
     max_rows: usize,
     cfg: IngestConfig,
+    fan_out: FanOutConfig,
     files: Vec<PathBuf>,
 }
 
@@ -54,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         models: false,
         max_rows: 50,
         cfg: IngestConfig::default(),
+        fan_out: FanOutConfig::default(),
         files: Vec::new(),
     };
     if let Ok(t) = std::env::var("DUFF_REJECT_THRESHOLD") {
@@ -72,6 +77,19 @@ fn parse_args() -> Result<Args, String> {
                 let v = value("--reject-threshold")?;
                 args.cfg.reject_threshold_ppm =
                     IngestConfig::parse_reject_threshold(&v).map_err(|e| format!("--reject-threshold: {e}"))?;
+            }
+            "--part-mb" => {
+                let v = value("--part-mb")?;
+                let mb: u64 = v.parse().map_err(|_| format!("--part-mb: '{v}' is not a whole number"))?;
+                args.fan_out.part_bytes = if mb == 0 { u64::MAX / 2 } else { mb << 20 };
+            }
+            "--threads" => {
+                let v = value("--threads")?;
+                args.fan_out.threads = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--threads: '{v}' is not a positive number"))?;
             }
             "--models" => args.models = true,
             "-h" | "--help" => return Err(String::new()),
@@ -120,7 +138,7 @@ fn main() -> ExitCode {
 
 /// Ingests every file and prints the reports; `Ok(false)` when a file was refused.
 fn run(args: &Args) -> duff_local::Result<bool> {
-    let lake = LocalLake::open(&args.lake)?;
+    let lake = LocalLake::open(&args.lake)?.with_fan_out(args.fan_out);
     say!("lake: {}", lake.root().display());
     let mut all_ok = true;
     for path in &args.files {

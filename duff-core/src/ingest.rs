@@ -248,7 +248,7 @@ pub enum Finish {
 }
 
 /// How many example problems a manifest keeps.
-const SAMPLE_PROBLEMS: usize = 10;
+pub(crate) const SAMPLE_PROBLEMS: usize = 10;
 
 /// The streaming ingest of one file. See the [module docs](self).
 pub struct FileIngest {
@@ -277,6 +277,14 @@ pub struct FileIngest {
     verify_identity: bool,
     /// The size hint of [`FileIngest::deferring_repeats`].
     expected_bytes: u64,
+    /// Records starting at or after this file offset are left to the next part.
+    stop_at: u64,
+    /// The record at `stop_at` was reached: further input is ignored.
+    done: bool,
+    /// Only find records (count lines and records): the fan-out's first phase.
+    scan_only: bool,
+    /// A part of a fanned-out file: dimensions are returned, not written.
+    is_part: bool,
 }
 
 impl std::fmt::Debug for FileIngest {
@@ -314,6 +322,10 @@ impl FileIngest {
             bytes: 0,
             verify_identity: true,
             expected_bytes: 0,
+            stop_at: u64::MAX,
+            done: false,
+            scan_only: false,
+            is_part: false,
         }
     }
 
@@ -330,6 +342,7 @@ impl FileIngest {
         ingest.record = start.record;
         ingest.buf_offset = start.byte;
         ingest.verify_identity = false;
+        ingest.is_part = true;
         ingest
     }
 
@@ -376,7 +389,46 @@ impl FileIngest {
     /// the content identity, being the whole file's, is not verified).
     pub fn as_first_range(mut self) -> Self {
         self.verify_identity = false;
+        self.is_part = true;
         self
+    }
+
+    /// Ends this part before the first record that starts at or after the file offset
+    /// `end` (the record running across `end` is this part's). Feed input until
+    /// [`is_done`](Self::is_done); input after that is ignored.
+    pub fn stopping_at(mut self, end: u64) -> Self {
+        self.stop_at = end;
+        self
+    }
+
+    /// Only finds the records (counts lines and records, checks nothing else): the first
+    /// phase of the fan-out, which turns guessed boundaries into exact positions. End it
+    /// with [`finish_scan`](Self::finish_scan).
+    pub fn scanning(mut self) -> Self {
+        self.scan_only = true;
+        self
+    }
+
+    /// True once the record at the [`stopping_at`](Self::stopping_at) offset was reached.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Ends a [`scanning`](Self::scanning) ingest: where the next part starts (its line and
+    /// record are counted from this part's start position).
+    ///
+    /// # Errors
+    /// A file-level problem met while scanning (only meaningful if this part's start was
+    /// a true record boundary).
+    pub fn finish_scan(self) -> Result<Position> {
+        self.finish_scan_with_header().map(|(p, _)| p)
+    }
+
+    /// [`finish_scan`](Self::finish_scan), with the header once the end of input was seen.
+    pub(crate) fn finish_scan_with_header(mut self) -> Result<(Position, Option<Header>)> {
+        let mut none = CollectSink::default();
+        self.process(true, &mut none)?;
+        Ok((self.next_position(), self.header))
     }
 
     /// Where the next record starts (after everything fed so far was handled).
@@ -405,6 +457,9 @@ impl FileIngest {
     /// A file-level problem (see [`ErrorKind`]) or a sink failure. After an error the
     /// ingest must be dropped; the file is refused.
     pub fn push(&mut self, bytes: &[u8], sink: &mut dyn TableSink) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
         self.hasher.update(bytes);
         self.bytes += bytes.len() as u64;
         self.buf.extend_from_slice(bytes);
@@ -418,6 +473,9 @@ impl FileIngest {
     pub fn push_reader(&mut self, reader: &mut dyn Read, sink: &mut dyn TableSink) -> Result<()> {
         const BLOCK: usize = 1 << 20;
         loop {
+            if self.done {
+                return Ok(());
+            }
             let len = self.buf.len();
             self.buf.resize(len + BLOCK, 0);
             let n = loop {
@@ -451,44 +509,42 @@ impl FileIngest {
         let Some(header) = self.header.take() else {
             return Err(ErrorKind::NoHeader.into());
         };
-        let rejected = self.summary.over_threshold(self.cfg.reject_threshold_ppm);
-        let outputs = if rejected {
-            Vec::new()
-        } else {
-            let rows = [
-                (Table::FactOrderLine, self.summary.rows_accepted),
-                (Table::Quarantine, self.summary.rows_quarantined),
-                (Table::DimClient, self.clients.len() as u64),
-                (Table::DimProduct, self.products.len() as u64),
-            ];
-            rows.into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(table, rows)| OutputObject { table, key: table.object_key(&self.meta), rows })
-                .collect()
-        };
-        let mut m = Manifest::new(&self.meta, &self.cfg, self.bytes);
-        m.set_header(&header);
-        m.set_summary(&self.summary);
-        m.outputs = outputs;
-        m.sample_problems = self.problems;
-        if rejected {
-            m.outcome = Outcome::Rejected;
-            m.message = Some(format!(
-                "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
-                self.summary.rows_quarantined, self.summary.rows_read, m.quarantined_share, m.reject_threshold
-            ));
-        }
-        Ok(m)
+        let outputs = [
+            (Table::FactOrderLine, self.summary.rows_accepted),
+            (Table::Quarantine, self.summary.rows_quarantined),
+            (Table::DimClient, self.clients.len() as u64),
+            (Table::DimProduct, self.products.len() as u64),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(table, rows)| OutputObject { table, key: table.object_key(&self.meta), rows })
+        .collect();
+        Ok(manifest_of(&self.meta, &self.cfg, self.bytes, &header, &self.summary, self.problems, outputs))
     }
 
-    /// Ends the input of a byte range (see [`for_range`](Self::for_range)): flushes its
-    /// batches and returns its summary, to be merged with the other ranges'.
+    /// Ends the input of a part of a fanned-out file (see [`for_range`](Self::for_range)
+    /// and [`crate::fanout`]): flushes its fact and quarantine batches and returns what
+    /// the merge needs (counts, sample problems, dimensions, sorted line hashes).
     ///
     /// # Errors
-    /// A file-level problem in the range, or a sink failure.
-    pub fn finish_part(mut self, sink: &mut dyn TableSink) -> Result<FileSummary> {
+    /// A file-level problem in the part, or a sink failure.
+    pub fn finish_part(mut self, sink: &mut dyn TableSink) -> Result<PartOutput> {
         self.flush_all(sink)?;
-        Ok(self.summary)
+        let mut hashes = match std::mem::replace(&mut self.seen, LineIndex::Deferred(Vec::new())) {
+            LineIndex::Deferred(v) => v,
+            LineIndex::Set(set) => set.into_iter().collect(),
+            LineIndex::Known { .. } => Vec::new(),
+        };
+        sort_u64(&mut hashes);
+        Ok(PartOutput {
+            summary: self.summary,
+            problems: self.problems,
+            clients: self.clients,
+            products: self.products,
+            header: self.header,
+            hashes,
+            end: Position { line: self.line, record: self.record, byte: self.buf_offset },
+        })
     }
 
     /// Handles the end of input and sends every pending batch.
@@ -513,13 +569,13 @@ impl FileIngest {
         if !self.quarantine.is_empty() {
             sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
         }
-        if !self.clients.is_empty() {
+        if !self.clients.is_empty() && !self.is_part {
             sink.write_batch(
                 Table::DimClient,
                 dim_client_batch(&self.meta, self.clients.iter().map(|(k, v)| (*k, v)))?,
             )?;
         }
-        if !self.products.is_empty() {
+        if !self.products.is_empty() && !self.is_part {
             sink.write_batch(
                 Table::DimProduct,
                 dim_product_batch(&self.meta, self.products.iter().map(|(k, v)| (*k, v)))?,
@@ -562,6 +618,10 @@ impl FileIngest {
             Err(e) => pos + e.valid_up_to(),
         };
         let result = loop {
+            if self.buf_offset + pos as u64 >= self.stop_at {
+                self.done = true;
+                break Ok(pos);
+            }
             if pos >= buf.len() {
                 break Ok(pos);
             }
@@ -699,6 +759,9 @@ impl FileIngest {
         };
         let pos = self.position(start);
         self.record += 1;
+        if self.scan_only {
+            return Ok(());
+        }
         let mut reasons = std::mem::take(&mut self.reasons);
         reasons.clear();
 
@@ -836,6 +899,63 @@ impl FileIngest {
             sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
         }
         Ok(())
+    }
+}
+
+/// The manifest of a file from its counts: applies the reject threshold (a rejected file
+/// publishes no output).
+pub(crate) fn manifest_of(
+    meta: &FileMeta,
+    cfg: &IngestConfig,
+    bytes: u64,
+    header: &Header,
+    summary: &FileSummary,
+    problems: Vec<Problem>,
+    outputs: Vec<OutputObject>,
+) -> Manifest {
+    let rejected = summary.over_threshold(cfg.reject_threshold_ppm);
+    let mut m = Manifest::new(meta, cfg, bytes);
+    m.set_header(header);
+    m.set_summary(summary);
+    m.outputs = if rejected { Vec::new() } else { outputs };
+    m.sample_problems = problems;
+    if rejected {
+        m.outcome = Outcome::Rejected;
+        m.message = Some(format!(
+            "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
+            summary.rows_quarantined, summary.rows_read, m.quarantined_share, m.reject_threshold
+        ));
+    }
+    m
+}
+
+/// What one part of a fanned-out file hands to the merge ([`FileIngest::finish_part`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartOutput {
+    /// Counts and totals of the part.
+    pub summary: FileSummary,
+    /// The part's first sample problems, in line order.
+    pub problems: Vec<Problem>,
+    pub(crate) clients: IntMap<i64, ClientSeen>,
+    pub(crate) products: IntMap<i64, ProductSeen>,
+    /// The header (read by the first part, given to the others).
+    pub header: Option<Header>,
+    /// The hashes of the part's lines, sorted (8 bytes per line).
+    pub(crate) hashes: Vec<u64>,
+    /// Where the next part starts.
+    pub end: Position,
+}
+
+impl FileIngest {
+    /// Starts the second reading of one part whose first reading (or an earlier part) met
+    /// repeated lines: `repeats` are the hashes that repeat, `seen_before` those of them
+    /// already met in earlier parts (so their first line here is a repeat too).
+    pub(crate) fn with_part_repeats(mut self, repeats: &[u64], seen_before: &[u64]) -> Self {
+        self.seen = LineIndex::Known {
+            repeats: repeats.iter().copied().collect(),
+            seen: seen_before.iter().copied().collect(),
+        };
+        self
     }
 }
 

@@ -195,6 +195,17 @@ impl Table {
         }
     }
 
+    /// The object key of part `part` of this table's data for `meta`, for a file ingested
+    /// in parts (see [`crate::fanout`]): part 0 has the [`object_key`](Self::object_key),
+    /// part `k` adds `-k` with five digits (`..._<file_id>-00001.parquet`).
+    pub fn part_key(self, meta: &FileMeta, part: usize) -> String {
+        let key = self.object_key(meta);
+        match (part, key.strip_suffix(".parquet")) {
+            (0, _) | (_, None) => key,
+            (k, Some(stem)) => format!("{stem}-{k:05}.parquet"),
+        }
+    }
+
     /// The object key of a static table.
     pub fn static_key(self) -> String {
         format!("{0}/{0}.parquet", self.name())
@@ -256,6 +267,11 @@ mod tests {
             format!("fact_order_line/ingest_date=2025-11-27/20251127T000000.000000Z_{}.parquet", m.file_id)
         );
         assert_eq!(Table::DimStatus.object_key(&m), "dim_status/dim_status.parquet");
+        assert_eq!(Table::FactOrderLine.part_key(&m, 0), Table::FactOrderLine.object_key(&m));
+        assert_eq!(
+            Table::Quarantine.part_key(&m, 12),
+            format!("quarantine/ingest_date=2025-11-27/20251127T000000.000000Z_{}-00012.parquet", m.file_id)
+        );
         assert_eq!(manifest_key(&m.file_id), format!("manifests/{}.json", m.file_id));
         assert_eq!(m.file_id.as_str().len(), 32);
         assert_eq!(FileId::parse(m.file_id.as_str()), Some(m.file_id.clone()));

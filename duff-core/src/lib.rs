@@ -52,6 +52,7 @@ pub use arrow_array;
 
 mod columns;
 mod error;
+pub mod fanout;
 mod hash;
 mod ingest;
 pub mod lake;
@@ -70,7 +71,7 @@ mod validate;
 pub use columns::{Column, DELIMITERS, Header};
 pub use error::{Error, ErrorKind, Position, Result};
 pub use ingest::{
-    CollectSink, FileIngest, FileSummary, Finish, IngestConfig, MAX_FIELD_BYTES, RepeatedLines, TableSink,
+    CollectSink, FileIngest, FileSummary, Finish, IngestConfig, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink,
     ingest_bytes, ingest_reader,
 };
 pub use lake::{FileHasher, FileId, FileMeta, Table};

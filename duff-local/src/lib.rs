@@ -119,6 +119,26 @@ pub type LocalLake = Lake<DirStore>;
 pub struct Lake<S: Store> {
     store: S,
     staging: PathBuf,
+    fan_out: FanOutConfig,
+}
+
+/// When and how a big file is ingested in parts (see [`duff_core::fanout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanOutConfig {
+    /// Target size of a part; a file of at least two parts is fanned out.
+    pub part_bytes: u64,
+    /// Threads that ingest parts at the same time.
+    pub threads: usize,
+}
+
+impl Default for FanOutConfig {
+    /// Parts of 32 MiB, one thread per core.
+    fn default() -> Self {
+        FanOutConfig {
+            part_bytes: 32 << 20,
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        }
+    }
 }
 
 impl LocalLake {
@@ -130,7 +150,7 @@ impl LocalLake {
     pub fn open(root: impl Into<PathBuf>) -> Result<LocalLake> {
         let root = root.into();
         let store = DirStore::open(&root)?;
-        Ok(Lake { store, staging: root.join(".staging") })
+        Ok(Lake { store, staging: root.join(".staging"), fan_out: FanOutConfig::default() })
     }
 
     /// The lake's root folder.
@@ -153,7 +173,13 @@ impl LocalLake {
 impl<S: Store> Lake<S> {
     /// A lake on `store`, staging outputs in the local folder `staging`.
     pub fn new(store: S, staging: impl Into<PathBuf>) -> Lake<S> {
-        Lake { store, staging: staging.into() }
+        Lake { store, staging: staging.into(), fan_out: FanOutConfig::default() }
+    }
+
+    /// The same lake, fanning big files out as `fan_out` says.
+    pub fn with_fan_out(mut self, fan_out: FanOutConfig) -> Lake<S> {
+        self.fan_out = fan_out;
+        self
     }
 
     /// The store.
@@ -254,9 +280,12 @@ impl<S: Store> Lake<S> {
     }
 
     fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
+        let size = fs::metadata(path).map_err(io("reading", path))?.len();
+        if size >= self.fan_out.part_bytes.saturating_mul(2) {
+            return self.stage_parts(meta, cfg, path, staging);
+        }
         // The first reading defers the search for repeated lines (a sort at the end instead
         // of a random probe per line); a file that has some is read a second time.
-        let size = fs::metadata(path).map_err(io("reading", path))?.len();
         let mut repeats: Option<RepeatedLines> = None;
         let (outcome, bytes) = loop {
             let mut reader = File::open(path).map_err(io("opening", path))?;
@@ -282,6 +311,46 @@ impl<S: Store> Lake<S> {
         if manifest.outcome == Outcome::Published {
             for out in &manifest.outputs {
                 self.store.put_file(&out.key, &staging.join(format!("{}.parquet", out.table.name())))?;
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// A big file: parts ingested on several threads, each into its own staged Parquet
+    /// objects, merged (see [`duff_core::fanout`]).
+    fn stage_parts(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
+        let file = File::open(path).map_err(io("opening", path))?;
+        let source = FileSource { file, len: fs::metadata(path).map_err(io("reading", path))?.len() };
+        let sinks = StagedParts { dir: staging };
+        let fan = match duff_core::fanout::ingest_parts(
+            meta,
+            cfg,
+            &source,
+            self.fan_out.part_bytes,
+            self.fan_out.threads,
+            &sinks,
+        ) {
+            Ok(fan) => fan,
+            Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, source.len, &e)),
+            Err(e) => return Err(e.into()),
+        };
+        let manifest = fan.manifest;
+        if manifest.outcome == Outcome::Published {
+            let mut staged: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+            for k in 0..fan.parts {
+                for table in [Table::FactOrderLine, Table::Quarantine] {
+                    staged.insert(table.part_key(meta, k), staging.join(part_file(table, k)));
+                }
+            }
+            for (table, batch) in &fan.dimensions {
+                let file = staging.join(format!("{}.parquet", table.name()));
+                fs::write(&file, duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)
+                    .map_err(io("writing", &file))?;
+                staged.insert(table.object_key(meta), file);
+            }
+            for out in &manifest.outputs {
+                let file = staged.get(&out.key).ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
+                self.store.put_file(&out.key, file)?;
             }
         }
         Ok(manifest)
@@ -490,6 +559,58 @@ fn stage_pass(
         };
         (outcome, bytes)
     })
+}
+
+/// A local file read at offsets (each part's thread reads its own range).
+struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl duff_core::fanout::ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> duff_core::Result<usize> {
+        loop {
+            match std::os::unix::fs::FileExt::read_at(&self.file, buf, offset) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return Ok(r?),
+            }
+        }
+    }
+}
+
+/// The staged Parquet files of a part: `<table>-<part>.parquet`.
+fn part_file(table: Table, part: usize) -> String {
+    format!("{}-{part}.parquet", table.name())
+}
+
+/// Each part's tables staged as Parquet files in `dir`.
+struct StagedParts<'a> {
+    dir: &'a Path,
+}
+
+type StagedSink<'a> = ParquetSink<BufWriter<File>, Box<dyn FnMut(Table) -> duff_core::Result<BufWriter<File>> + 'a>>;
+
+impl<'a> duff_core::fanout::PartSinks for StagedParts<'a> {
+    type Sink = StagedSink<'a>;
+
+    fn open(&self, part: usize) -> duff_core::Result<Self::Sink> {
+        let dir = self.dir;
+        Ok(ParquetSink::new(Box::new(move |table: Table| {
+            let f = File::create(dir.join(part_file(table, part)))?;
+            Ok(BufWriter::with_capacity(1 << 20, f))
+        })))
+    }
+
+    fn close(&self, _part: usize, sink: Self::Sink) -> duff_core::Result<()> {
+        for (_, mut w) in sink.finish()? {
+            w.flush()?;
+        }
+        Ok(())
+    }
 }
 
 /// The content identity of a file (one fast pass: XXH3 runs at memory speed).

@@ -3,6 +3,7 @@
 
 mod brief;
 mod common;
+mod fanout;
 mod file_level;
 mod models;
 mod over_time;

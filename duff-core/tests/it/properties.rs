@@ -187,11 +187,11 @@ proptest! {
         a.push(a_text.as_bytes(), &mut sink_a).unwrap();
         let header = a.header().cloned().unwrap();
         let start = a.next_position();
-        let mut summary = a.finish_part(&mut sink_a).unwrap();
+        let mut summary = a.finish_part(&mut sink_a).unwrap().summary;
         let mut sink_b = CollectSink::default();
         let mut b = FileIngest::for_range(meta.clone(), cfg, header, start);
         b.push(b_text.as_bytes(), &mut sink_b).unwrap();
-        let summary_b = b.finish_part(&mut sink_b).unwrap();
+        let summary_b = b.finish_part(&mut sink_b).unwrap().summary;
 
         // Summaries merge in either order to the whole file's counts and totals.
         let mut other_order = summary_b.clone();

@@ -1,0 +1,159 @@
+//! Fan-out: a file ingested in parts, merged, equals one pass, for any input and part size.
+
+use crate::common::*;
+use duff_core::fanout::{PartSinks, ingest_parts};
+use duff_core::{CollectSink, Table, read_parquet, to_parquet_bytes};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Each part's batches in memory; a second reading replaces the first.
+#[derive(Default)]
+struct MemParts(Mutex<BTreeMap<usize, CollectSink>>);
+
+impl PartSinks for MemParts {
+    type Sink = CollectSink;
+    fn open(&self, _part: usize) -> duff_core::Result<CollectSink> {
+        Ok(CollectSink::default())
+    }
+    fn close(&self, part: usize, sink: CollectSink) -> duff_core::Result<()> {
+        self.0.lock().unwrap().insert(part, sink);
+        Ok(())
+    }
+}
+
+/// The rows of some batches, re-cut the same way (so batch boundaries do not matter).
+fn rows_of(batches: Vec<duff_core::arrow_array::RecordBatch>) -> Vec<duff_core::arrow_array::RecordBatch> {
+    if batches.is_empty() {
+        return batches;
+    }
+    read_parquet(to_parquet_bytes(&batches).unwrap()).unwrap()
+}
+
+fn field() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "[0-9]{1,4}",
+        2 => "(Retail|online|created|DELIVERED|lost)",
+        2 => "[ a-z]{0,6}",
+        2 => "\"[a-z,\"\n ]{0,8}\"",
+        1 => "[\",\r\n]{1,2}",
+    ]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    let valid = (1u32..5, 1000u32..1030, 100u32..104, 1u32..9, 0usize..3).prop_map(|(c, o, p, u, s)| {
+        format!(
+            "{c},\"Client, {c}\",{o},{p},\"Line\nbreak {p}\",1.{u}0,{u},0.5,Retail,{}",
+            ["created", "delivered", "broken"][s]
+        )
+    });
+    let arbitrary = prop::collection::vec(field(), 8..12).prop_map(|f| f.join(","));
+    let row = prop_oneof![4 => valid, 2 => arbitrary, 1 => Just(String::new())];
+    (prop::collection::vec(row, 0..40), prop::collection::vec(any::<prop::sample::Index>(), 0..4), any::<bool>())
+        .prop_map(|(mut rows, copies, crlf)| {
+            for c in copies {
+                if !rows.is_empty() {
+                    let r = rows[c.index(rows.len())].clone();
+                    rows.push(r);
+                }
+            }
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut s = format!("{HEADER}{nl}");
+            for r in rows {
+                s.push_str(&r);
+                s.push_str(nl);
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parts_merged_equal_one_pass(csv in text(), part_bytes in 1u64..400, threads in 1usize..4, cut in any::<prop::sample::Index>()) {
+        // Sometimes the file ends without its last newline, or mid-record.
+        let bytes = if cut.index(4) == 0 { &csv.as_bytes()[..cut.index(csv.len() + 1)] } else { csv.as_bytes() };
+        let meta = meta_at(bytes, "t.csv", T0);
+        let cfg = duff_core::IngestConfig { batch_rows: 5, ..lenient() };
+        let mut one_sink = CollectSink::default();
+        let one = duff_core::ingest_bytes(meta.clone(), cfg.clone(), bytes, &mut one_sink);
+        let sinks = MemParts::default();
+        let fan = ingest_parts(&meta, &cfg, &bytes, part_bytes, threads, &sinks);
+        match (one, fan) {
+            (Ok(one), Ok(fan)) => {
+                let mut m = fan.manifest.clone();
+                // Rows per table add up to one pass's objects.
+                let per_table = |outs: &[duff_core::OutputObject]| {
+                    let mut t: BTreeMap<Table, u64> = BTreeMap::new();
+                    for o in outs { *t.entry(o.table).or_default() += o.rows; }
+                    t
+                };
+                prop_assert_eq!(per_table(&m.outputs), per_table(&one.outputs));
+                let mut o = one.clone();
+                m.outputs.clear();
+                o.outputs.clear();
+                prop_assert_eq!(m, o);
+                let parts = sinks.0.into_inner().unwrap();
+                prop_assert_eq!(parts.len(), fan.parts);
+                for table in [Table::FactOrderLine, Table::Quarantine] {
+                    let fanned: Vec<_> = parts.values().flat_map(|s| s.batches.get(&table).cloned().unwrap_or_default()).collect();
+                    let whole = one_sink.batches.get(&table).cloned().unwrap_or_default();
+                    prop_assert_eq!(rows_of(fanned), rows_of(whole), "{}", table.name());
+                }
+                for (table, batch) in &fan.dimensions {
+                    prop_assert_eq!(Some(batch), one_sink.batches.get(table).and_then(|b| b.first()), "{}", table.name());
+                }
+                prop_assert_eq!(fan.dimensions.len(), one_sink.batches.keys().filter(|t| matches!(t, Table::DimClient | Table::DimProduct)).count());
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "one pass {:?} vs parts {:?}", a.map(|m| m.outcome), b.map(|f| f.manifest.outcome)),
+        }
+    }
+}
+
+#[test]
+fn a_guess_inside_a_quoted_newline_is_corrected() {
+    // Part size 1: every guess lands on the newline inside the quoted description.
+    let csv = format!(
+        "{HEADER}\n1,A,10,100,\"two\nlines\",1.00,1,0.5,Retail,created\n2,B,11,100,\"x\ny\",1.00,1,0.5,Retail,created\n"
+    );
+    let bytes = csv.as_bytes();
+    let meta = meta_at(bytes, "t.csv", T0);
+    let sinks = MemParts::default();
+    let fan = ingest_parts(&meta, &lenient(), &bytes, 1, 2, &sinks).unwrap();
+    assert_eq!((fan.manifest.rows_read, fan.manifest.rows_accepted), (2, 2));
+    assert_eq!(fan.parts, 2, "one part per record");
+    let lines: Vec<i64> = sinks
+        .0
+        .into_inner()
+        .unwrap()
+        .values()
+        .flat_map(|s| {
+            s.batches[&Table::FactOrderLine]
+                .iter()
+                .flat_map(|b| {
+                    let col = b.column_by_name("line").unwrap();
+                    duff_core::arrow_array::cast::AsArray::as_primitive::<duff_core::arrow_array::types::Int64Type>(col)
+                        .values()
+                        .to_vec()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines, vec![2, 4], "line numbers count the quoted newlines");
+}
+
+#[test]
+fn a_line_repeated_across_parts_is_quarantined_once() {
+    let row = "1,A,10,100,Lager,1.00,1,0.5,Retail,created";
+    let csv = format!("{HEADER}\n{row}\n2,B,11,100,Lager,1.00,1,0.5,Retail,created\n{row}\n");
+    let bytes = csv.as_bytes();
+    let meta = meta_at(bytes, "t.csv", T0);
+    let sinks = MemParts::default();
+    let fan = ingest_parts(&meta, &lenient(), &bytes, 10, 2, &sinks).unwrap();
+    assert_eq!(fan.parts, 3);
+    assert_eq!(fan.parts_read_again, 1);
+    assert_eq!(fan.manifest.quarantined_by_reason.get("duplicate_line"), Some(&1));
+    assert_eq!(fan.manifest.sample_problems[0].line, 4);
+}
