@@ -139,6 +139,11 @@ fn main() {
             ("orders-by-client".into(), "/reports/orders-by-client".into()),
             ("orders-by-client ?status".into(), "/reports/orders-by-client?status=broken".into()),
             ("sales-by-channel".into(), "/reports/sales-by-channel".into()),
+            ("broken-rate-by-product".into(), "/reports/broken-rate-by-product".into()),
+            ("broken-rate-by-product ?channel".into(), "/reports/broken-rate-by-product?channel=B2B".into()),
+            ("broken-rate-by-channel".into(), "/reports/broken-rate-by-channel".into()),
+            ("client-value".into(), "/reports/client-value".into()),
+            ("client-value ?client_id".into(), format!("/reports/client-value?client_id={client}")),
             ("clients/{id}/orders (100)".into(), format!("/clients/{client}/orders")),
             ("clients/{id}/orders ?status (1000)".into(), format!("/clients/{client}/orders?status=delivered&limit=1000")),
         ];
