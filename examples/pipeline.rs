@@ -20,8 +20,8 @@ use std::time::Instant;
 
 const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
-  --part-mb N             a file of at least two parts of N MiB is ingested in parts, on several
-                          threads (default 32; 0: never)
+  --part-mb N             ingest a file of at least two parts of N MiB in parts, on several
+                          threads (0: never; default 64 on 4 cores or more, else never)
   --threads N             threads ingesting parts (default: one per core)
   --models                also rebuild the analytics models under DIR/models/ (docs/models.md)
   --max-rows N            rows printed per report, 0 for all (default 50)
@@ -166,9 +166,8 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     let started = Instant::now();
     // The reports need only a compact state; the models need everything (and more memory).
     let loaded = if args.models { Some(lake.load(true)?) } else { None };
-    let state = lake.report_state()?;
-    let versions = state.len();
-    let current = state.finish();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let (current, versions) = lake.report_lines(threads)?;
     let report = current.reports(&ReportFilter::default());
     let t = &report.totals;
     say!(

@@ -36,9 +36,6 @@ use arrow_array::RecordBatch;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bytes a part is read in.
-const BLOCK: usize = 1 << 20;
-
 /// Random access to the bytes of a file (a local file, a downloaded object, a slice).
 pub trait ByteSource: Sync {
     /// The file's length.
@@ -107,19 +104,21 @@ pub fn next_line_start(window: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', window).map(|i| i + 1)
 }
 
-/// Feeds `ingest` from `from` until it is done or the source ends.
+/// Feeds `ingest` from `from` until it is done or the source ends (read straight into the
+/// ingest's buffer).
 fn feed(source: &dyn ByteSource, ingest: &mut FileIngest, from: u64, sink: &mut dyn TableSink) -> Result<()> {
-    let mut buf = vec![0u8; BLOCK];
-    let mut at = from;
-    while !ingest.is_done() {
-        let n = source.read_at(at, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        ingest.push(&buf[..n], sink)?;
-        at += n as u64;
+    struct At<'a> {
+        source: &'a dyn ByteSource,
+        at: u64,
     }
-    Ok(())
+    impl std::io::Read for At<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.source.read_at(self.at, buf).map_err(std::io::Error::other)?;
+            self.at += n as u64;
+            Ok(n)
+        }
+    }
+    ingest.push_reader(&mut At { source, at: from }, sink)
 }
 
 /// Runs `job(i)` for `i in 0..n` on `threads` threads; results in index order.

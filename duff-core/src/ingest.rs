@@ -460,7 +460,9 @@ impl FileIngest {
         if self.done {
             return Ok(());
         }
-        self.hasher.update(bytes);
+        if self.verify_identity {
+            self.hasher.update(bytes);
+        }
         self.bytes += bytes.len() as u64;
         self.buf.extend_from_slice(bytes);
         self.process(false, sink)
@@ -492,7 +494,9 @@ impl FileIngest {
             if n == 0 {
                 return Ok(());
             }
-            self.hasher.update(&self.buf[len..]);
+            if self.verify_identity {
+                self.hasher.update(&self.buf[len..]);
+            }
             self.bytes += n as u64;
             self.process(false, sink)?;
         }

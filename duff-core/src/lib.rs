@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 pub use arrow_array;
+pub use bytes;
 
 mod columns;
 mod error;
@@ -79,10 +80,10 @@ pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject,
 pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
 pub use number::{format_litres, format_scaled, to_decimal};
 pub use parquet_io::{
-    ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_batches_projected, read_parquet, to_parquet_bytes,
-    write_parquet, writer_properties,
+    ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_batches_projected, parquet_row_group_batches,
+    parquet_row_groups, read_parquet, to_parquet_bytes, write_parquet, writer_properties,
 };
-pub use report_state::ReportState;
+pub use report_state::{ReportState, SortedLines};
 pub use state::{
     CurrentState, FactRow, LineKey, LineState, StatusChange, StatusHistory, for_each_fact, order_line_current_schema,
     order_status_history_schema, sort_files,

@@ -30,8 +30,15 @@ impl Channel {
     }
 
     /// Parses any letter case of a canonical spelling.
+    #[inline]
     pub fn parse(b: &[u8]) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| b.eq_ignore_ascii_case(c.as_str().as_bytes()))
+        // The canonical spelling first (one comparison of a few bytes), any case after.
+        match b {
+            b"Retail" => Some(Channel::Retail),
+            b"Online" => Some(Channel::Online),
+            b"B2B" => Some(Channel::B2B),
+            _ => Channel::ALL.into_iter().find(|c| b.eq_ignore_ascii_case(c.as_str().as_bytes())),
+        }
     }
 }
 
@@ -66,8 +73,15 @@ impl Status {
     }
 
     /// Parses any letter case.
+    #[inline]
     pub fn parse(b: &[u8]) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| b.eq_ignore_ascii_case(s.as_str().as_bytes()))
+        // The stored spelling first, any case after.
+        match b {
+            b"created" => Some(Status::Created),
+            b"delivered" => Some(Status::Delivered),
+            b"broken" => Some(Status::Broken),
+            _ => Status::ALL.into_iter().find(|s| b.eq_ignore_ascii_case(s.as_str().as_bytes())),
+        }
     }
 }
 

@@ -93,6 +93,30 @@ pub fn parquet_batches_projected(
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
+/// The number of rows of each row group of a Parquet file held in memory.
+///
+/// # Errors
+/// When the bytes are not a readable Parquet file.
+pub fn parquet_row_groups(bytes: &Bytes) -> Result<Vec<u64>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+    Ok(builder.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect())
+}
+
+/// As [`parquet_batches_projected`], decoding only the row groups `groups`.
+///
+/// # Errors
+/// When the bytes are not a readable Parquet file; each batch may fail to decode.
+pub fn parquet_row_group_batches(
+    bytes: &Bytes,
+    columns: &[&str],
+    groups: Vec<usize>,
+) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_row_groups(groups).with_batch_size(64 * 1024).build()?;
+    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+}
+
 /// A [`TableSink`] that streams each table into its own Parquet writer, opened on the
 /// table's first batch by `open` (a file, a temporary file, a multipart upload...).
 pub struct ParquetSink<W: Write + Send, F: FnMut(Table) -> Result<W>> {

@@ -84,9 +84,17 @@ pub struct Reports {
     pub sales_by_channel: Vec<ChannelSales>,
 }
 
-/// The current (latest) lines, sorted by key: what the reports are computed from.
+/// The current (latest) lines, sorted by key: what the reports are computed from. Built by
+/// [`ReportState::finish`] (one run) or [`ReportState::finish_all`] (one run per state,
+/// merged on the fly when the reports scan them).
 #[derive(Debug)]
 pub struct SortedLines {
+    runs: Vec<Run>,
+}
+
+/// One state's rows, sorted, one version per key, with its names.
+#[derive(Debug)]
+struct Run {
     names: Vec<Box<str>>,
     rows: Vec<Row>,
 }
@@ -191,27 +199,41 @@ impl ReportState {
     /// Keeps the latest version of every line: files ranked by `(ingested_at, source,
     /// file_id)`, then lines by number (the rule of [`CurrentState`](crate::CurrentState)).
     pub fn finish(self) -> SortedLines {
-        let ReportState { files, mut rows, name_list, .. } = self;
-        let mut order: Vec<u32> = (0..files.len() as u32).collect();
-        order.sort_by(|a, b| files[*a as usize].version_key().cmp(&files[*b as usize].version_key()));
-        let mut rank = vec![0u64; files.len()];
-        for (r, slot) in order.into_iter().enumerate() {
-            rank[slot as usize] = (r as u64) << LINE_BITS;
-        }
+        ReportState::finish_all(vec![self])
+    }
+
+    /// [`finish`](Self::finish) for states built apart (e.g. on several threads, each
+    /// reading some of the lake's objects or row groups): the same lines as one state that
+    /// read everything. No row is copied from one state to another.
+    pub fn finish_all(states: Vec<ReportState>) -> SortedLines {
+        // One ranking of every file seen by any state.
+        let mut all: Vec<&FileMeta> = states.iter().flat_map(|s| s.files.iter()).collect();
+        all.sort_by(|a, b| a.version_key().cmp(&b.version_key()));
+        all.dedup_by(|a, b| a.file_id == b.file_id);
+        let rank_of: HashMap<FileId, u64> =
+            all.iter().enumerate().map(|(r, m)| (m.file_id.clone(), (r as u64) << LINE_BITS)).collect();
         let line_mask = (1u64 << LINE_BITS) - 1;
-        for row in &mut rows {
-            row.version = rank[(row.version >> LINE_BITS) as usize] | (row.version & line_mask);
-        }
-        // Latest version first within a key, then keep the first of each key.
-        rows.sort_unstable_by(|a, b| {
-            (a.order_id, a.product_id, std::cmp::Reverse(a.version)).cmp(&(
-                b.order_id,
-                b.product_id,
-                std::cmp::Reverse(b.version),
-            ))
-        });
-        rows.dedup_by(|later, kept| later.order_id == kept.order_id && later.product_id == kept.product_id);
-        SortedLines { names: name_list, rows }
+        let runs = states
+            .into_iter()
+            .map(|state| {
+                let ReportState { files, mut rows, name_list, .. } = state;
+                let rank: Vec<u64> = files.iter().map(|m| rank_of.get(&m.file_id).copied().unwrap_or(0)).collect();
+                for row in &mut rows {
+                    row.version = rank[(row.version >> LINE_BITS) as usize] | (row.version & line_mask);
+                }
+                // Latest version first within a key, then keep the first of each key.
+                rows.sort_unstable_by(|a, b| {
+                    (a.order_id, a.product_id, std::cmp::Reverse(a.version)).cmp(&(
+                        b.order_id,
+                        b.product_id,
+                        std::cmp::Reverse(b.version),
+                    ))
+                });
+                rows.dedup_by(|later, kept| later.order_id == kept.order_id && later.product_id == kept.product_id);
+                Run { names: name_list, rows }
+            })
+            .collect();
+        SortedLines { runs }
     }
 }
 
@@ -242,14 +264,14 @@ struct Acc {
     units: i128,
     amount: i128,
     volume: i128,
-    /// `(version, name)` of the group's latest line.
-    latest: Option<(u64, u32)>,
+    /// `(version, run, name)` of the group's latest line.
+    latest: Option<(u64, u32, u32)>,
     /// The last order counted in this group (rows come sorted by order).
     last_order: Option<i64>,
 }
 
 impl Acc {
-    fn add(&mut self, row: &Row, name: u32) {
+    fn add(&mut self, row: &Row, run: u32, name: u32) {
         if self.last_order != Some(row.order_id) {
             self.orders += 1;
             self.last_order = Some(row.order_id);
@@ -258,8 +280,8 @@ impl Acc {
         self.units += i128::from(row.units);
         self.amount += i128::from(row.amount);
         self.volume += i128::from(row.volume);
-        if self.latest.is_none_or(|(v, _)| row.version > v) {
-            self.latest = Some((row.version, name));
+        if self.latest.is_none_or(|(v, _, _)| row.version > v) {
+            self.latest = Some((row.version, run, name));
         }
     }
 
@@ -269,18 +291,56 @@ impl Acc {
 }
 
 impl SortedLines {
+    /// Calls `f` with every current line in key order (the runs merged: for a key in
+    /// several runs, the latest version) and its run.
+    fn for_each(&self, mut f: impl FnMut(&Row, usize)) {
+        let mut at = vec![0usize; self.runs.len()];
+        loop {
+            // The smallest key at the runs' heads, and the run with its latest version.
+            let mut best: Option<(usize, &Row)> = None;
+            for (r, run) in self.runs.iter().enumerate() {
+                let Some(row) = run.rows.get(at[r]) else { continue };
+                best = match best {
+                    Some((_, b)) if (b.order_id, b.product_id) < (row.order_id, row.product_id) => best,
+                    Some((_, b))
+                        if (b.order_id, b.product_id) == (row.order_id, row.product_id) && b.version >= row.version =>
+                    {
+                        best
+                    }
+                    _ => Some((r, row)),
+                };
+            }
+            let Some((r, row)) = best else { return };
+            let key = (row.order_id, row.product_id);
+            f(row, r);
+            for (i, run) in self.runs.iter().enumerate() {
+                if run.rows.get(at[i]).is_some_and(|x| (x.order_id, x.product_id) == key) {
+                    at[i] += 1;
+                }
+            }
+        }
+    }
+
     /// Current order lines.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        if self.runs.len() == 1 {
+            return self.runs[0].rows.len();
+        }
+        let mut n = 0;
+        self.for_each(|_, _| n += 1);
+        n
     }
 
     /// True when there is no current line.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.runs.iter().all(|r| r.rows.is_empty())
     }
 
     fn name(&self, acc: &Acc) -> String {
-        acc.latest.and_then(|(_, n)| self.names.get(n as usize)).map(|s| s.to_string()).unwrap_or_default()
+        acc.latest
+            .and_then(|(_, run, n)| self.runs.get(run as usize).and_then(|r| r.names.get(n as usize)))
+            .map(|s| s.to_string())
+            .unwrap_or_default()
     }
 
     /// Every report over the lines that `filter` keeps, in one scan.
@@ -290,20 +350,21 @@ impl SortedLines {
         let mut by_client: IntMap<i64, Acc> = IntMap::default();
         let mut by_status = [Acc::default(); 3];
         let mut by_channel = [Acc::default(); 3];
-        for row in &self.rows {
+        self.for_each(|row, run| {
+            let run = run as u32;
             let keep = filter.channel.is_none_or(|c| c == row.channel)
                 && filter.status.is_none_or(|s| s == row.status)
                 && filter.client_id.is_none_or(|c| c == row.client_id)
                 && filter.product_id.is_none_or(|p| p == row.product_id);
             if !keep {
-                continue;
+                return;
             }
-            total.add(row, 0);
-            by_product.entry(row.product_id).or_default().add(row, row.product_description);
-            by_client.entry(row.client_id).or_default().add(row, row.client_name);
-            by_status[status_slot(row.status)].add(row, 0);
-            by_channel[channel_slot(row.channel)].add(row, 0);
-        }
+            total.add(row, run, 0);
+            by_product.entry(row.product_id).or_default().add(row, run, row.product_description);
+            by_client.entry(row.client_id).or_default().add(row, run, row.client_name);
+            by_status[status_slot(row.status)].add(row, run, 0);
+            by_channel[channel_slot(row.channel)].add(row, run, 0);
+        });
         let mut products: Vec<(i64, Acc)> = by_product.into_iter().collect();
         products.sort_unstable_by_key(|(k, _)| *k);
         let mut clients: Vec<(i64, Acc)> = by_client.into_iter().collect();

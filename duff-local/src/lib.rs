@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
 use duff_core::{
-    CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, OutputObject,
-    ParquetSink, RepeatedLines, ReportState, StatusHistory, Table, TableSink,
+    CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, ParquetSink,
+    RepeatedLines, ReportState, SortedLines, StatusHistory, Table, TableSink,
 };
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -132,12 +132,13 @@ pub struct FanOutConfig {
 }
 
 impl Default for FanOutConfig {
-    /// Parts of 32 MiB, one thread per core.
+    /// One thread per core, parts of 64 MiB — on machines of four cores or more. On fewer
+    /// cores a file is read once, pipelined (one thread reads and validates, another encodes
+    /// Parquet), which measured faster on two cores than parts (whose record scan is an
+    /// extra pass): docs/performance.md.
     fn default() -> Self {
-        FanOutConfig {
-            part_bytes: 32 << 20,
-            threads: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        }
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        FanOutConfig { part_bytes: if threads >= 4 { 64 << 20 } else { u64::MAX / 2 }, threads }
     }
 }
 
@@ -414,30 +415,89 @@ impl<S: Store> Lake<S> {
     }
 
     /// Reads every published file's facts (only the columns the reports use) into the
-    /// compact state of the reports: see [`duff_core::report_state`]. It holds ~72 bytes
-    /// per line version, against the few hundred of [`load`](Self::load)'s full state and
-    /// history.
+    /// compact state of the reports ([`duff_core::report_state`]: ~72 bytes per line
+    /// version), on `threads` threads (each decodes some row groups), and keeps the latest
+    /// version of each line. Returns the lines and the number of versions read.
     ///
     /// # Errors
     /// Unreadable manifests or Parquet objects.
-    pub fn report_state(&self) -> Result<ReportState> {
-        let published: Vec<Manifest> =
-            self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published).collect();
-        let facts = |m: &Manifest| -> Vec<OutputObject> {
-            m.outputs.iter().filter(|o| o.table == Table::FactOrderLine).cloned().collect()
-        };
-        let lines: u64 = published.iter().flat_map(facts).map(|o| o.rows).sum();
-        let mut state = ReportState::with_capacity(usize::try_from(lines).unwrap_or(0));
-        for m in &published {
-            let meta = m.meta()?;
-            for out in facts(m) {
-                let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                for batch in duff_core::parquet_batches_projected(bytes, &duff_core::report_state::REPORT_COLUMNS)? {
-                    state.apply_batch(&meta, &batch?)?;
+    pub fn report_lines(&self, threads: usize) -> Result<(SortedLines, u64)> {
+        // Work units: (manifest, object key, row group, rows), in lake order.
+        let mut units: Vec<(usize, String, usize, u64)> = Vec::new();
+        let mut metas = Vec::new();
+        for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
+            let i = metas.len();
+            metas.push(m.meta()?);
+            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
+                let bytes = self.object(&out.key)?;
+                for (g, rows) in duff_core::parquet_row_groups(&bytes)?.into_iter().enumerate() {
+                    units.push((i, out.key.clone(), g, rows));
                 }
             }
         }
-        Ok(state)
+        let total: u64 = units.iter().map(|u| u.3).sum();
+        // Contiguous shares of about equal rows, one per thread.
+        let threads = threads.max(1);
+        let mut shares: Vec<Vec<(usize, String, usize, u64)>> = vec![Vec::new()];
+        let mut acc = 0;
+        for u in units {
+            let share = shares.len() as u64;
+            if acc >= total * share / threads as u64 && shares.last().is_some_and(|s| !s.is_empty()) {
+                shares.push(Vec::new());
+            }
+            acc += u.3;
+            if let Some(s) = shares.last_mut() {
+                s.push(u);
+            }
+        }
+        let states: Vec<Result<ReportState>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .iter()
+                .map(|share| {
+                    let metas = &metas;
+                    scope.spawn(move || -> Result<ReportState> {
+                        let rows: u64 = share.iter().map(|u| u.3).sum();
+                        let mut state = ReportState::with_capacity(usize::try_from(rows).unwrap_or(0));
+                        let mut loaded: Option<(&str, duff_core::bytes::Bytes)> = None;
+                        for (i, key, group, _) in share {
+                            let bytes = match &loaded {
+                                Some((k, b)) if *k == key.as_str() => b.clone(),
+                                _ => {
+                                    let b = self.object(key)?;
+                                    loaded = Some((key.as_str(), b.clone()));
+                                    b
+                                }
+                            };
+                            let columns = &duff_core::report_state::REPORT_COLUMNS;
+                            for batch in duff_core::parquet_row_group_batches(&bytes, columns, vec![*group])? {
+                                state.apply_batch(&metas[*i], &batch?)?;
+                            }
+                        }
+                        Ok(state)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(duff_core::Error::from(duff_core::ErrorKind::Config {
+                            name: "report reader",
+                            message: "a thread panicked".into(),
+                        })
+                        .into())
+                    })
+                })
+                .collect()
+        });
+        let states = states.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok((ReportState::finish_all(states), total))
+    }
+
+    /// An object's bytes, or [`Error::MissingObject`].
+    fn object(&self, key: &str) -> Result<duff_core::bytes::Bytes> {
+        let bytes = self.store.get(key)?.ok_or_else(|| Error::MissingObject { key: key.to_owned() })?;
+        Ok(duff_core::bytes::Bytes::from(bytes))
     }
 
     /// Rebuilds the analytics models from the lake and writes each one to

@@ -47,7 +47,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn compact_reports_equal_the_reference(files in prop::collection::vec(file(), 1..5)) {
+    fn compact_reports_equal_the_reference(files in prop::collection::vec(file(), 1..5), states in 1usize..4, spread in any::<u64>()) {
         let mut ingested: Vec<(FileMeta, CollectSink)> = Vec::new();
         for (i, (t, source, rows)) in files.iter().enumerate() {
             // Distinct contents even when the rows are equal: a comment-free way is a unique
@@ -60,7 +60,7 @@ proptest! {
             csv.push_str(&format!("9,Z,{},999,Z,1.00,1,1,Retail,created\n", 90_000 + i));
             let meta = meta_at(csv.as_bytes(), &format!("s3://in/{source}.csv"), T0 + t);
             let mut sink = CollectSink::default();
-            duff_core::ingest_bytes(meta.clone(), lenient(), csv.as_bytes(), &mut sink).unwrap();
+            duff_core::ingest_bytes(meta.clone(), duff_core::IngestConfig { batch_rows: 3, ..lenient() }, csv.as_bytes(), &mut sink).unwrap();
             ingested.push((meta, sink));
         }
         let mut reference = CurrentState::new();
@@ -69,14 +69,17 @@ proptest! {
                 reference.apply_batch(meta, b).unwrap();
             }
         }
-        // The compact state reads the files in reverse order, batches as they come.
-        let mut compact = ReportState::with_capacity(0);
+        // The compact states read the files in reverse order, batches spread over `states`
+        // states (as threads do), then merge.
+        let mut compact: Vec<ReportState> = (0..states).map(|_| ReportState::with_capacity(0)).collect();
+        let mut pick = spread;
         for (meta, sink) in ingested.iter().rev() {
             for b in sink.batches.get(&Table::FactOrderLine).into_iter().flatten() {
-                compact.apply_batch(meta, b).unwrap();
+                compact[(pick % states as u64) as usize].apply_batch(meta, b).unwrap();
+                pick = pick.rotate_left(7) ^ 0x9E37_79B9;
             }
         }
-        let lines = compact.finish();
+        let lines = ReportState::finish_all(compact);
         prop_assert_eq!(lines.len(), reference.len());
         for f in filters() {
             let got = lines.reports(&f);
