@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Our pipeline against DuckDB and Polars on the same orders CSV, in the same run.
 #
-# Usage: benches/compare.sh [ROWS ...]        (default: 1000000)
+# Usage: benches/compare.sh [ROWS ...]        (default: 1000000 10000000)
 #
 # Generates each file with the shared baseline's generator (../shared/bench/gen_orders.py,
 # seeded, 0.1 % malformed rows), then times whole processes with GNU time: our `pipeline`
@@ -15,16 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=../shared/bench
 [[ -f "$BENCH/gen_orders.py" ]] || { echo "needs the shared baseline at $BENCH" >&2; exit 2; }
-ROWS=("${@:-1000000}")
+if [[ $# -gt 0 ]]; then ROWS=("$@"); else ROWS=(1000000 10000000); fi
 WORK=${COMPARE_DIR:-/tmp/duff-compare}
 mkdir -p "$WORK"
 
-VENV=target/compare-venv
+TARGET=${CARGO_TARGET_DIR:-target}
+VENV=$TARGET/compare-venv
 if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check duckdb polars pyarrow
 fi
-PY="$PWD/$VENV/bin/python"
+PY="$(cd "$VENV" && pwd)/bin/python"
 cargo build --release -p duff-local --example pipeline
 
 # run NAME CMD... -> prints "wall cpu peak_kib" (median of 3 after a warm-up)
@@ -46,7 +47,7 @@ for n in "${ROWS[@]}"; do
   for job in ours duck pola; do
     case $job in
       ours) read -r wall cpu peak < <(measure bash -c \
-        "rm -rf '$WORK/lake' && target/release/examples/pipeline --lake '$WORK/lake' --max-rows 1 '$csv'") ;;
+        "rm -rf '$WORK/lake' && $TARGET/release/examples/pipeline --lake '$WORK/lake' --max-rows 1 '$csv'") ;;
       duck) read -r wall cpu peak < <(measure "$PY" "$BENCH/duck.py" "$csv" "$WORK/out_duck") ;;
       pola) read -r wall cpu peak < <(measure "$PY" "$BENCH/pola.py" "$csv" "$WORK/out_pola") ;;
     esac

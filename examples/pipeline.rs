@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [CSV ...]
+const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [--no-reports] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
   --part-mb N             ingest a file of at least two parts of N MiB in parts, on several
                           threads (0: never; default 64 on 4 cores or more, else never)
   --threads N             threads ingesting parts (default: one per core)
+  --no-reports            ingest only (what the ETL Lambda does), print no report
   --models                also rebuild the analytics models under DIR/models/ (docs/models.md)
   --max-rows N            rows printed per report, 0 for all (default 50)
   --reject-threshold F    quarantined share above which a file is refused (default 0.05,
@@ -46,6 +47,7 @@ macro_rules! say {
 struct Args {
     lake: PathBuf,
     models: bool,
+    reports: bool,
     max_rows: usize,
     cfg: IngestConfig,
     fan_out: FanOutConfig,
@@ -56,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         lake: PathBuf::from("lake"),
         models: false,
+        reports: true,
         max_rows: 50,
         cfg: IngestConfig::default(),
         fan_out: FanOutConfig::default(),
@@ -92,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or_else(|| format!("--threads: '{v}' is not a positive number"))?;
             }
             "--models" => args.models = true,
+            "--no-reports" => args.reports = false,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => args.files.push(PathBuf::from(a)),
@@ -163,6 +167,9 @@ fn run(args: &Args) -> duff_local::Result<bool> {
         }
     }
 
+    if !args.reports {
+        return Ok(all_ok);
+    }
     let started = Instant::now();
     // The reports need only a compact state; the models need everything (and more memory).
     let loaded = if args.models { Some(lake.load(true)?) } else { None };
