@@ -91,9 +91,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let app = duff_api::router(Arc::new(engine), key);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("serving the lake {lake} ({lines} order lines) on http://{}", listener.local_addr()?);
-    println!(
-        "  GET /health  /clients/{{client_id}}/orders  /reports/{{sales-by-product,order-status,orders-by-client,sales-by-channel}}"
-    );
+    let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
+    println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
