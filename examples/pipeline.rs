@@ -174,8 +174,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     // The reports need only a compact state; the models need everything (and more memory).
     let loaded = if args.models { Some(lake.load(true)?) } else { None };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let (current, versions) = lake.report_lines(threads)?;
-    let report = current.reports(&ReportFilter::default());
+    let duff_local::LakeReports { reports: report, versions, .. } = lake.reports(&ReportFilter::default(), threads)?;
     let t = &report.totals;
     say!(
         "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} line versions read)",

@@ -93,6 +93,21 @@ pub fn parquet_batches_projected(
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
+/// Decodes the named columns of a Parquet file read through `reader` (a `File`, `Bytes`...),
+/// one row group in memory at a time.
+///
+/// # Errors
+/// When the file is not readable Parquet; each batch may fail to decode.
+pub fn parquet_reader_projected<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    columns: &[&str],
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader)?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
+    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+}
+
 /// The number of rows of each row group of a Parquet file held in memory.
 ///
 /// # Errors

@@ -90,6 +90,8 @@ pub struct Reports {
 #[derive(Debug)]
 pub struct SortedLines {
     runs: Vec<Run>,
+    /// `rank << 40` of every file known when the runs were finished.
+    rank_of: HashMap<FileId, u64>,
 }
 
 /// One state's rows, sorted, one version per key, with its names.
@@ -206,8 +208,14 @@ impl ReportState {
     /// reading some of the lake's objects or row groups): the same lines as one state that
     /// read everything. No row is copied from one state to another.
     pub fn finish_all(states: Vec<ReportState>) -> SortedLines {
+        ReportState::finish_all_with(states, &[])
+    }
+
+    /// [`finish_all`](Self::finish_all), ranking `more_files` too (files whose facts will be
+    /// streamed to [`SortedLines::reports_with_streams`]).
+    pub fn finish_all_with(states: Vec<ReportState>, more_files: &[FileMeta]) -> SortedLines {
         // One ranking of every file seen by any state.
-        let mut all: Vec<&FileMeta> = states.iter().flat_map(|s| s.files.iter()).collect();
+        let mut all: Vec<&FileMeta> = states.iter().flat_map(|s| s.files.iter()).chain(more_files).collect();
         all.sort_by(|a, b| a.version_key().cmp(&b.version_key()));
         all.dedup_by(|a, b| a.file_id == b.file_id);
         let rank_of: HashMap<FileId, u64> =
@@ -233,7 +241,7 @@ impl ReportState {
                 Run { names: name_list, rows }
             })
             .collect();
-        SortedLines { runs }
+        SortedLines { runs, rank_of }
     }
 }
 
@@ -293,32 +301,11 @@ impl Acc {
 impl SortedLines {
     /// Calls `f` with every current line in key order (the runs merged: for a key in
     /// several runs, the latest version) and its run.
-    fn for_each(&self, mut f: impl FnMut(&Row, usize)) {
-        let mut at = vec![0usize; self.runs.len()];
-        loop {
-            // The smallest key at the runs' heads, and the run with its latest version.
-            let mut best: Option<(usize, &Row)> = None;
-            for (r, run) in self.runs.iter().enumerate() {
-                let Some(row) = run.rows.get(at[r]) else { continue };
-                best = match best {
-                    Some((_, b)) if (b.order_id, b.product_id) < (row.order_id, row.product_id) => best,
-                    Some((_, b))
-                        if (b.order_id, b.product_id) == (row.order_id, row.product_id) && b.version >= row.version =>
-                    {
-                        best
-                    }
-                    _ => Some((r, row)),
-                };
-            }
-            let Some((r, row)) = best else { return };
-            let key = (row.order_id, row.product_id);
-            f(row, r);
-            for (i, run) in self.runs.iter().enumerate() {
-                if run.rows.get(at[i]).is_some_and(|x| (x.order_id, x.product_id) == key) {
-                    at[i] += 1;
-                }
-            }
-        }
+    fn for_each(&self, f: impl FnMut(&Row, usize)) {
+        let mut cursors: Vec<Box<dyn Cursor + '_>> =
+            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + '_>).collect();
+        // Runs never fail.
+        let _ = merge_each(&mut cursors, f);
     }
 
     /// Current order lines.
@@ -336,35 +323,88 @@ impl SortedLines {
         self.runs.iter().all(|r| r.rows.is_empty())
     }
 
-    fn name(&self, acc: &Acc) -> String {
-        acc.latest
-            .and_then(|(_, run, n)| self.runs.get(run as usize).and_then(|r| r.names.get(n as usize)))
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    }
-
     /// Every report over the lines that `filter` keeps, in one scan.
     pub fn reports(&self, filter: &ReportFilter) -> Reports {
-        let mut total = Acc::default();
-        let mut by_product: IntMap<i64, Acc> = IntMap::default();
-        let mut by_client: IntMap<i64, Acc> = IntMap::default();
-        let mut by_status = [Acc::default(); 3];
-        let mut by_channel = [Acc::default(); 3];
-        self.for_each(|row, run| {
-            let run = run as u32;
-            let keep = filter.channel.is_none_or(|c| c == row.channel)
-                && filter.status.is_none_or(|s| s == row.status)
-                && filter.client_id.is_none_or(|c| c == row.client_id)
-                && filter.product_id.is_none_or(|p| p == row.product_id);
-            if !keep {
-                return;
-            }
-            total.add(row, run, 0);
-            by_product.entry(row.product_id).or_default().add(row, run, row.product_description);
-            by_client.entry(row.client_id).or_default().add(row, run, row.client_name);
-            by_status[status_slot(row.status)].add(row, run, 0);
-            by_channel[channel_slot(row.channel)].add(row, run, 0);
-        });
+        let mut cursors: Vec<Box<dyn Cursor + '_>> =
+            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + '_>).collect();
+        let mut acc = Accumulators::default();
+        // Runs never fail.
+        let _ = merge_each(&mut cursors, |row, run| acc.add(row, run as u32, filter));
+        acc.finish(&cursors)
+    }
+
+    /// The reports over these lines and `streams` merged: each stream is one file's
+    /// `fact_order_line` batches **in key order** (`(order_id, product_id)` never decreasing;
+    /// equal keys in line order), ranked with the files given to
+    /// [`ReportState::finish_all_with`]. Nothing of a stream is held but its current batch.
+    ///
+    /// # Errors
+    /// A stream's error, a batch without the fact schema, a stream out of key order, or a
+    /// stream of a file that was not ranked.
+    pub fn reports_with_streams<'a>(
+        &'a self,
+        streams: Vec<(FileMeta, FactBatches<'a>)>,
+        filter: &ReportFilter,
+    ) -> Result<Reports> {
+        let mut cursors: Vec<Box<dyn Cursor + 'a>> =
+            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + 'a>).collect();
+        for (meta, batches) in streams {
+            let rank = self.rank_of.get(&meta.file_id).copied().ok_or_else(|| ErrorKind::Schema {
+                table: "fact_order_line",
+                message: format!("file {} was not ranked before its facts were streamed", meta.file_id),
+            })?;
+            cursors.push(Box::new(StreamCursor {
+                meta,
+                rank,
+                batches,
+                state: ReportState::default(),
+                at: 0,
+                last_key: None,
+            }));
+        }
+        let mut acc = Accumulators::default();
+        merge_each(&mut cursors, |row, run| acc.add(row, run as u32, filter))?;
+        Ok(acc.finish(&cursors))
+    }
+}
+
+/// One file's `fact_order_line` batches, as a stream.
+pub type FactBatches<'a> = Box<dyn Iterator<Item = Result<RecordBatch>> + 'a>;
+
+/// The groups of every report.
+#[derive(Debug, Default)]
+struct Accumulators {
+    total: Acc,
+    by_product: IntMap<i64, Acc>,
+    by_client: IntMap<i64, Acc>,
+    by_status: [Acc; 3],
+    by_channel: [Acc; 3],
+}
+
+impl Accumulators {
+    fn add(&mut self, row: &Row, run: u32, filter: &ReportFilter) {
+        let keep = filter.channel.is_none_or(|c| c == row.channel)
+            && filter.status.is_none_or(|s| s == row.status)
+            && filter.client_id.is_none_or(|c| c == row.client_id)
+            && filter.product_id.is_none_or(|p| p == row.product_id);
+        if !keep {
+            return;
+        }
+        self.total.add(row, run, 0);
+        self.by_product.entry(row.product_id).or_default().add(row, run, row.product_description);
+        self.by_client.entry(row.client_id).or_default().add(row, run, row.client_name);
+        self.by_status[status_slot(row.status)].add(row, run, 0);
+        self.by_channel[channel_slot(row.channel)].add(row, run, 0);
+    }
+
+    fn finish(self, cursors: &[Box<dyn Cursor + '_>]) -> Reports {
+        let name = |a: &Acc| -> String {
+            a.latest
+                .and_then(|(_, run, n)| cursors.get(run as usize).and_then(|c| c.name(n)))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let Accumulators { total, by_product, by_client, by_status, by_channel } = self;
         let mut products: Vec<(i64, Acc)> = by_product.into_iter().collect();
         products.sort_unstable_by_key(|(k, _)| *k);
         let mut clients: Vec<(i64, Acc)> = by_client.into_iter().collect();
@@ -381,7 +421,7 @@ impl SortedLines {
                 .iter()
                 .map(|(product_id, a)| ProductSales {
                     product_id: *product_id,
-                    product_description: self.name(a),
+                    product_description: name(a),
                     orders: a.orders,
                     units: a.units,
                     sales: a.sales(),
@@ -400,7 +440,7 @@ impl SortedLines {
                 .iter()
                 .map(|(client_id, a)| ClientSales {
                     client_id: *client_id,
-                    client_name: self.name(a),
+                    client_name: name(a),
                     orders: a.orders,
                     units: a.units,
                     sales: a.sales(),
@@ -420,6 +460,107 @@ impl SortedLines {
                     }
                 })
                 .collect(),
+        }
+    }
+}
+
+/// Rows in key order, one source of the merge.
+trait Cursor {
+    /// The row at the head (`None` at the end).
+    fn peek(&mut self) -> Result<Option<Row>>;
+    /// Moves past the head.
+    fn advance(&mut self);
+    /// A name of this source.
+    fn name(&self, n: u32) -> Option<&str>;
+}
+
+/// A finished run: sorted, one version per key.
+struct RunCursor<'a> {
+    run: &'a Run,
+    at: usize,
+}
+
+impl Cursor for RunCursor<'_> {
+    fn peek(&mut self) -> Result<Option<Row>> {
+        Ok(self.run.rows.get(self.at).copied())
+    }
+    fn advance(&mut self) {
+        self.at += 1;
+    }
+    fn name(&self, n: u32) -> Option<&str> {
+        self.run.names.get(n as usize).map(|s| &**s)
+    }
+}
+
+/// One file's facts streamed in key order, a batch at a time.
+struct StreamCursor<'a> {
+    meta: FileMeta,
+    rank: u64,
+    batches: FactBatches<'a>,
+    /// The current batch's rows (its names accumulate).
+    state: ReportState,
+    at: usize,
+    last_key: Option<(i64, i64)>,
+}
+
+impl Cursor for StreamCursor<'_> {
+    fn peek(&mut self) -> Result<Option<Row>> {
+        while self.at >= self.state.rows.len() {
+            let Some(batch) = self.batches.next() else { return Ok(None) };
+            self.state.rows.clear();
+            self.at = 0;
+            self.state.apply_batch(&self.meta, &batch?)?;
+            let line_mask = (1u64 << LINE_BITS) - 1;
+            for row in &mut self.state.rows {
+                row.version = self.rank | (row.version & line_mask);
+            }
+        }
+        let row = self.state.rows[self.at];
+        let key = (row.order_id, row.product_id);
+        if self.last_key.is_some_and(|last| key < last) {
+            return Err(ErrorKind::Schema {
+                table: "fact_order_line",
+                message: format!("the facts of file {} are not in key order", self.meta.file_id),
+            }
+            .into());
+        }
+        self.last_key = Some(key);
+        Ok(Some(row))
+    }
+    fn advance(&mut self) {
+        self.at += 1;
+    }
+    fn name(&self, n: u32) -> Option<&str> {
+        self.state.name_list.get(n as usize).map(|s| &**s)
+    }
+}
+
+/// Merges the cursors in key order: for each key, `f` gets the latest version (greatest
+/// `version` over every cursor's rows with that key) and the index of its cursor.
+fn merge_each(cursors: &mut [Box<dyn Cursor + '_>], mut f: impl FnMut(&Row, usize)) -> Result<()> {
+    loop {
+        let mut min: Option<(i64, i64)> = None;
+        for c in cursors.iter_mut() {
+            if let Some(r) = c.peek()? {
+                let k = (r.order_id, r.product_id);
+                min = Some(min.map_or(k, |m| m.min(k)));
+            }
+        }
+        let Some(key) = min else { return Ok(()) };
+        let mut best: Option<(Row, usize)> = None;
+        for (i, c) in cursors.iter_mut().enumerate() {
+            while let Some(r) = c.peek()? {
+                if (r.order_id, r.product_id) != key {
+                    break;
+                }
+                if best.is_none_or(|(b, _)| r.version > b.version) {
+                    best = Some((r, i));
+                }
+                c.advance();
+            }
+        }
+        if let Some((row, i)) = best {
+            f(&row, i);
         }
     }
 }

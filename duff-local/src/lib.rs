@@ -24,6 +24,8 @@ pub use store::{DirStore, Store};
 use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
+use duff_core::report_state::Reports;
+use duff_core::reports::ReportFilter;
 use duff_core::{
     CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, ParquetSink,
     RepeatedLines, ReportState, SortedLines, StatusHistory, Table, TableSink,
@@ -422,17 +424,96 @@ impl<S: Store> Lake<S> {
     /// # Errors
     /// Unreadable manifests or Parquet objects.
     pub fn report_lines(&self, threads: usize) -> Result<(SortedLines, u64)> {
-        // Work units: (manifest, object key, row group, rows), in lake order.
-        let mut units: Vec<(usize, String, usize, u64)> = Vec::new();
+        let mut objects = Vec::new();
         let mut metas = Vec::new();
+        let mut versions = 0;
         for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
             let i = metas.len();
             metas.push(m.meta()?);
             for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                let bytes = self.object(&out.key)?;
-                for (g, rows) in duff_core::parquet_row_groups(&bytes)?.into_iter().enumerate() {
-                    units.push((i, out.key.clone(), g, rows));
+                versions += out.rows;
+                objects.push((i, out.key.clone()));
+            }
+        }
+        let states = self.read_states(&metas, objects, threads)?;
+        Ok((ReportState::finish_all(states), versions))
+    }
+
+    /// The reports over the lake's current state (see [`duff_core::report_state`]), on
+    /// `threads` threads.
+    ///
+    /// A fact object whose rows are in key order (files exported by order id are) is
+    /// streamed: merged batch by batch, nothing of it held but the batch being decoded (on
+    /// its own thread). At most [`MAX_STREAMS`] objects are streamed; the others are read into
+    /// the compact state (~72 bytes per line version) by [`report_lines`](Self::report_lines)'s
+    /// method, and everything is merged.
+    ///
+    /// # Errors
+    /// Unreadable manifests or Parquet objects.
+    pub fn reports(&self, filter: &ReportFilter, threads: usize) -> Result<LakeReports> {
+        let published: Vec<Manifest> =
+            self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published).collect();
+        let mut streams: Vec<(FileMeta, PathBuf)> = Vec::new();
+        let mut rest: Vec<(usize, String)> = Vec::new();
+        let mut metas = Vec::new();
+        let mut versions = 0;
+        for m in &published {
+            let i = metas.len();
+            metas.push(m.meta()?);
+            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
+                versions += out.rows;
+                match self.store.local_path(&out.key) {
+                    Some(path) if streams.len() < MAX_STREAMS && in_key_order(&path)? => {
+                        streams.push((metas[i].clone(), path));
+                    }
+                    _ => rest.push((i, out.key.clone())),
                 }
+            }
+        }
+        let states = self.read_states(&metas, rest, threads)?;
+        let stream_metas: Vec<FileMeta> = streams.iter().map(|(m, _)| m.clone()).collect();
+        let lines = ReportState::finish_all_with(states, &stream_metas);
+        let reports = std::thread::scope(|scope| -> Result<Reports> {
+            let mut inputs = Vec::new();
+            for (meta, path) in &streams {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<duff_core::Result<RecordBatch>>(2);
+                let file = File::open(path).map_err(io("opening", path))?;
+                scope.spawn(move || {
+                    let batches =
+                        match duff_core::parquet_reader_projected(file, &duff_core::report_state::REPORT_COLUMNS) {
+                            Ok(b) => b,
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        };
+                    for b in batches {
+                        if tx.send(b).is_err() {
+                            return; // the merge stopped
+                        }
+                    }
+                });
+                let it: Box<dyn Iterator<Item = duff_core::Result<RecordBatch>>> = Box::new(rx.into_iter());
+                inputs.push((meta.clone(), it));
+            }
+            Ok(lines.reports_with_streams(inputs, filter)?)
+        })?;
+        Ok(LakeReports { reports, versions, streamed: streams.len() })
+    }
+
+    /// Reads the listed fact objects (manifest index, key) into compact states, one per
+    /// thread, each decoding some row groups.
+    fn read_states(
+        &self,
+        metas: &[FileMeta],
+        objects: Vec<(usize, String)>,
+        threads: usize,
+    ) -> Result<Vec<ReportState>> {
+        let mut units: Vec<(usize, String, usize, u64)> = Vec::new();
+        for (i, key) in objects {
+            let bytes = self.object(&key)?;
+            for (g, rows) in duff_core::parquet_row_groups(&bytes)?.into_iter().enumerate() {
+                units.push((i, key.clone(), g, rows));
             }
         }
         let total: u64 = units.iter().map(|u| u.3).sum();
@@ -454,7 +535,6 @@ impl<S: Store> Lake<S> {
             let handles: Vec<_> = shares
                 .iter()
                 .map(|share| {
-                    let metas = &metas;
                     scope.spawn(move || -> Result<ReportState> {
                         let rows: u64 = share.iter().map(|u| u.3).sum();
                         let mut state = ReportState::with_capacity(usize::try_from(rows).unwrap_or(0));
@@ -490,8 +570,7 @@ impl<S: Store> Lake<S> {
                 })
                 .collect()
         });
-        let states = states.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok((ReportState::finish_all(states), total))
+        states.into_iter().collect()
     }
 
     /// An object's bytes, or [`Error::MissingObject`].
@@ -542,6 +621,47 @@ impl<S: Store> Lake<S> {
         self.store.put_bytes(&format!("{MODELS}/_build.json"), &bytes)?;
         Ok(written)
     }
+}
+
+/// What [`Lake::reports`] computed and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeReports {
+    /// Every report.
+    pub reports: Reports,
+    /// Line versions read (every published fact row).
+    pub versions: u64,
+    /// Fact objects streamed in key order (the others were read into the compact state).
+    pub streamed: usize,
+}
+
+/// The most fact objects [`Lake::reports`] streams at once (each has a decoding thread).
+pub const MAX_STREAMS: usize = 8;
+
+/// True when a `fact_order_line` file's rows are in key order (`(order_id, product_id)`
+/// never decreasing): decodes only those two columns.
+fn in_key_order(path: &Path) -> Result<bool> {
+    let file = File::open(path).map_err(io("opening", path))?;
+    let mut last = (i64::MIN, i64::MIN);
+    for batch in duff_core::parquet_reader_projected(file, &["order_id", "product_id"])? {
+        let batch = batch?;
+        let (Some(o), Some(p)) = (batch.column_by_name("order_id"), batch.column_by_name("product_id")) else {
+            return Ok(false);
+        };
+        let (Some(o), Some(p)) = (
+            o.as_any().downcast_ref::<duff_core::arrow_array::Int64Array>(),
+            p.as_any().downcast_ref::<duff_core::arrow_array::Int64Array>(),
+        ) else {
+            return Ok(false);
+        };
+        for (o, p) in o.values().iter().zip(p.values().iter()) {
+            let key = (*o, *p);
+            if key < last {
+                return Ok(false);
+            }
+            last = key;
+        }
+    }
+    Ok(true)
 }
 
 /// The folder of the derived analytics models.

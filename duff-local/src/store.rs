@@ -46,6 +46,13 @@ pub trait Store: Send + Sync {
 
     /// Where the store is, for messages (`/path/to/lake`, `s3://bucket/prefix`).
     fn location(&self) -> String;
+
+    /// The object as a local file, when the store keeps it in one (readers then stream it
+    /// instead of holding its bytes). `None` by default.
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let _ = key;
+        None
+    }
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
@@ -95,6 +102,10 @@ impl DirStore {
 }
 
 impl Store for DirStore {
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        Some(self.path(key))
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(key);
         match fs::read(&path) {

@@ -7,16 +7,21 @@ use proptest::prelude::*;
 
 /// One file: its instant (small, so that files tie), its source, and rows drawn from a small
 /// key space (so that lines reappear across files and within a file).
-fn file() -> impl Strategy<Value = (i64, u8, Vec<String>)> {
+fn file() -> impl Strategy<Value = (i64, u8, Vec<String>, bool)> {
     (
         0i64..3,
         0u8..2,
+        any::<bool>(),
         prop::collection::vec(
             (1u32..4, 0u32..3, 1000u32..1012, 100u32..104, 0u32..3000, 1u32..20, 0usize..3, 0usize..3),
             0..40,
         ),
     )
-        .prop_map(|(t, source, rows)| {
+        .prop_map(|(t, source, sorted, mut rows)| {
+            // A sorted file (key order, as exports by order id are) may be streamed.
+            if sorted {
+                rows.sort_by_key(|r| (r.2, r.3));
+            }
             let rows = rows
                 .into_iter()
                 .map(|(client, v, order, product, cents, units, ch, st)| {
@@ -30,7 +35,7 @@ fn file() -> impl Strategy<Value = (i64, u8, Vec<String>)> {
                     )
                 })
                 .collect();
-            (t, source, rows)
+            (t, source, rows, sorted)
         })
 }
 
@@ -49,7 +54,7 @@ proptest! {
     #[test]
     fn compact_reports_equal_the_reference(files in prop::collection::vec(file(), 1..5), states in 1usize..4, spread in any::<u64>()) {
         let mut ingested: Vec<(FileMeta, CollectSink)> = Vec::new();
-        for (i, (t, source, rows)) in files.iter().enumerate() {
+        for (i, (t, source, rows, _)) in files.iter().enumerate() {
             // Distinct contents even when the rows are equal: a comment-free way is a unique
             // trailing row per file.
             let mut csv = format!("{HEADER}\n");
@@ -81,7 +86,32 @@ proptest! {
         }
         let lines = ReportState::finish_all(compact);
         prop_assert_eq!(lines.len(), reference.len());
+        // The sorted files streamed, the others read into states.
+        let mut rest: Vec<ReportState> = vec![ReportState::with_capacity(0)];
+        let mut streamed = Vec::new();
+        for ((meta, sink), (_, _, _, sorted)) in ingested.iter().zip(&files) {
+            let batches = sink.batches.get(&Table::FactOrderLine).cloned().unwrap_or_default();
+            if *sorted {
+                streamed.push((meta.clone(), batches));
+            } else {
+                for b in &batches {
+                    rest[0].apply_batch(meta, b).unwrap();
+                }
+            }
+        }
+        let stream_metas: Vec<FileMeta> = streamed.iter().map(|(m, _)| m.clone()).collect();
+        let mixed = ReportState::finish_all_with(rest, &stream_metas);
         for f in filters() {
+            let streams = streamed
+                .iter()
+                .map(|(m, b)| {
+                    let it: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>>> =
+                        Box::new(b.clone().into_iter().map(Ok));
+                    (m.clone(), it)
+                })
+                .collect();
+            let got = mixed.reports_with_streams(streams, &f).unwrap();
+            prop_assert_eq!(&got, &lines.reports(&f));
             let got = lines.reports(&f);
             prop_assert_eq!(&got.totals, &reports::totals(&reference, &f));
             prop_assert_eq!(&got.sales_by_product, &reports::sales_by_product(&reference, &f));
