@@ -502,7 +502,7 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         latest.into_iter().map(|(id, l)| (id, state.client_name(l).to_owned())).collect()
     };
     let mut t = Table::default();
-    for (client, mut s) in tally(state, |_, l| l.client_id) {
+    let client_row = |t: &mut Table, client: i64, s: &mut Tally| {
         let orders = s.orders();
         t.int("client_id", client);
         t.text("client_name", names.get(&client).map_or("", String::as_str));
@@ -513,40 +513,55 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         t.dec("avg_order_value", MONEY_SUM, div_half_even(s.amount, i128::from(orders)));
         t.ts("first_seen_at", s.first_seen);
         t.ts("last_seen_at", s.last_seen);
+    };
+    for (client, mut s) in tally(state, |_, l| l.client_id) {
+        client_row(&mut t, client, &mut s);
     }
-    out.push(("mart_client_value", t.finish()?));
+    out.push(("mart_client_value", t.finish_or_empty(|t| client_row(t, 0, &mut Tally::default()))?));
 
     // Broken rate by product and by channel.
+    let broken = |t: &mut Table, s: &Tally| {
+        t.int("lines", s.lines);
+        t.int("broken_lines", s.broken);
+        t.dec("broken_rate", RATE, ratio6(i128::from(s.broken), i128::from(s.lines)));
+    };
     let mut t = Table::default();
     for (product, s) in tally(state, |k, _| k.product_id) {
         t.int("product_id", product);
-        t.int("lines", s.lines);
-        t.int("broken_lines", s.broken);
-        t.dec("broken_rate", RATE, ratio6(i128::from(s.broken), i128::from(s.lines)));
+        broken(&mut t, &s);
     }
-    out.push(("mart_broken_rate_by_product", t.finish()?));
+    let empty = |t: &mut Table| {
+        t.int("product_id", 0);
+        broken(t, &Tally::default());
+    };
+    out.push(("mart_broken_rate_by_product", t.finish_or_empty(empty)?));
     let mut t = Table::default();
     for (channel, s) in tally(state, |_, l| l.channel) {
         t.text("channel", channel.as_str());
-        t.int("lines", s.lines);
-        t.int("broken_lines", s.broken);
-        t.dec("broken_rate", RATE, ratio6(i128::from(s.broken), i128::from(s.lines)));
+        broken(&mut t, &s);
     }
-    out.push(("mart_broken_rate_by_channel", t.finish()?));
+    let empty = |t: &mut Table| {
+        t.text("channel", "");
+        broken(t, &Tally::default());
+    };
+    out.push(("mart_broken_rate_by_channel", t.finish_or_empty(empty)?));
 
     // Product mix per channel: each product's share of the channel's sales.
     let channel_sales: BTreeMap<Channel, i128> =
         tally(state, |_, l| l.channel).into_iter().map(|(c, s)| (c, s.amount)).collect();
     let mut t = Table::default();
-    for ((channel, product), s) in tally(state, |k, l| (l.channel, k.product_id)) {
-        t.text("channel", channel.as_str());
+    let mix_row = |t: &mut Table, channel: &str, product: i64, s: &Tally, channel_sales: i128| {
+        t.text("channel", channel);
         t.int("product_id", product);
         t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
         t.dec("sales", MONEY_SUM, Some(s.amount));
         t.dec("volume_l", VOLUME_SUM, Some(s.volume));
-        t.dec("share_of_channel_sales", RATE, ratio6(s.amount, channel_sales.get(&channel).copied().unwrap_or(0)));
+        t.dec("share_of_channel_sales", RATE, ratio6(s.amount, channel_sales));
+    };
+    for ((channel, product), s) in tally(state, |k, l| (l.channel, k.product_id)) {
+        mix_row(&mut t, channel.as_str(), product, &s, channel_sales.get(&channel).copied().unwrap_or(0));
     }
-    out.push(("mart_product_mix_by_channel", t.finish()?));
+    out.push(("mart_product_mix_by_channel", t.finish_or_empty(|t| mix_row(t, "", 0, &Tally::default(), 0))?));
 
     // Sales by the day a line was first seen, and channel.
     let day = |micros: i64| micros_to_datetime(micros).format("%Y-%m-%d").to_string();
@@ -556,15 +571,18 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         days.entry((day(l.first_seen_micros), l.channel)).or_default().add(k, l, updated);
     }
     let mut t = Table::default();
-    for ((d, channel), mut s) in days {
-        t.text("day", &d);
-        t.text("channel", channel.as_str());
+    let daily_row = |t: &mut Table, d: &str, channel: &str, s: &mut Tally| {
+        t.text("day", d);
+        t.text("channel", channel);
         t.int("orders", s.orders());
         t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
         t.dec("sales", MONEY_SUM, Some(s.amount));
         t.dec("volume_l", VOLUME_SUM, Some(s.volume));
+    };
+    for ((d, channel), mut s) in days {
+        daily_row(&mut t, &d, channel.as_str(), &mut s);
     }
-    out.push(("mart_sales_daily", t.finish()?));
+    out.push(("mart_sales_daily", t.finish_or_empty(|t| daily_row(t, "", "", &mut Tally::default()))?));
     Ok(out)
 }
 
@@ -615,6 +633,17 @@ impl Table {
         }
     }
 
+    /// The table, or when no row was added (an empty lake), an empty table with the columns
+    /// `row` adds (the columns are only known from their first value).
+    fn finish_or_empty(self, row: impl FnOnce(&mut Table)) -> Result<RecordBatch> {
+        if !self.order.is_empty() {
+            return self.finish();
+        }
+        let mut t = Table::default();
+        row(&mut t);
+        Ok(t.finish()?.slice(0, 0))
+    }
+
     fn finish(mut self) -> Result<RecordBatch> {
         let mut fields = Vec::new();
         let mut cols: Vec<ArrayRef> = Vec::new();
@@ -636,6 +665,18 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_state_gives_empty_marts_with_their_columns() {
+        let marts = mart_batches(&CurrentState::new()).unwrap();
+        assert_eq!(marts.len(), 5);
+        for (name, b) in &marts {
+            assert_eq!(b.num_rows(), 0, "{name}");
+            assert!(b.num_columns() >= 4, "{name}");
+        }
+        let client = &marts[0].1;
+        assert_eq!(client.schema().field_with_name("avg_order_value").unwrap().data_type(), &MONEY_SUM);
+    }
 
     #[test]
     fn rounding_half_to_even() {

@@ -423,3 +423,50 @@ async fn put_if_absent_maps_412_to_false() {
     .unwrap();
     assert_eq!(results, (true, false));
 }
+
+/// `{"action": "refresh_models"}`: an S3 5xx while reading the lake fails the invocation
+/// retryably; an access error is reported, not retried; an empty lake rebuilds empty models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshing_the_models_follows_the_error_policy() {
+    let lake = || LakeLocation::S3 { bucket: "duff-lake".into(), prefix: "lake".into() };
+    let refresh = serde_json::json!({"action": "refresh_models"});
+
+    let slow_down = mock!(Client::list_objects_v2).sequence().http_status(503, None).repeatedly().build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow_down]);
+    let work = tempfile::tempdir().unwrap();
+    let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+    let err = handle(&deps, &refresh).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Duff.Retryable");
+
+    let denied =
+        mock!(Client::list_objects_v2).sequence().http_status(403, Some(ACCESS_DENIED.into())).repeatedly().build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied]);
+    let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+    let resp = handle(&deps, &refresh).await.unwrap();
+    assert_eq!(resp.trigger, Some(duff_lambda_etl::event::Trigger::RefreshModels));
+    assert_eq!(resp.outcomes(), [RecordOutcome::Error]);
+    assert_eq!(resp.records[0].retryable, Some(false));
+    assert!(resp.models.is_none());
+
+    // An empty lake: every model written, with no rows, and _build.json last.
+    let written = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = written.clone();
+    let empty = mock!(Client::list_objects_v2)
+        .then_output(|| aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output::builder().build());
+    let put = mock!(Client::put_object).then_compute_output(move |r| {
+        seen.lock().unwrap().push(r.key().unwrap_or_default().to_owned());
+        PutObjectOutput::builder().build()
+    });
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&empty, &put]);
+    let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+    let resp = handle(&deps, &refresh).await.unwrap();
+    let models = resp.models.clone().unwrap_or_else(|| panic!("{resp:#?}"));
+    assert!(models.tables.iter().all(|t| t.rows == 0), "{models:?}");
+    let keys = written.lock().unwrap().clone();
+    assert_eq!(keys.len(), models.tables.len() + 1);
+    assert_eq!(keys.last().map(String::as_str), Some("lake/models/_build.json"));
+    for t in &models.tables {
+        assert!(keys.contains(&format!("lake/models/{0}/{0}.parquet", t.name)), "{keys:?}");
+    }
+}
