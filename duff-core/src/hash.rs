@@ -61,8 +61,46 @@ pub(crate) type IntBuild = BuildHasherDefault<IntHasher>;
 /// A `HashMap` with [`IntHasher`].
 pub(crate) type IntMap<K, V> = std::collections::HashMap<K, V, IntBuild>;
 
+/// ASCII case-insensitive equality of two short byte strings, compared inline (the
+/// enums' few letters: a call to `memcmp` would cost more than the comparison).
+#[inline]
+pub(crate) fn eq_ignore_case_inline(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// Byte equality compared inline eight bytes at a time (names of a few dozen bytes, compared
+/// once per row: cheaper than a call to `memcmp`).
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
+        let x = u64::from_ne_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let y = u64::from_ne_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
+        if x != y {
+            return false;
+        }
+    }
+    ca.remainder().iter().zip(cb.remainder()).all(|(x, y)| x == y)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inline_comparisons_agree_with_slices() {
+        let words: [&[u8]; 7] =
+            [b"", b"a", b"Retail", b"retail", b"Moe's Tavern, Springfield", b"Moe's Tavern, Springfielt", b"12345678"];
+        for a in words {
+            for b in words {
+                assert_eq!(super::same_bytes(a, b), a == b, "{a:?} {b:?}");
+                assert_eq!(super::eq_ignore_case_inline(a, b), a.eq_ignore_ascii_case(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
     use super::*;
     use std::hash::BuildHasher;
 

@@ -617,10 +617,13 @@ impl FileIngest {
         let mut fields = std::mem::take(&mut self.fields);
         // One UTF-8 check over the whole block (the common, valid case); rows beyond the
         // first invalid byte are checked one by one.
-        let utf8_until = match std::str::from_utf8(&buf[pos..]) {
-            Ok(_) => buf.len(),
-            Err(e) => pos + e.valid_up_to(),
+        let block_start = pos;
+        let block: &str = match std::str::from_utf8(&buf[pos..]) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&buf[pos..pos + e.valid_up_to()]).unwrap_or_default(),
         };
+        let utf8_until = block_start + block.len();
+        let text = crate::validate::TextBlock { text: block, base: block_start };
         let result = loop {
             if self.buf_offset + pos as u64 >= self.stop_at {
                 self.done = true;
@@ -632,7 +635,7 @@ impl FileIngest {
             match scan_record(buf, pos, delim, eof, &mut fields) {
                 Scan::Record { next, raw_end, bad_quote, inner_newlines } => {
                     let span = Span { start: pos, raw_end, bad_quote, known_utf8: raw_end <= utf8_until };
-                    if let Err(e) = self.handle_record(buf, span, &fields, sink) {
+                    if let Err(e) = self.handle_record(buf, &text, span, &fields, sink) {
                         break Err(e);
                     }
                     self.line += 1 + inner_newlines;
@@ -751,7 +754,14 @@ impl FileIngest {
         Ok(Some(next))
     }
 
-    fn handle_record(&mut self, buf: &[u8], span: Span, fields: &[Field], sink: &mut dyn TableSink) -> Result<()> {
+    fn handle_record(
+        &mut self,
+        buf: &[u8],
+        text: &crate::validate::TextBlock<'_>,
+        span: Span,
+        fields: &[Field],
+        sink: &mut dyn TableSink,
+    ) -> Result<()> {
         let Span { start, raw_end, bad_quote, known_utf8 } = span;
         let raw = &buf[start..raw_end];
         if raw.is_empty() {
@@ -805,7 +815,7 @@ impl FileIngest {
             }
         }
         let row = if fields.len() == header.width {
-            validate(buf, fields, header, &mut reasons)
+            validate(buf, known_utf8.then_some(text), fields, header, &mut reasons)
         } else {
             reasons.push(Reason::new(
                 ReasonCode::FieldCount,
@@ -829,7 +839,7 @@ impl FileIngest {
             Some(c) => {
                 c.lines += 1;
                 c.last_line = line;
-                if c.client_name != row.client_name {
+                if !crate::hash::same_bytes(c.client_name.as_bytes(), row.client_name.as_bytes()) {
                     c.client_name = row.client_name.to_string();
                 }
             }
@@ -851,7 +861,7 @@ impl FileIngest {
                 p.last_line = line;
                 p.unit_price = row.unit_price;
                 p.unit_volume = row.unit_volume;
-                if p.product_description != row.product_description {
+                if !crate::hash::same_bytes(p.product_description.as_bytes(), row.product_description.as_bytes()) {
                     p.product_description = row.product_description.to_string();
                 }
             }

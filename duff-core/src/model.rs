@@ -32,13 +32,14 @@ impl Channel {
     /// Parses any letter case of a canonical spelling.
     #[inline]
     pub fn parse(b: &[u8]) -> Option<Channel> {
-        // The canonical spelling first (one comparison of a few bytes), any case after.
-        match b {
-            b"Retail" => Some(Channel::Retail),
-            b"Online" => Some(Channel::Online),
-            b"B2B" => Some(Channel::B2B),
-            _ => Channel::ALL.into_iter().find(|c| b.eq_ignore_ascii_case(c.as_str().as_bytes())),
-        }
+        // Dispatch on the first letter: one candidate compared, byte by byte (no call).
+        let c = match b.first().map(u8::to_ascii_lowercase) {
+            Some(b'r') => Channel::Retail,
+            Some(b'o') => Channel::Online,
+            Some(b'b') => Channel::B2B,
+            _ => return None,
+        };
+        crate::hash::eq_ignore_case_inline(b, c.as_str().as_bytes()).then_some(c)
     }
 }
 
@@ -75,13 +76,14 @@ impl Status {
     /// Parses any letter case.
     #[inline]
     pub fn parse(b: &[u8]) -> Option<Status> {
-        // The stored spelling first, any case after.
-        match b {
-            b"created" => Some(Status::Created),
-            b"delivered" => Some(Status::Delivered),
-            b"broken" => Some(Status::Broken),
-            _ => Status::ALL.into_iter().find(|s| b.eq_ignore_ascii_case(s.as_str().as_bytes())),
-        }
+        // Dispatch on the first letter: one candidate compared, byte by byte (no call).
+        let s = match b.first().map(u8::to_ascii_lowercase) {
+            Some(b'c') => Status::Created,
+            Some(b'd') => Status::Delivered,
+            Some(b'b') => Status::Broken,
+            _ => return None,
+        };
+        crate::hash::eq_ignore_case_inline(b, s.as_str().as_bytes()).then_some(s)
     }
 }
 

@@ -703,7 +703,7 @@ fn stage_pass(
 ) -> (duff_core::Result<Finish>, u64) {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-        let writer = scope.spawn(move || -> duff_core::Result<()> {
+        let encode = move || -> duff_core::Result<()> {
             let mut sink = ParquetSink::new(|table: Table| {
                 let f = File::create(staging.join(format!("{}.parquet", table.name())))?;
                 Ok(BufWriter::with_capacity(1 << 20, f))
@@ -715,7 +715,11 @@ fn stage_pass(
                 w.flush()?;
             }
             Ok(())
-        });
+        };
+        let writer = match std::thread::Builder::new().name("duff-parquet".into()).spawn_scoped(scope, encode) {
+            Ok(w) => w,
+            Err(e) => return (Err(e.into()), 0),
+        };
         let mut sink = ChannelSink(tx);
         let ingest = FileIngest::new(meta.clone(), cfg.clone());
         let mut ingest = match repeats {
@@ -767,29 +771,68 @@ fn part_file(table: Table, part: usize) -> String {
     format!("{}-{part}.parquet", table.name())
 }
 
-/// Each part's tables staged as Parquet files in `dir`.
+/// Each part's tables staged as Parquet files in `dir`, encoded on a thread of the part's
+/// own (the part's reading thread validates while it encodes, as in one pass).
 struct StagedParts<'a> {
     dir: &'a Path,
 }
 
-type StagedSink<'a> = ParquetSink<BufWriter<File>, Box<dyn FnMut(Table) -> duff_core::Result<BufWriter<File>> + 'a>>;
+/// A part's sink: batches go to the part's encoding thread.
+struct PipedSink {
+    tx: Option<std::sync::mpsc::SyncSender<(Table, RecordBatch)>>,
+    writer: Option<std::thread::JoinHandle<duff_core::Result<()>>>,
+}
 
-impl<'a> duff_core::fanout::PartSinks for StagedParts<'a> {
-    type Sink = StagedSink<'a>;
+impl TableSink for PipedSink {
+    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send((table, batch)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its own error explains why.
+        self.tx = None;
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => {
+                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }
+                    .into())
+            }
+        }
+    }
+}
+
+impl duff_core::fanout::PartSinks for StagedParts<'_> {
+    type Sink = PipedSink;
 
     fn open(&self, part: usize) -> duff_core::Result<Self::Sink> {
-        let dir = self.dir;
-        Ok(ParquetSink::new(Box::new(move |table: Table| {
-            let f = File::create(dir.join(part_file(table, part)))?;
-            Ok(BufWriter::with_capacity(1 << 20, f))
-        })))
+        let dir = self.dir.to_path_buf();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
+        let writer = std::thread::spawn(move || -> duff_core::Result<()> {
+            let mut sink = ParquetSink::new(|table: Table| {
+                let f = File::create(dir.join(part_file(table, part)))?;
+                Ok(BufWriter::with_capacity(1 << 20, f))
+            });
+            for (table, batch) in rx {
+                sink.write_batch(table, batch)?;
+            }
+            for (_, mut w) in sink.finish()? {
+                w.flush()?;
+            }
+            Ok(())
+        });
+        Ok(PipedSink { tx: Some(tx), writer: Some(writer) })
     }
 
-    fn close(&self, _part: usize, sink: Self::Sink) -> duff_core::Result<()> {
-        for (_, mut w) in sink.finish()? {
-            w.flush()?;
+    fn close(&self, _part: usize, mut sink: Self::Sink) -> duff_core::Result<()> {
+        sink.tx = None;
+        match sink.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => {
+                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
+                    .into())
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
