@@ -93,8 +93,34 @@ pub fn parquet_batches_projected(
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
+/// A reader whose text (`Utf8`) columns decode as `Dictionary(Int32, Utf8)`: a Parquet
+/// dictionary page becomes the array's dictionary, so a reader handles each distinct value
+/// once instead of once per row.
+fn dictionary_builder<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+) -> Result<ParquetRecordBatchReaderBuilder<R>> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let md = ArrowReaderMetadata::load(&reader, ArrowReaderOptions::new())?;
+    let schema = md.schema();
+    let dict = arrow_schema::DataType::Dictionary(
+        Box::new(arrow_schema::DataType::Int32),
+        Box::new(arrow_schema::DataType::Utf8),
+    );
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let f = f.as_ref().clone();
+            if f.data_type() == &arrow_schema::DataType::Utf8 { f.with_data_type(dict.clone()) } else { f }
+        })
+        .collect();
+    let hinted = std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let md = ArrowReaderMetadata::try_new(md.metadata().clone(), ArrowReaderOptions::new().with_schema(hinted))?;
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(reader, md))
+}
+
 /// Decodes the named columns of a Parquet file read through `reader` (a `File`, `Bytes`...),
-/// one row group in memory at a time.
+/// one row group in memory at a time. Text columns come as `Dictionary(Int32, Utf8)`.
 ///
 /// # Errors
 /// When the file is not readable Parquet; each batch may fail to decode.
@@ -102,7 +128,7 @@ pub fn parquet_reader_projected<R: parquet::file::reader::ChunkReader + 'static>
     reader: R,
     columns: &[&str],
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(reader)?;
+    let builder = dictionary_builder(reader)?;
     let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
@@ -117,7 +143,8 @@ pub fn parquet_row_groups(bytes: &Bytes) -> Result<Vec<u64>> {
     Ok(builder.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect())
 }
 
-/// As [`parquet_batches_projected`], decoding only the row groups `groups`.
+/// As [`parquet_batches_projected`], decoding only the row groups `groups`; text columns
+/// come as `Dictionary(Int32, Utf8)`.
 ///
 /// # Errors
 /// When the bytes are not a readable Parquet file; each batch may fail to decode.
@@ -126,7 +153,7 @@ pub fn parquet_row_group_batches(
     columns: &[&str],
     groups: Vec<usize>,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+    let builder = dictionary_builder(bytes.clone())?;
     let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     let reader = builder.with_projection(mask).with_row_groups(groups).with_batch_size(64 * 1024).build()?;
     Ok(reader.map(|b| b.map_err(crate::Error::from)))

@@ -150,37 +150,23 @@ impl ReportState {
     pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
         let file = self.file_slot(meta)? << LINE_BITS;
         let i = |n| column(batch, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
-        let s = |n| column(batch, n, &DataType::Utf8).map(|c| c.as_string::<i32>());
         let d = |n, t| column(batch, n, t).map(|c| c.as_primitive::<Decimal128Type>());
         let (order_id, product_id, client_id, units, line) =
             (i("order_id")?, i("product_id")?, i("client_id")?, i("units")?, i("line")?);
-        let (client_name, product_description, channel, status) =
-            (s("client_name")?, s("product_description")?, s("channel")?, s("status")?);
         let (amount, volume) = (d("amount", &MONEY)?, d("volume_l", &VOLUME)?);
         let bad = |what: &str, r: usize| ErrorKind::Schema {
             table: "fact_order_line",
             message: format!("invalid {what} at row {r} of a batch of file {}", meta.file_id),
         };
+        // Text columns, plain or dictionary-encoded (then each distinct value is handled once).
+        let client_name = self.text_ids(text_column(batch, "client_name")?, |st, v| Some(st.name(v)))?;
+        let product_description =
+            self.text_ids(text_column(batch, "product_description")?, |st, v| Some(st.name(v)))?;
+        let channel = self.text_ids(text_column(batch, "channel")?, |_, v| Channel::parse(v.as_bytes()))?;
+        let status = self.text_ids(text_column(batch, "status")?, |_, v| Status::parse(v.as_bytes()))?;
         self.rows.reserve(batch.num_rows());
-        // Names repeat on consecutive rows less often than not, but interning the same text
-        // twice in a row is common enough (orders with several lines) to skip the lookup.
-        let (mut last_client, mut last_product) = ((usize::MAX, 0), (usize::MAX, 0));
         for r in 0..batch.num_rows() {
             let l = u64::try_from(line.value(r)).ok().filter(|l| *l < 1 << LINE_BITS).ok_or_else(|| bad("line", r))?;
-            let cn = client_name.value(r);
-            let cn = if last_client.0 != usize::MAX && client_name.value(last_client.0) == cn {
-                last_client.1
-            } else {
-                self.name(cn)
-            };
-            last_client = (r, cn);
-            let pd = product_description.value(r);
-            let pd = if last_product.0 != usize::MAX && product_description.value(last_product.0) == pd {
-                last_product.1
-            } else {
-                self.name(pd)
-            };
-            last_product = (r, pd);
             self.rows.push(Row {
                 order_id: order_id.value(r),
                 product_id: product_id.value(r),
@@ -189,13 +175,42 @@ impl ReportState {
                 amount: i64::try_from(amount.value(r)).map_err(|_| bad("amount", r))?,
                 volume: i64::try_from(volume.value(r)).map_err(|_| bad("volume_l", r))?,
                 version: file | l,
-                client_name: cn,
-                product_description: pd,
-                channel: Channel::parse(channel.value(r).as_bytes()).ok_or_else(|| bad("channel", r))?,
-                status: Status::parse(status.value(r).as_bytes()).ok_or_else(|| bad("status", r))?,
+                client_name: client_name.get(r).ok_or_else(|| bad("client_name", r))?,
+                product_description: product_description.get(r).ok_or_else(|| bad("product_description", r))?,
+                channel: channel.get(r).ok_or_else(|| bad("channel", r))?,
+                status: status.get(r).ok_or_else(|| bad("status", r))?,
             });
         }
         Ok(())
+    }
+
+    /// Maps a text column's values with `f` (interning, parsing): per row for a plain
+    /// column (consecutive equal values mapped once), per distinct value for a dictionary.
+    fn text_ids<'b, T: Copy>(
+        &mut self,
+        col: TextColumn<'b>,
+        mut f: impl FnMut(&mut ReportState, &str) -> Option<T>,
+    ) -> Result<Mapped<'b, T>> {
+        Ok(match col {
+            TextColumn::Plain(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                let mut last: Option<(&str, Option<T>)> = None;
+                for v in a.iter() {
+                    let v = v.unwrap_or_default();
+                    let id = match last {
+                        Some((prev, id)) if prev == v => id,
+                        _ => f(self, v),
+                    };
+                    last = Some((v, id));
+                    out.push(id);
+                }
+                Mapped::Rows(out)
+            }
+            TextColumn::Dict { keys, values } => {
+                let ids: Vec<Option<T>> = values.iter().map(|v| f(self, v.unwrap_or_default())).collect();
+                Mapped::Keys { keys, ids }
+            }
+        })
     }
 
     /// Keeps the latest version of every line: files ranked by `(ingested_at, source,
@@ -243,6 +258,44 @@ impl ReportState {
             .collect();
         SortedLines { runs, rank_of }
     }
+}
+
+/// A text column as read: plain, or dictionary-encoded (Parquet dictionaries read as such).
+enum TextColumn<'a> {
+    Plain(&'a arrow_array::StringArray),
+    Dict { keys: &'a [i32], values: &'a arrow_array::StringArray },
+}
+
+/// A text column mapped to ids or enums.
+enum Mapped<'a, T> {
+    Rows(Vec<Option<T>>),
+    Keys { keys: &'a [i32], ids: Vec<Option<T>> },
+}
+
+impl<T: Copy> Mapped<'_, T> {
+    fn get(&self, r: usize) -> Option<T> {
+        match self {
+            Mapped::Rows(v) => v.get(r).copied().flatten(),
+            Mapped::Keys { keys, ids } => {
+                keys.get(r).and_then(|k| usize::try_from(*k).ok()).and_then(|k| ids.get(k)).copied().flatten()
+            }
+        }
+    }
+}
+
+fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<TextColumn<'a>> {
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
+        table: "fact_order_line",
+        message: format!("column `{name}` is missing"),
+    })?;
+    if c.data_type() == &dict && c.null_count() == 0 {
+        let d = c.as_dictionary::<arrow_array::types::Int32Type>();
+        if let Some(values) = d.values().as_string_opt::<i32>() {
+            return Ok(TextColumn::Dict { keys: d.keys().values(), values });
+        }
+    }
+    column(batch, name, &DataType::Utf8).map(|c| TextColumn::Plain(c.as_string::<i32>()))
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a dyn Array> {
