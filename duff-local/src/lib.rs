@@ -703,19 +703,7 @@ fn stage_pass(
 ) -> (duff_core::Result<Finish>, u64) {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-        let encode = move || -> duff_core::Result<()> {
-            let mut sink = ParquetSink::new(|table: Table| {
-                let f = File::create(staging.join(format!("{}.parquet", table.name())))?;
-                Ok(BufWriter::with_capacity(1 << 20, f))
-            });
-            for (table, batch) in rx {
-                sink.write_batch(table, batch)?;
-            }
-            for (_, mut w) in sink.finish()? {
-                w.flush()?;
-            }
-            Ok(())
-        };
+        let encode = move || encode_staged(staging, |table| format!("{}.parquet", table.name()), rx);
         let writer = match std::thread::Builder::new().name("duff-parquet".into()).spawn_scoped(scope, encode) {
             Ok(w) => w,
             Err(e) => return (Err(e.into()), 0),
@@ -766,6 +754,26 @@ impl duff_core::fanout::ByteSource for FileSource {
     }
 }
 
+/// Encodes the batches received on `rx` into one Parquet file per table in `dir`, named by
+/// `file_name`: the encoding thread of one pass and of each part.
+fn encode_staged(
+    dir: &Path,
+    file_name: impl Fn(Table) -> String,
+    rx: std::sync::mpsc::Receiver<(Table, RecordBatch)>,
+) -> duff_core::Result<()> {
+    let mut sink = ParquetSink::new(|table: Table| {
+        let f = File::create(dir.join(file_name(table)))?;
+        Ok(BufWriter::with_capacity(1 << 20, f))
+    });
+    for (table, batch) in rx {
+        sink.write_batch(table, batch)?;
+    }
+    for (_, mut w) in sink.finish()? {
+        w.flush()?;
+    }
+    Ok(())
+}
+
 /// The staged Parquet files of a part: `<table>-<part>.parquet`.
 fn part_file(table: Table, part: usize) -> String {
     format!("{}-{part}.parquet", table.name())
@@ -807,19 +815,7 @@ impl duff_core::fanout::PartSinks for StagedParts<'_> {
     fn open(&self, part: usize) -> duff_core::Result<Self::Sink> {
         let dir = self.dir.to_path_buf();
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-        let writer = std::thread::spawn(move || -> duff_core::Result<()> {
-            let mut sink = ParquetSink::new(|table: Table| {
-                let f = File::create(dir.join(part_file(table, part)))?;
-                Ok(BufWriter::with_capacity(1 << 20, f))
-            });
-            for (table, batch) in rx {
-                sink.write_batch(table, batch)?;
-            }
-            for (_, mut w) in sink.finish()? {
-                w.flush()?;
-            }
-            Ok(())
-        });
+        let writer = std::thread::spawn(move || encode_staged(&dir, |table| part_file(table, part), rx));
         Ok(PipedSink { tx: Some(tx), writer: Some(writer) })
     }
 
