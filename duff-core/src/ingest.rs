@@ -277,6 +277,8 @@ pub struct FileIngest {
     verify_identity: bool,
     /// The size hint of [`FileIngest::deferring_repeats`].
     expected_bytes: u64,
+    /// The deferred line index was sized from the first block.
+    line_index_sized: bool,
     /// Records starting at or after this file offset are left to the next part.
     stop_at: u64,
     /// The record at `stop_at` was reached: further input is ignored.
@@ -322,6 +324,7 @@ impl FileIngest {
             bytes: 0,
             verify_identity: true,
             expected_bytes: 0,
+            line_index_sized: false,
             stop_at: u64::MAX,
             done: false,
             scan_only: false,
@@ -594,6 +597,7 @@ impl FileIngest {
         self.buf = buf;
         match result {
             Ok(consumed) => {
+                self.size_line_index(self.bytes - (self.buf.len() - consumed) as u64);
                 self.buf.drain(..consumed);
                 self.buf_offset += consumed as u64;
                 Ok(())
@@ -655,18 +659,18 @@ impl FileIngest {
             }
         };
         self.fields = fields;
-        self.size_line_index(pos);
         result
     }
 
-    /// Sizes the deferred line index once, from the average line length of the first block.
-    fn size_line_index(&mut self, consumed: usize) {
+    /// Sizes the deferred line index once, from the average line length of the first block
+    /// (`consumed`: the bytes handled since the start of this ingest).
+    fn size_line_index(&mut self, consumed: u64) {
         if let LineIndex::Deferred(v) = &mut self.seen
-            && v.capacity() == 0
+            && !self.line_index_sized
             && v.len() >= 1024
-            && self.expected_bytes > 0
         {
-            let per_line = (self.buf_offset + consumed as u64) / v.len() as u64;
+            self.line_index_sized = true;
+            let per_line = consumed / v.len() as u64;
             let lines = self.expected_bytes / per_line.max(1);
             v.reserve_exact(usize::try_from(lines + lines / 16).unwrap_or(0).saturating_sub(v.len()));
         }
