@@ -91,6 +91,16 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // The pipeline's report stage: the compact state (72 B per line), sorted, every report.
+    g.bench_function("compact_state_and_reports", |b| {
+        b.iter(|| {
+            let mut s = duff_core::ReportState::with_capacity(state.len());
+            for f in &facts {
+                s.apply_batch(&meta, f)?;
+            }
+            Ok::<_, duff_core::Error>(s.finish().reports(&ReportFilter::default()).orders_by_client.len())
+        })
+    });
     g.finish();
 }
 
