@@ -80,8 +80,8 @@ pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject,
 pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
 pub use number::{format_litres, format_scaled, to_decimal};
 pub use parquet_io::{
-    ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_batches_projected, parquet_reader_projected,
-    parquet_row_group_batches, parquet_row_groups, read_parquet, to_parquet_bytes, write_parquet, writer_properties,
+    ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_reader_projected, parquet_row_groups, read_parquet,
+    to_parquet_bytes, write_parquet, writer_properties,
 };
 pub use report_state::{ReportState, SortedLines};
 pub use state::{

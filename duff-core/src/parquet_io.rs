@@ -78,21 +78,6 @@ pub fn parquet_batches(bytes: impl Into<Bytes>) -> Result<impl Iterator<Item = R
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
-/// As [`parquet_batches`], decoding only the named top-level columns (the others are
-/// skipped, not decoded). Names absent from the file are ignored.
-///
-/// # Errors
-/// When the bytes are not a readable Parquet file; each batch may fail to decode.
-pub fn parquet_batches_projected(
-    bytes: impl Into<Bytes>,
-    columns: &[&str],
-) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.into())?;
-    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
-    Ok(reader.map(|b| b.map_err(crate::Error::from)))
-}
-
 /// A reader whose text (`Utf8`) columns decode as `Dictionary(Int32, Utf8)`: a Parquet
 /// dictionary page becomes the array's dictionary, so a reader handles each distinct value
 /// once instead of once per row.
@@ -120,43 +105,33 @@ fn dictionary_builder<R: parquet::file::reader::ChunkReader + 'static>(
 }
 
 /// Decodes the named columns of a Parquet file read through `reader` (a `File`, `Bytes`...),
-/// one row group in memory at a time. Text columns come as `Dictionary(Int32, Utf8)`.
+/// one row group in memory at a time: every row group, or only `groups`. Text columns come
+/// as `Dictionary(Int32, Utf8)`; names absent from the file are ignored.
 ///
 /// # Errors
 /// When the file is not readable Parquet; each batch may fail to decode.
 pub fn parquet_reader_projected<R: parquet::file::reader::ChunkReader + 'static>(
     reader: R,
     columns: &[&str],
+    groups: Option<Vec<usize>>,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
-    let builder = dictionary_builder(reader)?;
+    let mut builder = dictionary_builder(reader)?;
     let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
-    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+    builder = builder.with_projection(mask).with_batch_size(64 * 1024);
+    if let Some(groups) = groups {
+        builder = builder.with_row_groups(groups);
+    }
+    Ok(builder.build()?.map(|b| b.map_err(crate::Error::from)))
 }
 
-/// The number of rows of each row group of a Parquet file held in memory.
+/// The number of rows of each row group of a Parquet file (reads only its footer).
 ///
 /// # Errors
-/// When the bytes are not a readable Parquet file.
-pub fn parquet_row_groups(bytes: &Bytes) -> Result<Vec<u64>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
-    Ok(builder.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect())
-}
-
-/// As [`parquet_batches_projected`], decoding only the row groups `groups`; text columns
-/// come as `Dictionary(Int32, Utf8)`.
-///
-/// # Errors
-/// When the bytes are not a readable Parquet file; each batch may fail to decode.
-pub fn parquet_row_group_batches(
-    bytes: &Bytes,
-    columns: &[&str],
-    groups: Vec<usize>,
-) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
-    let builder = dictionary_builder(bytes.clone())?;
-    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder.with_projection(mask).with_row_groups(groups).with_batch_size(64 * 1024).build()?;
-    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+/// When the file is not readable Parquet.
+pub fn parquet_row_groups<R: parquet::file::reader::ChunkReader>(reader: &R) -> Result<Vec<u64>> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let md = ArrowReaderMetadata::load(reader, ArrowReaderOptions::new())?;
+    Ok(md.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect())
 }
 
 /// A [`TableSink`] that streams each table into its own Parquet writer, opened on the

@@ -480,7 +480,8 @@ impl<S: Store> Lake<S> {
                 let file = File::open(path).map_err(io("opening", path))?;
                 scope.spawn(move || {
                     let batches =
-                        match duff_core::parquet_reader_projected(file, &duff_core::report_state::REPORT_COLUMNS) {
+                        match duff_core::parquet_reader_projected(file, &duff_core::report_state::REPORT_COLUMNS, None)
+                        {
                             Ok(b) => b,
                             Err(e) => {
                                 let _ = tx.send(Err(e));
@@ -509,17 +510,28 @@ impl<S: Store> Lake<S> {
         objects: Vec<(usize, String)>,
         threads: usize,
     ) -> Result<Vec<ReportState>> {
-        let mut units: Vec<(usize, String, usize, u64)> = Vec::new();
+        // Each object is opened once: a local file is read by its footer, then by row group;
+        // another store's object is fetched whole, once, and shared by the threads.
+        let mut sources: Vec<Source> = Vec::new();
+        let mut units: Vec<(usize, usize, usize, u64)> = Vec::new(); // (manifest, source, group, rows)
         for (i, key) in objects {
-            let bytes = self.object(&key)?;
-            for (g, rows) in duff_core::parquet_row_groups(&bytes)?.into_iter().enumerate() {
-                units.push((i, key.clone(), g, rows));
+            let source = match self.store.local_path(&key) {
+                Some(path) => Source::File(path),
+                None => Source::Bytes(self.object(&key)?),
+            };
+            let groups = match &source {
+                Source::File(path) => duff_core::parquet_row_groups(&File::open(path).map_err(io("opening", path))?)?,
+                Source::Bytes(b) => duff_core::parquet_row_groups(b)?,
+            };
+            for (g, rows) in groups.into_iter().enumerate() {
+                units.push((i, sources.len(), g, rows));
             }
+            sources.push(source);
         }
         let total: u64 = units.iter().map(|u| u.3).sum();
         // Contiguous shares of about equal rows, one per thread.
         let threads = threads.max(1);
-        let mut shares: Vec<Vec<(usize, String, usize, u64)>> = vec![Vec::new()];
+        let mut shares: Vec<Vec<(usize, usize, usize, u64)>> = vec![Vec::new()];
         let mut acc = 0;
         for u in units {
             let share = shares.len() as u64;
@@ -532,24 +544,28 @@ impl<S: Store> Lake<S> {
             }
         }
         let states: Vec<Result<ReportState>> = std::thread::scope(|scope| {
+            let sources = &sources;
             let handles: Vec<_> = shares
                 .iter()
                 .map(|share| {
                     scope.spawn(move || -> Result<ReportState> {
                         let rows: u64 = share.iter().map(|u| u.3).sum();
                         let mut state = ReportState::with_capacity(usize::try_from(rows).unwrap_or(0));
-                        let mut loaded: Option<(&str, duff_core::bytes::Bytes)> = None;
-                        for (i, key, group, _) in share {
-                            let bytes = match &loaded {
-                                Some((k, b)) if *k == key.as_str() => b.clone(),
-                                _ => {
-                                    let b = self.object(key)?;
-                                    loaded = Some((key.as_str(), b.clone()));
-                                    b
+                        let columns = &duff_core::report_state::REPORT_COLUMNS;
+                        for (i, source, group, _) in share {
+                            let batches = match &sources[*source] {
+                                Source::File(path) => {
+                                    let file = File::open(path).map_err(io("opening", path))?;
+                                    Box::new(duff_core::parquet_reader_projected(file, columns, Some(vec![*group]))?)
+                                        as Box<dyn Iterator<Item = duff_core::Result<RecordBatch>>>
                                 }
+                                Source::Bytes(b) => Box::new(duff_core::parquet_reader_projected(
+                                    b.clone(),
+                                    columns,
+                                    Some(vec![*group]),
+                                )?),
                             };
-                            let columns = &duff_core::report_state::REPORT_COLUMNS;
-                            for batch in duff_core::parquet_row_group_batches(&bytes, columns, vec![*group])? {
+                            for batch in batches {
                                 state.apply_batch(&metas[*i], &batch?)?;
                             }
                         }
@@ -623,6 +639,12 @@ impl<S: Store> Lake<S> {
     }
 }
 
+/// A lake object read by the report threads: a local file, or bytes fetched once.
+enum Source {
+    File(PathBuf),
+    Bytes(duff_core::bytes::Bytes),
+}
+
 /// What [`Lake::reports`] computed and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LakeReports {
@@ -642,7 +664,7 @@ pub const MAX_STREAMS: usize = 8;
 fn in_key_order(path: &Path) -> Result<bool> {
     let file = File::open(path).map_err(io("opening", path))?;
     let mut last = (i64::MIN, i64::MIN);
-    for batch in duff_core::parquet_reader_projected(file, &["order_id", "product_id"])? {
+    for batch in duff_core::parquet_reader_projected(file, &["order_id", "product_id"], None)? {
         let batch = batch?;
         let (Some(o), Some(p)) = (batch.column_by_name("order_id"), batch.column_by_name("product_id")) else {
             return Ok(false);
