@@ -285,10 +285,7 @@ impl<T: Copy> Mapped<'_, T> {
 
 fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<TextColumn<'a>> {
     let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
-        table: "fact_order_line",
-        message: format!("column `{name}` is missing"),
-    })?;
+    let c = by_name(batch, name)?;
     if c.data_type() == &dict && c.null_count() == 0 {
         let d = c.as_dictionary::<arrow_array::types::Int32Type>();
         if let Some(values) = d.values().as_string_opt::<i32>() {
@@ -298,11 +295,15 @@ fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<TextColumn<'a>>
     column(batch, name, &DataType::Utf8).map(|c| TextColumn::Plain(c.as_string::<i32>()))
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a dyn Array> {
-    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
+fn by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::ArrayRef> {
+    Ok(batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
         table: "fact_order_line",
         message: format!("column `{name}` is missing"),
-    })?;
+    })?)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a dyn Array> {
+    let c = by_name(batch, name)?;
     if c.data_type() != t || c.null_count() > 0 {
         return Err(ErrorKind::Schema {
             table: "fact_order_line",
@@ -352,11 +353,15 @@ impl Acc {
 }
 
 impl SortedLines {
+    /// A cursor over each finished run.
+    fn run_cursors(&self) -> Vec<Box<dyn Cursor + '_>> {
+        self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + '_>).collect()
+    }
+
     /// Calls `f` with every current line in key order (the runs merged: for a key in
     /// several runs, the latest version) and its run.
     fn for_each(&self, f: impl FnMut(&Row, usize)) {
-        let mut cursors: Vec<Box<dyn Cursor + '_>> =
-            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + '_>).collect();
+        let mut cursors = self.run_cursors();
         // Runs never fail.
         let _ = merge_each(&mut cursors, f);
     }
@@ -378,8 +383,7 @@ impl SortedLines {
 
     /// Every report over the lines that `filter` keeps, in one scan.
     pub fn reports(&self, filter: &ReportFilter) -> Reports {
-        let mut cursors: Vec<Box<dyn Cursor + '_>> =
-            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + '_>).collect();
+        let mut cursors = self.run_cursors();
         let mut acc = Accumulators::default();
         // Runs never fail.
         let _ = merge_each(&mut cursors, |row, run| acc.add(row, run as u32, filter));
@@ -399,8 +403,7 @@ impl SortedLines {
         streams: Vec<(FileMeta, FactBatches<'a>)>,
         filter: &ReportFilter,
     ) -> Result<Reports> {
-        let mut cursors: Vec<Box<dyn Cursor + 'a>> =
-            self.runs.iter().map(|run| Box::new(RunCursor { run, at: 0 }) as Box<dyn Cursor + 'a>).collect();
+        let mut cursors = self.run_cursors();
         for (meta, batches) in streams {
             let rank = self.rank_of.get(&meta.file_id).copied().ok_or_else(|| ErrorKind::Schema {
                 table: "fact_order_line",
