@@ -10,7 +10,23 @@ Two layers:
    have exactly one of Next/End; Choice rules have a Next; Retry/Catch ErrorEquals are
    non-empty and States.ALL stands alone and last; every "key.$" value is a path
    ("$...", "$$...") or an intrinsic function ("States.X(...)").
-2. The ASL schema, by cfn-lint (rule E3601): with --cfn-lint, each definition is wrapped in
+2. The ETL function's task contract, here: every Lambda task retries the Lambda service
+   errors and Duff.Retryable; a top-level Lambda task has a States.ALL Catch; a Lambda task
+   inside a Map has no Catch that could swallow a failed part (only a Catch to a Fail state),
+   and its Map has a States.ALL Catch. When a definition fans out over byte ranges (a Lambda
+   task whose payload has range.plan or range.merge, or a Map over Lambda tasks), its shape
+   is the one duff-lambda-etl implements (docs/deploy.md, "Big files"):
+   - PlanRanges passes the whole-file task's object fields plus range {plan: true,
+     "length.$"}, keeps $.Payload in $.etl and goes to a Choice that sends a response with
+     ranges (and the plan fields the merge reads) to the Map and anything else to the
+     whole-file task's next state (Outcome);
+   - the Map is DISTRIBUTED over $.etl.response.ranges, tolerates no failure, selects the same
+     object fields plus "range.$": "$$.Map.Item.Value", keeps a small result (ResultSelector)
+     outside $.etl, and its child task sends "Payload.$": "$" and keeps only $.Payload.part;
+   - MergeRanges passes the object fields plus range {merge: true, file_id, ingested_at_micros,
+     parts from $.etl.response.plan}, keeps $.Payload in $.etl and goes where the whole-file
+     task goes.
+3. The ASL schema, by cfn-lint (rule E3601): with --cfn-lint, each definition is wrapped in
    a throw-away AWS::StepFunctions::StateMachine template (substitutions given dummy values)
    and linted; any error fails.
 
@@ -143,6 +159,158 @@ def check_scope(scope: dict, path: str, errors: list[str]) -> None:
         errors.append(f"{path}: no terminal state (Succeed, Fail or End: true)")
 
 
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+LAMBDA_TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException"}
+RETRYABLE = "Duff.Retryable"
+PLAN_FIELDS = ("file_id", "ingested_at_micros", "parts")
+
+
+def _is_lambda(st: dict) -> bool:
+    return st.get("Type") == "Task" and st.get("Resource") == LAMBDA_INVOKE
+
+
+def _catches_all(st: dict) -> bool:
+    return any("States.ALL" in c.get("ErrorEquals", []) for c in st.get("Catch", []))
+
+
+def _payload(st: dict):
+    return (st.get("Parameters") or {}).get("Payload")
+
+
+def _range(st: dict) -> dict:
+    p = _payload(st)
+    r = p.get("range") if isinstance(p, dict) else None
+    return r if isinstance(r, dict) else {}
+
+
+def _inner_scope(st: dict) -> dict:
+    inner = st.get("ItemProcessor") or st.get("Iterator")
+    return inner if isinstance(inner, dict) else {}
+
+
+def check_lambda_tasks(scope: dict, path: str, errors: list[str], in_map: str | None = None) -> None:
+    """Retry and Catch of every task invoking the ETL function, in every scope."""
+    states = scope.get("States") or {}
+    for name, st in states.items():
+        where = f"{path}.{name}"
+        if _is_lambda(st):
+            retried = {e for r in st.get("Retry", []) for e in r.get("ErrorEquals", [])}
+            if RETRYABLE not in retried:
+                errors.append(f"{where}: no Retry on {RETRYABLE} (the function fails only when a retry can help)")
+            if not LAMBDA_TRANSIENT <= retried:
+                errors.append(f"{where}: Retry misses Lambda service errors {sorted(LAMBDA_TRANSIENT - retried)}")
+            if in_map is None:
+                if not _catches_all(st):
+                    errors.append(f"{where}: a top-level Lambda task needs a States.ALL Catch (to RecordError)")
+            else:
+                for c in st.get("Catch", []):
+                    if states.get(c.get("Next"), {}).get("Type") != "Fail":
+                        errors.append(f"{where}: a Catch inside {in_map} that does not end in a Fail state would "
+                                      "turn a failed part into a success of the Map")
+        if st.get("Type") == "Map":
+            inner = _inner_scope(st)
+            if any(_is_lambda(s) for s in (inner.get("States") or {}).values()) and not _catches_all(st):
+                errors.append(f"{where}: a Map over Lambda tasks needs a States.ALL Catch (its failed parts end there)")
+            check_lambda_tasks(inner, f"{where}.ItemProcessor", errors, in_map=name)
+        if st.get("Type") == "Parallel":
+            for i, branch in enumerate(st.get("Branches") or []):
+                check_lambda_tasks(branch, f"{where}.Branches[{i}]", errors, in_map=in_map)
+
+
+def check_fanout(definition: dict, name: str, errors: list[str]) -> str | None:
+    """The byte-range fan-out's shape (top level). Returns a summary, or None without a fan-out."""
+    states = definition.get("States") or {}
+    lambdas = {n: st for n, st in states.items() if _is_lambda(st)}
+    plans = [n for n, st in lambdas.items() if _range(st).get("plan") is True]
+    merges = [n for n, st in lambdas.items() if _range(st).get("merge") is True]
+    wholes = [n for n, st in lambdas.items() if isinstance(_payload(st), dict) and "range" not in _payload(st)]
+    maps = [n for n, st in states.items() if st.get("Type") == "Map"
+            and any(_is_lambda(s) for s in (_inner_scope(st).get("States") or {}).values())]
+    if not (plans or merges or maps):
+        return None
+    err = lambda msg: errors.append(f"{name}: fan-out: {msg}")
+    missing = False
+    for what, found in (("plan task (range.plan: true)", plans), ("merge task (range.merge: true)", merges),
+                        ("whole-file Lambda task (payload without range)", wholes), ("Map over Lambda tasks", maps)):
+        if len(found) != 1:
+            err(f"expected exactly one {what}, found {found}")
+            missing = True
+    if missing:
+        return None
+    plan_n, merge_n, whole_n, map_n = plans[0], merges[0], wholes[0], maps[0]
+    plan, merge, whole, imap = states[plan_n], states[merge_n], states[whole_n], states[map_n]
+    ident = {k: v for k, v in _payload(whole).items()}
+    after = whole.get("Next")
+
+    # The object's identity is passed the same way by every step.
+    for n, st in ((plan_n, plan), (merge_n, merge)):
+        rest = {k: v for k, v in _payload(st).items() if k != "range"}
+        if rest != ident:
+            err(f"{n} passes {sorted(rest.items())}, the whole-file task {sorted(ident.items())}")
+        if st.get("ResultSelector") != {"response.$": "$.Payload"} or st.get("ResultPath") != "$.etl":
+            err(f"{n} must keep the function's answer as {{response: $.Payload}} in $.etl")
+
+    # PlanRanges -> a Choice: ranges (and the plan fields the merge reads) -> the Map; else Outcome.
+    prange = _range(plan)
+    if set(prange) != {"plan", "length.$"}:
+        err(f"{plan_n}: range must be {{plan: true, length.$}}, got {sorted(prange)}")
+    choice_n = plan.get("Next")
+    choice = states.get(choice_n, {})
+    if choice.get("Type") != "Choice":
+        err(f"{plan_n} must be followed by a Choice on the plan's ranges, not {choice_n!r}")
+    else:
+        if choice.get("Default") != after:
+            err(f"{choice_n}: Default {choice.get('Default')!r}; an answer without ranges must go where the "
+                f"whole-file task goes ({after!r})")
+        to_map = [r for r in choice.get("Choices", []) if r.get("Next") == map_n]
+        if len(to_map) != 1:
+            err(f"{choice_n}: needs one rule leading to {map_n}")
+        else:
+            rule = to_map[0]
+            tests = rule.get("And", [rule])
+            present = {t.get("Variable") for t in tests if t.get("IsPresent") is True}
+            need = {"$.etl.response.ranges"} | {f"$.etl.response.plan.{f}" for f in PLAN_FIELDS}
+            if need - present:
+                err(f"{choice_n}: the rule to {map_n} must test IsPresent on {sorted(need - present)}")
+
+    # The Map.
+    if imap.get("ItemsPath") != "$.etl.response.ranges":
+        err(f"{map_n}: ItemsPath {imap.get('ItemsPath')!r}, expected $.etl.response.ranges")
+    cfg = _inner_scope(imap).get("ProcessorConfig") or {}
+    if cfg.get("Mode") != "DISTRIBUTED":
+        err(f"{map_n}: ProcessorConfig.Mode must be DISTRIBUTED")
+    if imap.get("ToleratedFailurePercentage", 0) != 0 or imap.get("ToleratedFailureCount", 0) != 0:
+        err(f"{map_n}: a failed part must fail the Map (tolerated failures 0)")
+    sel = dict(imap.get("ItemSelector") or {})
+    if sel.pop("range.$", None) != "$$.Map.Item.Value":
+        err(f"{map_n}: ItemSelector must pass the item as \"range.$\": \"$$.Map.Item.Value\"")
+    if sel != ident:
+        err(f"{map_n}: ItemSelector passes {sorted(sel.items())}, the whole-file task {sorted(ident.items())}")
+    rp = imap.get("ResultPath", "$")
+    if rp is not None and (rp == "$" or rp.startswith("$.etl") or rp.startswith("$.file")):
+        err(f"{map_n}: ResultPath {rp!r} would overwrite the plan ($.etl) or the object ($.file)")
+    if not imap.get("ResultSelector"):
+        err(f"{map_n}: no ResultSelector (the state holds at most 256 KiB: keep the Map's result small)")
+    if imap.get("Next") != merge_n:
+        err(f"{map_n}: Next {imap.get('Next')!r}, expected {merge_n}")
+    children = [(n, s) for n, s in (_inner_scope(imap).get("States") or {}).items() if _is_lambda(s)]
+    for n, s in children:
+        if (s.get("Parameters") or {}).get("Payload.$") != "$":
+            err(f"{map_n}.{n}: the child must send its item selection as is (\"Payload.$\": \"$\")")
+        if s.get("ResultSelector") != {"part.$": "$.Payload.part"}:
+            err(f"{map_n}.{n}: ResultSelector must keep only {{part: $.Payload.part}} (small Map results)")
+
+    # MergeRanges.
+    mrange = _range(merge)
+    want = {"merge": True} | {f"{f}.$": f"$.etl.response.plan.{f}" for f in PLAN_FIELDS}
+    if mrange != want:
+        err(f"{merge_n}: range {mrange}, expected {want}")
+    if merge.get("Next") != after:
+        err(f"{merge_n}: Next {merge.get('Next')!r}; its answer is a whole-file ingest's and must go to {after!r}")
+    return f"fan-out {plan_n} -> {choice_n} -> {map_n} -> {merge_n} -> {after}"
+
+
 def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
@@ -157,6 +325,8 @@ def validate_file(path: Path) -> tuple[dict | None, list[str]]:
     if not isinstance(definition, dict):
         return None, [f"{path.name}: the definition is not a JSON object"]
     check_scope(definition, path.name, errors)
+    check_lambda_tasks(definition, path.name, errors)
+    check_fanout(definition, path.name, errors)
     return definition, errors
 
 
@@ -209,7 +379,9 @@ def main() -> int:
                 print(f"  {e}")
         else:
             schema = " + cfn-lint schema" if args.cfn_lint else ""
-            print(f"ok   {f.name}: {n_states} top-level states, graph{schema} valid")
+            fanout = check_fanout(definition, f.name, []) if definition else None
+            shape = f"; {fanout}" if fanout else ""
+            print(f"ok   {f.name}: {n_states} top-level states, graph, Lambda retries/catches{schema} valid{shape}")
     return 1 if failed else 0
 
 
