@@ -1,35 +1,38 @@
 //! Fan-out of a big file: byte ranges ("parts") processed apart, then merged into exactly
-//! what one pass over the file gives.
+//! what one pass over the file gives. The same steps run on threads locally
+//! ([`ingest_parts`], `duff_local::Lake`) and in separate Lambda invocations under a Step
+//! Functions Distributed Map (each step's output is serialisable).
 //!
 //! # The method
 //!
-//! 1. **Guess** part starts: the first line start after each multiple of `part_bytes`. A
-//!    guess may fall inside a quoted field that holds a newline; nothing trusts it yet.
-//! 2. **Scan** every part from its guess to the next one, in parallel: only record
-//!    boundaries are found (no validation), counting lines and records. The first part
-//!    starts at the file's start, so its end is a true record boundary; walking the parts
-//!    in order, a part whose guess equals the previous part's true end is confirmed and its
-//!    counts give the next true start. A part whose guess was wrong (inside quotes) is
-//!    scanned again from the true start. So the starts are exact — line, record and byte —
-//!    whatever the quoting; the only cost of a bad guess is one part scanned twice.
-//! 3. **Ingest** every part from its exact start to the next, in parallel, each into its own
-//!    sink (its own Parquet objects), deferring the search for repeated lines.
-//! 4. **Merge**: the sorted line hashes of the parts show the lines that repeat a line of
-//!    the same or an earlier part; only the parts that hold such lines are read again. The
-//!    summaries add up, the first sample problems are kept, the dimensions merge (the
-//!    latest line of a client or product wins), and the manifest is built as one pass
-//!    builds it.
+//! 1. **Plan** ([`Planner`]): one sequential pass hashes the file (its content identity)
+//!    and scans its records (record boundaries only, no validation), marking the first
+//!    record start at or after every `part_bytes` bytes. The scan tracks the quote state
+//!    from the file's first byte, so a part start is never inside a record, quoted
+//!    newlines included, and each start comes with its exact line and record numbers. A
+//!    file-level problem the scan meets (no header, a missing column, a quote left open,
+//!    not text) refuses the file here, as one pass would.
+//! 2. **Ingest** every part apart ([`ingest_range`]): it needs only the header's bytes and
+//!    its own (`[start, end)` of [`PartRange`]); it writes its fact and quarantine rows to
+//!    its own sink and returns a [`PartOutput`]: counts, sample problems, its views of
+//!    clients and products, and the sorted 64-bit hashes of its lines.
+//! 3. **Repeats** ([`find_repeats`]): the sorted hashes show the lines that repeat a line
+//!    of the same or an earlier part; only the parts holding such lines are ingested again,
+//!    tracking just those hashes ([`PartRepeats`]).
+//! 4. **Merge** ([`merge`]): the summaries add up, the first sample problems are kept, the
+//!    dimensions merge (the latest line of a client or product wins), and the manifest is
+//!    built as one pass builds it.
 //!
-//! Limits: the scan phase reads the whole file once more (record finding only, several times
-//! faster than ingesting); a part is at least one record, so a file with one huge record
-//! does not split. The output differs from one pass only in how the fact and quarantine
-//! rows are cut into objects (one per part: [`Table::part_key`]).
+//! Limits: the plan is one sequential pass (record finding and hashing, several times
+//! faster than ingesting, but bound to one reader); a part is at least one record, so a
+//! file with one huge record does not split. The output differs from one pass only in how
+//! the fact and quarantine rows are cut into objects (one per part: [`Table::part_key`]).
 
 use crate::columns::Header;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
 use crate::ingest::{FileIngest, IngestConfig, PartOutput, TableSink, manifest_of};
-use crate::lake::{FileMeta, Table};
+use crate::lake::{FileHasher, FileId, FileMeta, Table};
 use crate::manifest::{Manifest, OutputObject};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
 use arrow_array::RecordBatch;
@@ -99,11 +102,6 @@ pub struct FanOut {
     pub parts_read_again: usize,
 }
 
-/// The start of the first line after `window[0]`'s position: just after its first `\n`.
-pub fn next_line_start(window: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', window).map(|i| i + 1)
-}
-
 /// Feeds `ingest` from `from` until it is done or the source ends (read straight into the
 /// ingest's buffer).
 fn feed(source: &dyn ByteSource, ingest: &mut FileIngest, from: u64, sink: &mut dyn TableSink) -> Result<()> {
@@ -122,7 +120,7 @@ fn feed(source: &dyn ByteSource, ingest: &mut FileIngest, from: u64, sink: &mut 
 }
 
 /// Runs `job(i)` for `i in 0..n` on `threads` threads; results in index order.
-fn parallel<T: Send>(n: usize, threads: usize, job: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
+pub fn parallel<T: Send>(n: usize, threads: usize, job: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -144,90 +142,312 @@ fn parallel<T: Send>(n: usize, threads: usize, job: &(dyn Fn(usize) -> T + Sync)
     results.into_inner().unwrap_or_default().into_iter().flatten().collect()
 }
 
-/// One part's exact range.
-#[derive(Debug, Clone, Copy)]
-struct Part {
-    start: Position,
-    /// The next part's start byte (`u64::MAX` for the last part).
-    end: u64,
+/// Some pieces of a file at their offsets (e.g. its header's bytes and one part's, fetched
+/// with two ranged GETs). Reading in a gap or past the last piece reads nothing (the end).
+#[derive(Debug, Clone, Default)]
+pub struct Pieces {
+    /// `(offset, bytes)`, sorted by offset, not overlapping.
+    pieces: Vec<(u64, Vec<u8>)>,
+    len: u64,
 }
 
-impl Part {
-    fn ingest(&self, index: usize, meta: &FileMeta, cfg: &IngestConfig, header: &Header) -> FileIngest {
-        let ingest = if index == 0 {
-            FileIngest::new(meta.clone(), cfg.clone()).as_first_range()
-        } else {
-            FileIngest::for_range(meta.clone(), cfg.clone(), header.clone(), self.start)
-        };
-        ingest.stopping_at(self.end)
+impl Pieces {
+    /// No pieces of a file of `len` bytes.
+    pub fn new(len: u64) -> Pieces {
+        Pieces { pieces: Vec::new(), len }
+    }
+
+    /// Adds the bytes at `offset` (a piece overlapping an earlier one is trimmed).
+    pub fn with(mut self, offset: u64, mut bytes: Vec<u8>) -> Pieces {
+        if let Some((o, b)) = self.pieces.iter().find(|(o, b)| *o <= offset && offset < o + b.len() as u64) {
+            let skip = usize::try_from(o + b.len() as u64 - offset).unwrap_or(usize::MAX).min(bytes.len());
+            bytes.drain(..skip);
+            return self.with(offset + skip as u64, bytes);
+        }
+        if !bytes.is_empty() {
+            self.pieces.push((offset, bytes));
+            self.pieces.sort_by_key(|(o, _)| *o);
+        }
+        self
     }
 }
 
-/// Reads the header; returns it and where the data starts.
-fn read_header(meta: &FileMeta, cfg: &IngestConfig, source: &dyn ByteSource) -> Result<(Header, u64)> {
+impl ByteSource for Pieces {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let Some((o, bytes)) = self.pieces.iter().find(|(o, b)| *o <= offset && offset < o + b.len() as u64) else {
+            return Ok(0);
+        };
+        let from = usize::try_from(offset - o).unwrap_or(usize::MAX).min(bytes.len());
+        let n = buf.len().min(bytes.len() - from);
+        buf[..n].copy_from_slice(&bytes[from..from + n]);
+        Ok(n)
+    }
+}
+
+/// One part of a [`Plan`]: the records that start in `[start.byte, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartRange {
+    /// The exact position of the part's first record (part 0: the file's start).
+    pub start: Position,
+    /// The next part's start byte (the file's length for the last part).
+    pub end: u64,
+}
+
+impl PartRange {
+    /// The part's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start.byte)
+    }
+
+    /// True for a part of no bytes (never in a plan).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a file is cut into parts: the output of the [`Planner`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    /// The content identity of the whole file.
+    pub file_id: FileId,
+    /// The file's length.
+    pub bytes: u64,
+    /// Where the first record after the header starts.
+    pub header_end: u64,
+    /// The bytes `[0, header_end)`: the header line (with a byte-order mark and blank
+    /// lines before it, if any), which every part needs.
+    pub header: Vec<u8>,
+    /// The parts, in file order; their union is the file.
+    pub parts: Vec<PartRange>,
+}
+
+impl Plan {
+    /// The plan as JSON.
+    ///
+    /// # Errors
+    /// Never in practice (serialisation of plain data).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// The header, parsed from [`header`](Self::header).
+    ///
+    /// # Errors
+    /// A file-level problem of the header (none in a plan made by the [`Planner`]).
+    pub fn read_header(&self, meta: &FileMeta, cfg: &IngestConfig) -> Result<Header> {
+        read_header(meta, cfg, &Pieces::new(self.bytes).with(0, self.header.clone()))
+    }
+
+    /// A plan read back from [`to_json`](Self::to_json).
+    ///
+    /// # Errors
+    /// Malformed JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<Plan> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// What planning found: the content identity and size always (a refused file's manifest
+/// needs them), and the plan or the file-level problem that refuses the file.
+#[derive(Debug)]
+pub struct Planned {
+    /// The content identity.
+    pub file_id: FileId,
+    /// The file's length.
+    pub bytes: u64,
+    /// The plan, or the first file-level problem in file order.
+    pub plan: Result<Plan>,
+}
+
+/// The fan-out's first step: fed the whole file once, in order, it hashes it and finds the
+/// exact part starts (see the [module docs](self)). Memory: one input block.
+pub struct Planner {
+    scan: Option<FileIngest>,
+    /// The bytes fed until the header was read.
+    head: Vec<u8>,
+    error: Option<crate::Error>,
+    hasher: FileHasher,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner").field("bytes", &self.bytes).field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl Planner {
+    /// A planner cutting parts of about `part_bytes` (at least one record each).
+    pub fn new(cfg: &IngestConfig, part_bytes: u64) -> Planner {
+        let meta = FileMeta { file_id: FileId::of_bytes(b""), source: String::new(), ingested_at_micros: 0 };
+        let scan = FileIngest::new(meta, cfg.clone()).as_first_range().scanning().marking_every(part_bytes);
+        Planner { scan: Some(scan), head: Vec::new(), error: None, hasher: FileHasher::default(), bytes: 0 }
+    }
+
+    /// Feeds the next bytes of the file.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        if self.scan.as_ref().is_some_and(|s| s.header().is_none()) {
+            self.head.extend_from_slice(bytes);
+        }
+        if let Some(scan) = self.scan.as_mut()
+            && let Err(e) = scan.push(bytes, &mut crate::ingest::CollectSink::default())
+        {
+            self.error = Some(e);
+            self.scan = None;
+        }
+    }
+
+    /// Reads `reader` to the end, feeding every byte.
+    ///
+    /// # Errors
+    /// Read failures (the plan is then incomplete: start again).
+    pub fn push_reader(&mut self, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
+        let mut block = vec![0u8; 1 << 20];
+        loop {
+            match reader.read(&mut block) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.push(&block[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Ends the input: the identity, the size, and the plan or the problem.
+    pub fn finish(self) -> Planned {
+        let file_id = self.hasher.finish();
+        let bytes = self.bytes;
+        let mut head = self.head;
+        let plan = match (self.error, self.scan) {
+            (Some(e), _) => Err(e),
+            (None, None) => Err(ErrorKind::NoHeader.into()),
+            (None, Some(scan)) => scan.finish_marking().and_then(|end| {
+                if end.header.is_none() {
+                    return Err(ErrorKind::NoHeader.into());
+                }
+                let mut starts = vec![Position::default()];
+                starts.extend(end.marks.into_iter().filter(|m| m.byte < bytes));
+                let ends: Vec<u64> = starts.iter().skip(1).map(|p| p.byte).chain([bytes]).collect();
+                let parts = starts.into_iter().zip(ends).map(|(start, end)| PartRange { start, end }).collect();
+                head.truncate(usize::try_from(end.data_start).unwrap_or(usize::MAX));
+                Ok(Plan { file_id: file_id.clone(), bytes, header_end: end.data_start, header: head, parts })
+            }),
+        };
+        Planned { file_id, bytes, plan }
+    }
+}
+
+/// Plans the file in `source` (see [`Planner`]).
+///
+/// # Errors
+/// Read failures (a file-level problem is in [`Planned::plan`]).
+pub fn plan(cfg: &IngestConfig, source: &dyn ByteSource, part_bytes: u64) -> Result<Planned> {
+    let mut planner = Planner::new(cfg, part_bytes);
+    let mut block = vec![0u8; 1 << 20];
+    let mut at = 0;
+    loop {
+        let n = source.read_at(at, &mut block)?;
+        if n == 0 {
+            break;
+        }
+        planner.push(&block[..n]);
+        at += n as u64;
+    }
+    Ok(planner.finish())
+}
+
+/// Reads the header from the start of `source`.
+///
+/// # Errors
+/// A file-level problem of the header, read failures.
+pub fn read_header(meta: &FileMeta, cfg: &IngestConfig, source: &dyn ByteSource) -> Result<Header> {
     let mut ingest = FileIngest::new(meta.clone(), cfg.clone()).as_first_range().scanning().stopping_at(0);
     let mut none = crate::ingest::CollectSink::default();
     feed(source, &mut ingest, 0, &mut none)?;
-    let (end, header) = ingest.finish_scan_with_header()?;
-    match header {
-        Some(h) => Ok((h, end.byte)),
+    match ingest.finish_scan_with_header()?.1 {
+        Some(h) => Ok(h),
         None => Err(ErrorKind::NoHeader.into()),
     }
 }
 
-/// Guessed starts of parts 1.. (part 0 starts at the file's start).
-fn guess_starts(source: &dyn ByteSource, len: u64, data_start: u64, part_bytes: u64) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    let mut window = vec![0u8; 64 * 1024];
-    let mut target = data_start.saturating_add(part_bytes.max(1));
-    while target < len {
-        // The first line start at or after `target` (a newline may sit right before it).
-        let mut at = target - 1;
-        let start = loop {
-            let n = source.read_at(at, &mut window)?;
-            if n == 0 {
-                break None;
-            }
-            if let Some(k) = next_line_start(&window[..n]) {
-                break Some(at + k as u64);
-            }
-            at += n as u64;
-        };
-        match start {
-            Some(s) if s < len && out.last().is_none_or(|l| s > *l) => out.push(s),
-            Some(_) => {}
-            None => break,
-        }
-        target = target.saturating_add(part_bytes.max(1));
-    }
-    Ok(out)
+/// The lines of one part to track in its second reading ([`find_repeats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRepeats {
+    /// The part.
+    pub part: usize,
+    /// The hashes of its lines that repeat a line (of this part or an earlier one), sorted.
+    pub repeats: Vec<u64>,
+    /// Those of them already met in earlier parts (their first line here is a repeat too).
+    pub earlier: Vec<u64>,
 }
 
-/// Scans one part from `start` up to `stop`: returns where the next part starts, its line
-/// and record counted from `start`'s (zero for relative counts).
-fn scan(
+/// Ingests part `k` of `plan` from `source` (which needs only the part's bytes: the
+/// header comes with the plan) into `sink`. `repeats`: `None` for the first reading (line hashes collected),
+/// the part's [`PartRepeats`] for a second one.
+///
+/// # Errors
+/// A part not in the plan, a file-level problem in the part, read or sink failures.
+pub fn ingest_range(
     meta: &FileMeta,
     cfg: &IngestConfig,
-    header: &Header,
+    plan: &Plan,
+    k: usize,
     source: &dyn ByteSource,
-    start: Position,
-    stop: u64,
-) -> Result<Position> {
-    let mut ingest =
-        FileIngest::for_range(meta.clone(), cfg.clone(), header.clone(), start).scanning().stopping_at(stop);
-    let mut none = crate::ingest::CollectSink::default();
-    feed(source, &mut ingest, start.byte, &mut none)?;
-    ingest.finish_scan()
+    repeats: Option<&PartRepeats>,
+    sink: &mut dyn TableSink,
+) -> Result<PartOutput> {
+    let Some(part) = plan.parts.get(k) else {
+        let message = format!("part {k} of a plan of {} parts", plan.parts.len());
+        return Err(ErrorKind::Config { name: "part", message }.into());
+    };
+    let ingest = if k == 0 {
+        FileIngest::new(meta.clone(), cfg.clone()).as_first_range()
+    } else {
+        FileIngest::for_range(meta.clone(), cfg.clone(), plan.read_header(meta, cfg)?, part.start)
+    };
+    let ingest = ingest.stopping_at(if k + 1 == plan.parts.len() { u64::MAX } else { part.end });
+    let mut ingest = match repeats {
+        Some(r) => ingest.with_part_repeats(&r.repeats, &r.earlier),
+        None => ingest.deferring_repeats(part.len()),
+    };
+    feed(source, &mut ingest, part.start.byte, sink)?;
+    ingest.finish_part(sink)
+}
+
+/// The parts to read again, from every part's sorted line hashes (in part order): those
+/// holding a line that repeats a line of the same or an earlier part.
+pub fn find_repeats<'a>(hashes: impl IntoIterator<Item = &'a [u64]>) -> Vec<PartRepeats> {
+    let mut earlier: Vec<u64> = Vec::new();
+    let mut again = Vec::new();
+    for (part, hashes) in hashes.into_iter().enumerate() {
+        let mut within: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        within.dedup();
+        let mut unique = hashes.to_vec();
+        unique.dedup();
+        let before = intersect(&unique, &earlier);
+        if !within.is_empty() || !before.is_empty() {
+            let mut repeats = union(&within, &before);
+            repeats.dedup();
+            again.push(PartRepeats { part, repeats, earlier: before });
+        }
+        earlier = union(&earlier, &unique);
+    }
+    again
 }
 
 /// Ingests the file in `source` in parts of about `part_bytes`, on `threads` threads,
 /// each part into its own sink from `sinks`; merges the parts. See the [module docs](self).
-///
-/// The content identity (`meta.file_id`) is not checked here: hash the file first.
+/// `meta.file_id` must be the content's identity (the plan computes it and checks).
 ///
 /// # Errors
-/// The first file-level problem in file order (as one pass reports it), read or sink
-/// failures.
+/// The first file-level problem in file order (as one pass reports it), a content
+/// identity other than `meta.file_id`, read or sink failures.
 pub fn ingest_parts<K: PartSinks>(
     meta: &FileMeta,
     cfg: &IngestConfig,
@@ -236,96 +456,29 @@ pub fn ingest_parts<K: PartSinks>(
     threads: usize,
     sinks: &K,
 ) -> Result<FanOut> {
-    let len = source.len();
-    let (header, data_start) = read_header(meta, cfg, source)?;
-    let guesses = guess_starts(source, len, data_start, part_bytes)?;
-
-    // Phase 1: scan every part from its guess, in parallel.
-    let stop_of = |k: usize| guesses.get(k).copied().unwrap_or(u64::MAX);
-    let scans: Vec<Result<Position>> = parallel(guesses.len() + 1, threads, &|k| {
-        if k == 0 {
-            let mut ingest =
-                FileIngest::new(meta.clone(), cfg.clone()).as_first_range().scanning().stopping_at(stop_of(0));
-            let mut none = crate::ingest::CollectSink::default();
-            feed(source, &mut ingest, 0, &mut none)?;
-            ingest.finish_scan()
-        } else {
-            let guess = Position { line: 0, record: 0, byte: guesses[k - 1] };
-            scan(meta, cfg, &header, source, guess, stop_of(k))
-        }
-    });
-
-    // Exact starts, in order; a wrong guess is scanned again from the true start.
-    let mut parts = vec![Part { start: Position::default(), end: u64::MAX }];
-    let mut scans = scans.into_iter();
-    let mut end = scans.next().unwrap_or_else(|| Err(ErrorKind::NoHeader.into()))?;
-    for (k, guessed) in scans.enumerate().map(|(i, s)| (i + 1, s)) {
-        if end.byte >= len || end.byte >= stop_of(k) {
-            continue; // the previous part ran over this one's range: nothing starts here
-        }
-        let start = end;
-        end = match guessed {
-            Ok(rel) if start.byte == guesses[k - 1] => {
-                Position { line: start.line + rel.line, record: start.record + rel.record, byte: rel.byte }
-            }
-            // A wrong guess, or a problem to report with its true position: scan from the
-            // true start.
-            _ => scan(meta, cfg, &header, source, start, stop_of(k))?,
-        };
-        if let Some(last) = parts.last_mut() {
-            last.end = start.byte;
-        }
-        parts.push(Part { start, end: u64::MAX });
+    let planned = plan(cfg, source, part_bytes)?;
+    if planned.file_id != meta.file_id {
+        let (expected, actual) = (meta.file_id.to_string(), planned.file_id.to_string());
+        return Err(ErrorKind::ContentMismatch { expected, actual }.into());
     }
-
-    // Phase 2: ingest every part, in parallel, deferring the search for repeated lines.
-    let run = |k: usize, repeats: Option<(&[u64], &[u64])>| -> Result<PartOutput> {
-        let part = parts[k];
-        let ingest = part.ingest(k, meta, cfg, &header);
-        let mut ingest = match repeats {
-            Some((r, seen)) => ingest.with_part_repeats(r, seen),
-            None => ingest.deferring_repeats(part.end.min(len).saturating_sub(part.start.byte)),
-        };
+    let plan = planned.plan?;
+    let run = |k: usize, repeats: Option<&PartRepeats>| -> Result<PartOutput> {
         let mut sink = sinks.open(k)?;
-        feed(source, &mut ingest, part.start.byte, &mut sink)?;
-        let out = ingest.finish_part(&mut sink)?;
+        let out = ingest_range(meta, cfg, &plan, k, source, repeats, &mut sink)?;
         sinks.close(k, sink)?;
         Ok(out)
     };
-    let mut outputs = Vec::with_capacity(parts.len());
-    for r in parallel(parts.len(), threads, &|k| run(k, None)) {
+    let mut outputs = Vec::with_capacity(plan.parts.len());
+    for r in parallel(plan.parts.len(), threads, &|k| run(k, None)) {
         outputs.push(r?);
     }
-
-    // Repeated lines: within a part, or of a line of an earlier part.
-    let mut earlier: Vec<u64> = Vec::new();
-    let mut again: Vec<(usize, Vec<u64>, Vec<u64>)> = Vec::new();
-    for (k, out) in outputs.iter_mut().enumerate() {
-        let hashes = std::mem::take(&mut out.hashes);
-        let mut within: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-        within.dedup();
-        let mut unique = hashes;
-        unique.dedup();
-        let before = intersect(&unique, &earlier);
-        if !within.is_empty() || !before.is_empty() {
-            let mut repeats = union(&within, &before);
-            repeats.dedup();
-            again.push((k, repeats, before));
-        }
-        earlier = union(&earlier, &unique);
+    let again = find_repeats(outputs.iter().map(|o| o.hashes.as_slice()));
+    let redone = parallel(again.len(), threads, &|i| run(again[i].part, Some(&again[i])));
+    for (r, a) in redone.into_iter().zip(&again) {
+        outputs[a.part] = r?;
     }
-    drop(earlier);
-    let parts_read_again = again.len();
-    let redone = parallel(again.len(), threads, &|i| {
-        let (k, repeats, before) = &again[i];
-        run(*k, Some((repeats, before)))
-    });
-    for (r, (k, _, _)) in redone.into_iter().zip(&again) {
-        outputs[*k] = r?;
-    }
-
-    let mut merged = merge(meta, cfg, len, &header, outputs)?;
-    merged.parts_read_again = parts_read_again;
+    let mut merged = merge(meta, cfg, &plan, outputs)?;
+    merged.parts_read_again = again.len();
     Ok(merged)
 }
 
@@ -375,9 +528,19 @@ fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
-/// Merges the parts' outputs (in file order) into the file's manifest and dimensions.
-fn merge(meta: &FileMeta, cfg: &IngestConfig, bytes: u64, header: &Header, outputs: Vec<PartOutput>) -> Result<FanOut> {
+/// Merges the parts' outputs (in file order, second readings in place) into the file's
+/// manifest and dimensions.
+///
+/// # Errors
+/// Outputs not one per part of the plan; dimension batches (a bug).
+pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<PartOutput>) -> Result<FanOut> {
+    let header = &plan.read_header(meta, cfg)?;
     let parts = outputs.len();
+    if parts != plan.parts.len() {
+        let message = format!("{parts} part outputs for a plan of {} parts", plan.parts.len());
+        return Err(ErrorKind::Config { name: "parts", message }.into());
+    }
+    let bytes = plan.bytes;
     let mut summary = crate::ingest::FileSummary::default();
     let mut problems = Vec::new();
     let mut clients: IntMap<i64, ClientSeen> = IntMap::default();
@@ -444,4 +607,87 @@ fn merge(meta: &FileMeta, cfg: &IngestConfig, bytes: u64, header: &Header, outpu
     }
     let manifest = manifest_of(meta, cfg, bytes, header, &summary, problems, objects);
     Ok(FanOut { manifest, dimensions, parts, parts_read_again: 0 })
+}
+
+/// A [`PartOutput`] as stored between the steps of a distributed fan-out (the hashes go
+/// apart, as raw little-endian `u64`s: [`PartOutput::hashes_to_bytes`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartRecord {
+    summary: crate::ingest::FileSummary,
+    problems: Vec<crate::manifest::Problem>,
+    clients: Vec<(i64, ClientSeen)>,
+    products: Vec<(i64, ProductSeen)>,
+    end: Position,
+    /// How many hashes go with it (a check on the hashes object).
+    hashes: u64,
+}
+
+impl PartOutput {
+    /// The part's output as JSON, without its line hashes (see
+    /// [`hashes_to_bytes`](Self::hashes_to_bytes)) and header. Deterministic: the same part
+    /// gives the same bytes.
+    ///
+    /// # Errors
+    /// Never in practice (serialisation of plain data).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut clients: Vec<(i64, ClientSeen)> = self.clients.iter().map(|(k, v)| (*k, v.clone())).collect();
+        clients.sort_unstable_by_key(|(k, _)| *k);
+        let mut products: Vec<(i64, ProductSeen)> = self.products.iter().map(|(k, v)| (*k, v.clone())).collect();
+        products.sort_unstable_by_key(|(k, _)| *k);
+        let record = PartRecord {
+            summary: self.summary.clone(),
+            problems: self.problems.clone(),
+            clients,
+            products,
+            end: self.end,
+            hashes: self.hashes.len() as u64,
+        };
+        Ok(serde_json::to_vec(&record)?)
+    }
+
+    /// A part's output read back from [`to_json`](Self::to_json) and its hashes.
+    ///
+    /// # Errors
+    /// Malformed JSON, or hashes that are not the ones written with it (count or order).
+    pub fn from_json(json: &[u8], hashes: Vec<u64>) -> Result<PartOutput> {
+        let r: PartRecord = serde_json::from_slice(json)?;
+        if r.hashes != hashes.len() as u64 || hashes.windows(2).any(|w| w[0] > w[1]) {
+            let message = format!("{} line hashes (sorted?) for a part that wrote {}", hashes.len(), r.hashes);
+            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+        }
+        Ok(PartOutput {
+            summary: r.summary,
+            problems: r.problems,
+            clients: r.clients.into_iter().collect(),
+            products: r.products.into_iter().collect(),
+            header: None,
+            hashes,
+            end: r.end,
+        })
+    }
+
+    /// The sorted hashes of the part's lines.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes
+    }
+
+    /// The hashes as raw little-endian `u64`s (8 bytes per line).
+    pub fn hashes_to_bytes(&self) -> Vec<u8> {
+        self.hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
+    }
+
+    /// Hashes read back from [`hashes_to_bytes`](Self::hashes_to_bytes).
+    ///
+    /// # Errors
+    /// A length that is not a multiple of 8.
+    pub fn hashes_from_bytes(bytes: &[u8]) -> Result<Vec<u64>> {
+        if !bytes.len().is_multiple_of(8) {
+            let message = format!("{} bytes is not a whole number of 8-byte hashes", bytes.len());
+            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+        }
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
+    }
 }

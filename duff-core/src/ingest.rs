@@ -110,7 +110,7 @@ impl IngestConfig {
 ///
 /// Summaries [`merge`](FileSummary::merge): merging is associative and commutative, so
 /// parts processed apart add up to the whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileSummary {
     /// Data rows read (blank lines are not rows).
     pub rows_read: u64,
@@ -283,8 +283,16 @@ pub struct FileIngest {
     stop_at: u64,
     /// The record at `stop_at` was reached: further input is ignored.
     done: bool,
-    /// Only find records (count lines and records): the fan-out's first phase.
+    /// Only find records (count lines and records): the fan-out's plan.
     scan_only: bool,
+    /// Mark a part start every this many bytes (0: never): the fan-out's plan.
+    mark_every: u64,
+    /// The offset at or after which the next record start is marked.
+    next_mark: u64,
+    /// The marked part starts.
+    marks: Vec<Position>,
+    /// Where the first record after the header starts (0 until the header is read).
+    data_start: u64,
     /// A part of a fanned-out file: dimensions are returned, not written.
     is_part: bool,
 }
@@ -328,6 +336,10 @@ impl FileIngest {
             stop_at: u64::MAX,
             done: false,
             scan_only: false,
+            mark_every: 0,
+            next_mark: u64::MAX,
+            marks: Vec::new(),
+            data_start: 0,
             is_part: false,
         }
     }
@@ -412,6 +424,14 @@ impl FileIngest {
         self
     }
 
+    /// Marks the start of the first record at or after every `every` bytes past the
+    /// previous mark (the first one `every` bytes past the header): the part starts of the
+    /// fan-out's plan, exact whatever the quoting since the scan runs from the file's start.
+    pub(crate) fn marking_every(mut self, every: u64) -> Self {
+        self.mark_every = every.max(1);
+        self
+    }
+
     /// True once the record at the [`stopping_at`](Self::stopping_at) offset was reached.
     pub fn is_done(&self) -> bool {
         self.done
@@ -428,10 +448,15 @@ impl FileIngest {
     }
 
     /// [`finish_scan`](Self::finish_scan), with the header once the end of input was seen.
-    pub(crate) fn finish_scan_with_header(mut self) -> Result<(Position, Option<Header>)> {
+    pub(crate) fn finish_scan_with_header(self) -> Result<(Position, Option<Header>)> {
+        self.finish_marking().map(|s| (s.end, s.header))
+    }
+
+    /// Ends a scan: where it ended, the header, where the data starts and the marks.
+    pub(crate) fn finish_marking(mut self) -> Result<ScanEnd> {
         let mut none = CollectSink::default();
         self.process(true, &mut none)?;
-        Ok((self.next_position(), self.header))
+        Ok(ScanEnd { end: self.next_position(), header: self.header, data_start: self.data_start, marks: self.marks })
     }
 
     /// Where the next record starts (after everything fed so far was handled).
@@ -614,6 +639,10 @@ impl FileIngest {
                 Some(next) => pos = next,
                 None => return Ok(0),
             }
+            self.data_start = self.buf_offset + pos as u64;
+            if self.mark_every > 0 {
+                self.next_mark = self.data_start.saturating_add(self.mark_every);
+            }
         }
         let Some(delim) = self.header.as_ref().map(|h| h.delimiter) else {
             return Ok(pos);
@@ -622,16 +651,25 @@ impl FileIngest {
         // One UTF-8 check over the whole block (the common, valid case); rows beyond the
         // first invalid byte are checked one by one.
         let block_start = pos;
-        let block: &str = match std::str::from_utf8(&buf[pos..]) {
+        let block: &str = match std::str::from_utf8(if self.scan_only { &[] } else { &buf[pos..] }) {
             Ok(text) => text,
             Err(e) => std::str::from_utf8(&buf[pos..pos + e.valid_up_to()]).unwrap_or_default(),
         };
         let utf8_until = block_start + block.len();
         let text = crate::validate::TextBlock { text: block, base: block_start };
+        let mut limit = self.stop_at.min(self.next_mark);
         let result = loop {
-            if self.buf_offset + pos as u64 >= self.stop_at {
-                self.done = true;
-                break Ok(pos);
+            if self.buf_offset + pos as u64 >= limit {
+                if self.buf_offset + pos as u64 >= self.stop_at {
+                    self.done = true;
+                    break Ok(pos);
+                }
+                if pos < buf.len() {
+                    let at = self.position(pos);
+                    self.marks.push(at);
+                    self.next_mark = at.byte.saturating_add(self.mark_every);
+                    limit = self.stop_at.min(self.next_mark);
+                }
             }
             if pos >= buf.len() {
                 break Ok(pos);
@@ -945,6 +983,19 @@ pub(crate) fn manifest_of(
         ));
     }
     m
+}
+
+/// The end of a scan ([`FileIngest::finish_marking`]).
+#[derive(Debug)]
+pub(crate) struct ScanEnd {
+    /// Where the scan ended (the next record's position).
+    pub(crate) end: Position,
+    /// The header, if read.
+    pub(crate) header: Option<Header>,
+    /// Where the first record after the header starts.
+    pub(crate) data_start: u64,
+    /// The marked record starts.
+    pub(crate) marks: Vec<Position>,
 }
 
 /// What one part of a fanned-out file hands to the merge ([`FileIngest::finish_part`]).

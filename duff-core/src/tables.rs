@@ -298,7 +298,7 @@ impl QuarantineBuilder {
 }
 
 /// One file's view of a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientSeen {
     /// The name on the client's last line in the file.
     pub client_name: String,
@@ -311,7 +311,7 @@ pub struct ClientSeen {
 }
 
 /// One file's view of a product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProductSeen {
     /// The description on the product's last line in the file.
     pub product_description: String,

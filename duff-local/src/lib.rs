@@ -16,9 +16,11 @@
 #![deny(missing_docs)]
 
 pub mod generate;
+pub mod parts;
 pub mod store;
 pub mod text;
 
+pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome};
 pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};
@@ -236,13 +238,30 @@ impl<S: Store> Lake<S> {
         ingested_at_micros: i64,
         cfg: &IngestConfig,
     ) -> Result<IngestResult> {
+        let size = fs::metadata(path).map_err(io("reading", path))?.len();
+        if size >= self.fan_out.part_bytes.saturating_mul(2) {
+            return self.ingest_in_parts(path, source, ingested_at_micros, cfg);
+        }
         let file_id = hash_file(path)?;
         let earlier = self.manifest(&file_id)?;
         if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
             return Ok(IngestResult::Duplicate(m.clone()));
         }
         let meta = FileMeta { file_id, source: source.to_owned(), ingested_at_micros };
-        let manifest = self.stage_and_put(&meta, cfg, path)?;
+        let manifest = self.with_staging(&meta.file_id, |staging| self.stage_in(&meta, cfg, path, staging))?;
+        self.commit(&meta, earlier.as_ref(), manifest)
+    }
+
+    /// Commits `manifest` (see the [type docs](Lake)): writes the static dimensions if
+    /// needed, then creates the manifest if absent or replaces a refused one (`earlier`).
+    /// When another ingest of the same content committed first, removes the objects this
+    /// one put (unless they are that ingest's own keys) and reports a duplicate.
+    pub(crate) fn commit(
+        &self,
+        meta: &FileMeta,
+        earlier: Option<&Manifest>,
+        manifest: Manifest,
+    ) -> Result<IngestResult> {
         self.write_static_dims()?;
         let bytes = manifest.to_json_line()?;
         let key = manifest_key(&meta.file_id);
@@ -268,25 +287,44 @@ impl<S: Store> Lake<S> {
         }
     }
 
-    /// Streams the file through the core, staging each table locally; puts the objects
-    /// when the file is accepted. Returns the manifest (not yet committed).
-    fn stage_and_put(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path) -> Result<Manifest> {
+    /// A big file: planned (hashed and cut in one pass), its parts ingested on
+    /// [`FanOutConfig::threads`] threads, merged: the protocol of [`parts`], as the ETL
+    /// Lambda's fan-out runs it, with the parts on threads instead of invocations.
+    fn ingest_in_parts(
+        &self,
+        path: &Path,
+        source: &str,
+        ingested_at_micros: i64,
+        cfg: &IngestConfig,
+    ) -> Result<IngestResult> {
+        let file = FileSource::open(path)?;
+        let planned = duff_core::fanout::plan(cfg, &file, self.fan_out.part_bytes)?;
+        let (key, parts) = match self.plan_parts(planned, source, ingested_at_micros, cfg)? {
+            PlanOutcome::Done(result) => return Ok(*result),
+            PlanOutcome::Parts { key, parts, .. } => (key, parts),
+        };
+        for r in duff_core::fanout::parallel(parts, self.fan_out.threads, &|k| self.ingest_part(&key, k, &file, cfg)) {
+            r?;
+        }
+        self.merge_parts(&key, cfg, &|_| Ok(Box::new(FileSource::open(path)?)))
+    }
+
+    /// Runs `f` in a new local staging folder, removed afterwards whatever happened.
+    pub(crate) fn with_staging<T>(&self, file_id: &FileId, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let staging = self.staging.join(format!("{}-{}-{n}", meta.file_id, std::process::id()));
+        let staging = self.staging.join(format!("{file_id}-{}-{n}", std::process::id()));
         fs::create_dir_all(&staging).map_err(io("creating", &staging))?;
-        let result = self.stage_in(meta, cfg, path, &staging);
-        // Whatever happened, nothing stays staged.
+        let result = f(&staging);
         let _ = fs::remove_dir_all(&staging);
         let _ = fs::remove_dir(&self.staging); // only when empty: another ingest may be staging
         result
     }
 
+    /// Streams the file through the core, staging each table locally; puts the objects
+    /// when the file is accepted. Returns the manifest (not yet committed).
     fn stage_in(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
         let size = fs::metadata(path).map_err(io("reading", path))?.len();
-        if size >= self.fan_out.part_bytes.saturating_mul(2) {
-            return self.stage_parts(meta, cfg, path, staging);
-        }
         // The first reading defers the search for repeated lines (a sort at the end instead
         // of a random probe per line); a file that has some is read a second time.
         let mut repeats: Option<RepeatedLines> = None;
@@ -314,46 +352,6 @@ impl<S: Store> Lake<S> {
         if manifest.outcome == Outcome::Published {
             for out in &manifest.outputs {
                 self.store.put_file(&out.key, &staging.join(format!("{}.parquet", out.table.name())))?;
-            }
-        }
-        Ok(manifest)
-    }
-
-    /// A big file: parts ingested on several threads, each into its own staged Parquet
-    /// objects, merged (see [`duff_core::fanout`]).
-    fn stage_parts(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
-        let file = File::open(path).map_err(io("opening", path))?;
-        let source = FileSource { file, len: fs::metadata(path).map_err(io("reading", path))?.len() };
-        let sinks = StagedParts { dir: staging };
-        let fan = match duff_core::fanout::ingest_parts(
-            meta,
-            cfg,
-            &source,
-            self.fan_out.part_bytes,
-            self.fan_out.threads,
-            &sinks,
-        ) {
-            Ok(fan) => fan,
-            Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, source.len, &e)),
-            Err(e) => return Err(e.into()),
-        };
-        let manifest = fan.manifest;
-        if manifest.outcome == Outcome::Published {
-            let mut staged: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
-            for k in 0..fan.parts {
-                for table in [Table::FactOrderLine, Table::Quarantine] {
-                    staged.insert(table.part_key(meta, k), staging.join(part_file(table, k)));
-                }
-            }
-            for (table, batch) in &fan.dimensions {
-                let file = staging.join(format!("{}.parquet", table.name()));
-                fs::write(&file, duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)
-                    .map_err(io("writing", &file))?;
-                staged.insert(table.object_key(meta), file);
-            }
-            for out in &manifest.outputs {
-                let file = staged.get(&out.key).ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                self.store.put_file(&out.key, file)?;
             }
         }
         Ok(manifest)
@@ -756,9 +754,22 @@ fn stage_pass(
 }
 
 /// A local file read at offsets (each part's thread reads its own range).
-struct FileSource {
+#[derive(Debug)]
+pub struct FileSource {
     file: File,
     len: u64,
+}
+
+impl FileSource {
+    /// Opens the file at `path`.
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    pub fn open(path: &Path) -> Result<FileSource> {
+        let file = File::open(path).map_err(io("opening", path))?;
+        let len = file.metadata().map_err(io("reading", path))?.len();
+        Ok(FileSource { file, len })
+    }
 }
 
 impl duff_core::fanout::ByteSource for FileSource {

@@ -44,6 +44,16 @@ pub trait Store: Send + Sync {
     /// Failures other than "not found".
     fn delete(&self, key: &str) -> Result<()>;
 
+    /// Copies the object `from` to `to` (overwriting); readers see the old or the new
+    /// object. By default a read and a write; stores override it with a server-side copy.
+    ///
+    /// # Errors
+    /// A missing source ([`Error::MissingObject`]), read or write failures.
+    fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let bytes = self.get(from)?.ok_or_else(|| Error::MissingObject { key: from.to_owned() })?;
+        self.put_bytes(to, &bytes)
+    }
+
     /// Where the store is, for messages (`/path/to/lake`, `s3://bucket/prefix`).
     fn location(&self) -> String;
 
@@ -177,6 +187,20 @@ impl Store for DirStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(Error::Io { action: "creating", path: to, source: e }),
         }
+    }
+
+    fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let (src, dst) = (self.path(from), self.path(to));
+        DirStore::parent_dir(&dst)?;
+        let tmp = DirStore::tmp_for(&dst);
+        // A hard link shares the bytes (objects are never modified in place, only replaced).
+        if let Err(e) = fs::hard_link(&src, &tmp) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Err(Error::MissingObject { key: from.to_owned() });
+            }
+            fs::copy(&src, &tmp).map_err(io("copying into", &tmp))?;
+        }
+        fs::rename(&tmp, &dst).map_err(io("publishing", &dst))
     }
 
     fn delete(&self, key: &str) -> Result<()> {

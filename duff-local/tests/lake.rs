@@ -380,6 +380,114 @@ fn a_file_ingested_in_parts_equals_one_pass() {
     let one_state = one_lake.load_state().unwrap().0.to_batch().unwrap();
     let parts_state = parts_lake.load_state().unwrap().0.to_batch().unwrap();
     assert_eq!(one_state, parts_state);
+    // Nothing but the committed objects remains: the work objects are gone.
+    let named: Vec<&str> = parts.outputs.iter().map(|o| o.key.as_str()).collect();
+    for key in files.keys() {
+        let expected = named.contains(&key.as_str())
+            || key.starts_with("manifests/")
+            || key.starts_with("dim_channel/")
+            || key.starts_with("dim_status/");
+        assert!(expected, "left over: {key}");
+    }
+}
+
+/// A file of the samples with a repeated line and a quoted newline, and the one-pass lake of it.
+fn parts_fixture(dir: &Path) -> (PathBuf, duff_core::Manifest, IngestConfig, chrono::DateTime<Utc>) {
+    let csv = std::fs::read_to_string(sample("day1.csv")).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    let repeated = lines[3];
+    lines.push("7001,\"Quoted, with\nnewline\",9001,101,Duff,1.00,1,0.5,Retail,created");
+    lines.push(repeated);
+    let text = lines.join("\n") + "\n";
+    let path = dir.join("steps.csv");
+    std::fs::write(&path, &text).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    let cfg = IngestConfig { reject_threshold_ppm: 1_000_000, ..IngestConfig::default() };
+    let one = ingested(LocalLake::open(dir.join("one")).unwrap().ingest_path(&path, &cfg, now).unwrap());
+    (path, one, cfg, now)
+}
+
+#[test]
+fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
+    // As the Step Functions fan-out runs them: plan, parts in any order (one retried), a
+    // merge tried too early, the merge, and a duplicate merge.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, one, cfg, now) = parts_fixture(dir.path());
+    let lake = LocalLake::open(dir.path().join("steps")).unwrap();
+    let file = duff_local::FileSource::open(&path).unwrap();
+    let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
+    let micros = now.timestamp_micros();
+    let duff_local::PlanOutcome::Parts { key, parts, .. } =
+        lake.plan_parts(planned, &path.display().to_string(), micros, &cfg).unwrap()
+    else {
+        panic!("expected parts");
+    };
+    assert!(parts > 3, "{parts} parts");
+    let source_of = |_: usize| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        Ok(Box::new(duff_local::FileSource::open(&path)?))
+    };
+    let mut rows = [0u64; 3];
+    for k in (1..parts).rev() {
+        let r = lake.ingest_part(&key, k, &file, &cfg).unwrap();
+        for (t, n) in rows.iter_mut().zip(r.rows) {
+            *t += n;
+        }
+    }
+    let too_early = lake.merge_parts(&key, &cfg, &source_of);
+    assert!(
+        matches!(too_early, Err(duff_local::Error::MissingObject { ref key }) if key.ends_with("part-00000.json")),
+        "{too_early:?}"
+    );
+    let r = lake.ingest_part(&key, 0, &file, &cfg).unwrap();
+    for (t, n) in rows.iter_mut().zip(r.rows) {
+        *t += n;
+    }
+    assert_eq!(lake.ingest_part(&key, 0, &file, &cfg).unwrap(), r, "a retried part reports the same");
+    assert!(lake.ingest_part(&key, parts, &file, &cfg).is_err(), "no such part");
+    // The parts' first readings count the repeated line as accepted; the merge quarantines it.
+    assert_eq!(rows[0], one.rows_read);
+
+    let merged = ingested(lake.merge_parts(&key, &cfg, &source_of).unwrap());
+    let (mut a, mut b) = (one.clone(), merged.clone());
+    a.outputs.clear();
+    b.outputs.clear();
+    assert_eq!(a, b);
+    assert_eq!(merged.quarantined_by_reason.get("duplicate_line"), Some(&1));
+    assert!(!snapshot(&dir.path().join("steps")).keys().any(|k| k.starts_with("_fanout")), "work objects removed");
+    assert!(matches!(lake.merge_parts(&key, &cfg, &source_of).unwrap(), IngestResult::Duplicate(_)));
+    // A late part of another run of the same event: nothing to do, no error.
+    assert!(lake.ingest_part(&key, 1, &file, &cfg).unwrap().published_already);
+    // Planning the same content again: a duplicate at once.
+    let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
+    assert!(matches!(
+        lake.plan_parts(planned, "again.csv", micros + 1, &cfg).unwrap(),
+        duff_local::PlanOutcome::Done(r) if matches!(*r, IngestResult::Duplicate(_))
+    ));
+}
+
+#[test]
+fn a_file_refused_in_parts_leaves_no_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _, now) = parts_fixture(dir.path());
+    // Rejected at the merge (threshold 0: any quarantined row refuses the file).
+    let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
+    let fan = duff_local::FanOutConfig { part_bytes: 200, threads: 2 };
+    let lake = LocalLake::open(dir.path().join("strict")).unwrap().with_fan_out(fan);
+    let m = ingested(lake.ingest_path(&path, &strict, now).unwrap());
+    assert_eq!(m.outcome, Outcome::Rejected);
+    let keys: Vec<String> = snapshot(&dir.path().join("strict")).into_keys().collect();
+    assert!(keys.iter().all(|k| !k.starts_with("fact_order_line") && !k.starts_with("_fanout")), "{keys:?}");
+    // Refused at the plan: a missing column.
+    let bad = dir.path().join("bad.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap().replacen("status", "state", 1);
+    text.push_str(&"\n".repeat(500));
+    std::fs::write(&bad, text).unwrap();
+    let lake = LocalLake::open(dir.path().join("bad")).unwrap().with_fan_out(fan);
+    let m = ingested(lake.ingest_path(&bad, &IngestConfig::default(), now).unwrap());
+    assert_eq!(m.outcome, Outcome::Failed);
+    assert!(m.message.as_deref().unwrap_or_default().contains("status"), "{:?}", m.message);
+    let keys: Vec<String> = snapshot(&dir.path().join("bad")).into_keys().collect();
+    assert!(keys.iter().all(|k| k.starts_with("manifests/") || k.starts_with("dim_")), "{keys:?}");
 }
 
 #[test]
