@@ -57,6 +57,54 @@ pub struct Downloaded {
     pub resumes: u32,
 }
 
+/// Where the bytes of a stream go.
+enum Out<'a> {
+    /// A local file.
+    File(tokio::io::BufWriter<tokio::fs::File>),
+    /// The fan-out's planner (hashes and scans as the bytes arrive, keeps nothing).
+    Planner(&'a mut duff_core::fanout::Planner),
+    /// Memory.
+    Bytes(&'a mut Vec<u8>),
+}
+
+impl Out<'_> {
+    async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.write_all(chunk).await,
+            Out::Planner(p) => {
+                p.push(chunk);
+                Ok(())
+            }
+            Out::Bytes(v) => {
+                v.extend_from_slice(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.flush().await,
+            Out::Planner(_) | Out::Bytes(_) => Ok(()),
+        }
+    }
+}
+
+/// What a stream delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// The object's ETag (bare), as S3 returned it.
+    pub etag: Option<String>,
+    /// The object's version, when versioned.
+    pub version_id: Option<String>,
+    /// The object's `Last-Modified`, in microseconds since the epoch.
+    pub last_modified_micros: Option<i64>,
+    /// How many times the stream was resumed.
+    pub resumes: u32,
+}
+
 /// Downloads `obj` into a new temporary file in `dir`.
 ///
 /// # Errors
@@ -70,10 +118,62 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         .tempfile_in(dir)
         .map_err(io("creating a file in"))?;
     let (std_file, path) = tmp.into_parts();
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
+    let mut out = Out::File(tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file)));
+    let s = stream(client, obj, None, policy, &mut out).await.map_err(|e| match e {
+        Error::Io { action, source, .. } => Error::Io { action, path: dir.to_owned(), source },
+        e => e,
+    })?;
+    let Streamed { bytes, etag, version_id, last_modified_micros, resumes } = s;
+    Ok(Downloaded { file: path, bytes, etag, version_id, last_modified_micros, resumes })
+}
 
+/// Streams the whole of `obj` through `planner` (the fan-out's plan): nothing is stored.
+///
+/// # Errors
+/// As [`download`].
+pub async fn plan_object(
+    client: &Client,
+    obj: &ObjectRef,
+    policy: &DownloadPolicy,
+    planner: &mut duff_core::fanout::Planner,
+) -> Result<Streamed> {
+    stream(client, obj, None, policy, &mut Out::Planner(planner)).await
+}
+
+/// Reads the bytes `[start, end)` of `obj` into memory (one part of a fanned-out file),
+/// pinned to the object's version or ETag like [`download`].
+///
+/// # Errors
+/// As [`download`].
+pub async fn get_range(
+    client: &Client,
+    obj: &ObjectRef,
+    start: u64,
+    end: u64,
+    policy: &DownloadPolicy,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
+    if end > start {
+        stream(client, obj, Some(start..end), policy, &mut Out::Bytes(&mut bytes)).await?;
+    }
+    Ok(bytes)
+}
+
+/// The stream of `obj` (or of `range` of it) into `out`, resumed after cuts.
+async fn stream(
+    client: &Client,
+    obj: &ObjectRef,
+    range: Option<std::ops::Range<u64>>,
+    policy: &DownloadPolicy,
+    out: &mut Out<'_>,
+) -> Result<Streamed> {
+    let io = |action: &'static str| move |source| Error::Io { action, path: obj.key.clone().into(), source };
+    let base = range.as_ref().map_or(0, |r| r.start);
     let mut written: u64 = 0;
-    let mut total: Option<u64> = obj.size;
+    let mut total: Option<u64> = match &range {
+        Some(r) => Some(r.end - r.start),
+        None => obj.size,
+    };
     let mut etag: Option<String> = obj.etag.clone();
     let mut version_id = obj.version_id.clone();
     let mut last_modified_micros = None;
@@ -90,8 +190,10 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         {
             req = req.if_match(format!("\"{e}\""));
         }
-        if written > 0 {
-            req = req.range(format!("bytes={written}-"));
+        match &range {
+            Some(r) => req = req.range(format!("bytes={}-{}", base + written, r.end - 1)),
+            None if written > 0 => req = req.range(format!("bytes={written}-")),
+            None => {}
         }
         let resp = req.send().await.map_err(|e| {
             let mut err = s3_error("reading", &obj.bucket, &obj.key, &e);
@@ -102,23 +204,28 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
             }
             err
         })?;
-        if written == 0 {
-            etag = resp.e_tag().map(|e| bare_etag(e).to_owned()).or(etag);
-            version_id = resp.version_id().map(str::to_owned).or(version_id);
-            last_modified_micros = resp.last_modified().and_then(|t| t.to_millis().ok()).map(|ms| ms * 1000);
-            if let Some(len) = resp.content_length().and_then(|l| u64::try_from(l).ok()) {
-                total = Some(len);
-            }
-        } else if let Some(range) = resp.content_range()
-            && !range.starts_with(&format!("bytes {written}-"))
+        let asked = base + written;
+        if (written > 0 || range.is_some())
+            && let Some(got) = resp.content_range()
+            && !got.starts_with(&format!("bytes {asked}-"))
         {
             return Err(Error::S3 {
                 action: "resuming",
                 bucket: obj.bucket.clone(),
                 key: obj.key.clone(),
-                message: format!("asked for bytes {written}- and got '{range}'"),
+                message: format!("asked for bytes {asked}- and got '{got}'"),
                 failure: S3Failure::Retryable,
             });
+        }
+        if written == 0 {
+            etag = resp.e_tag().map(|e| bare_etag(e).to_owned()).or(etag);
+            version_id = resp.version_id().map(str::to_owned).or(version_id);
+            last_modified_micros = resp.last_modified().and_then(|t| t.to_millis().ok()).map(|ms| ms * 1000);
+            if range.is_none()
+                && let Some(len) = resp.content_length().and_then(|l| u64::try_from(l).ok())
+            {
+                total = Some(len);
+            }
         }
         let mut body = resp.body;
         let cut = loop {
@@ -127,7 +234,7 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
             };
             match next {
                 Some(Ok(chunk)) => {
-                    out.write_all(&chunk).await.map_err(io("writing the download in"))?;
+                    out.write(&chunk).await.map_err(io("writing the download in"))?;
                     written += chunk.len() as u64;
                 }
                 Some(Err(e)) => break Some(e.to_string()),
@@ -185,5 +292,5 @@ pub async fn download(client: &Client, obj: &ObjectRef, dir: &Path, policy: &Dow
         });
     }
     out.flush().await.map_err(io("writing the download in"))?;
-    Ok(Downloaded { file: path, bytes: written, etag, version_id, last_modified_micros, resumes })
+    Ok(Streamed { bytes: written, etag, version_id, last_modified_micros, resumes })
 }

@@ -8,7 +8,9 @@
 //!   Its keys are *not* encoded (they are taken as they are); `time` has whole seconds.
 //! - a **Step Functions** task input `{"bucket", "key", "version_id"?, "etag"?, "event_time"?}`
 //!   with a plain key. Without `event_time` the object's `Last-Modified` is the ingest instant.
-//!   A `range` field (byte-range fan-out) is refused: not supported by this function yet.
+//!   With a `range` object it is one step of the big-file fan-out ([`RangeTask`]): the
+//!   plan (`{"plan": true, "length": N}`), one part (`{"part": k, "file_id", "ingested_at_micros"}`)
+//!   or the merge (`{"merge": true, "file_id", "ingested_at_micros", "parts"?}`).
 //!
 //! Every candidate is then screened: folder markers (key ending in `/`), keys that do not
 //! end in `.csv` (any case) and keys inside the lake (the loop guard) are ignored.
@@ -61,11 +63,87 @@ impl ObjectRef {
     }
 }
 
+/// One step of the big-file fan-out (docs/deploy.md, "Big files"), asked by the state
+/// machine with a `range` object in the Step Functions task input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeTask {
+    /// Stream the object once: hash it, cut it into parts of about `part_bytes`, store the plan.
+    Plan {
+        /// The target size of a part.
+        part_bytes: u64,
+    },
+    /// Ingest one part of a stored plan.
+    Part {
+        /// The plan's file and instant.
+        key: duff_local::FanKey,
+        /// The part.
+        part: usize,
+    },
+    /// Merge the parts of a stored plan, publish and commit.
+    Merge {
+        /// The plan's file and instant.
+        key: duff_local::FanKey,
+    },
+}
+
+/// The `range` object of a task input (every step's fields; which are set says the step).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeInput {
+    #[serde(default)]
+    plan: bool,
+    #[serde(default)]
+    merge: bool,
+    #[serde(default)]
+    length: Option<u64>,
+    /// Accepted and ignored (the plan reads the object's real size).
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted for older state machine definitions")]
+    object_size: Option<u64>,
+    #[serde(default)]
+    part: Option<usize>,
+    /// The number of parts: accepted and ignored (the merge reads the stored plan).
+    #[serde(default)]
+    #[allow(dead_code, reason = "informational: the stored plan is the truth")]
+    parts: Option<usize>,
+    #[serde(default)]
+    file_id: Option<String>,
+    #[serde(default)]
+    ingested_at_micros: Option<i64>,
+}
+
+impl RangeInput {
+    fn task(self) -> std::result::Result<RangeTask, String> {
+        let key = |file_id: Option<String>, micros: Option<i64>| match (file_id, micros) {
+            (Some(id), Some(ingested_at_micros)) => duff_core::FileId::parse(&id)
+                .map(|file_id| duff_local::FanKey { file_id, ingested_at_micros })
+                .ok_or_else(|| format!("range.file_id '{id}' is not 32 hex digits")),
+            _ => Err("range needs file_id and ingested_at_micros".to_owned()),
+        };
+        match (self.plan, self.part, self.merge) {
+            (true, None, false) => match self.length {
+                Some(n) if n > 0 => Ok(RangeTask::Plan { part_bytes: n }),
+                _ => Err("range.plan needs a positive length".into()),
+            },
+            (false, Some(part), false) => {
+                Ok(RangeTask::Part { key: key(self.file_id, self.ingested_at_micros)?, part })
+            }
+            (false, None, true) => Ok(RangeTask::Merge { key: key(self.file_id, self.ingested_at_micros)? }),
+            _ => {
+                Err("range must be exactly one of a plan (plan: true), a part (part: k) or a merge (merge: true)"
+                    .into())
+            }
+        }
+    }
+}
+
 /// One thing the invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     /// Ingest this object.
     Ingest(ObjectRef),
+    /// One step of the fan-out of this object.
+    Range(ObjectRef, RangeTask),
     /// Nothing to do (a test event, a folder marker, a non-CSV key, the lake's own objects,
     /// an event that is not an object creation).
     Ignore {
@@ -144,7 +222,7 @@ struct TaskInput {
     #[serde(default)]
     event_time: Option<String>,
     #[serde(default)]
-    range: Option<Value>,
+    range: Option<RangeInput>,
 }
 
 /// Decodes an invocation and screens its objects against `lake`.
@@ -249,10 +327,11 @@ fn decode_task_input(event: &Value) -> Item {
         Ok(i) => i,
         Err(e) => return Item::Invalid { source: source(), reason: format!("malformed task input: {e}") },
     };
-    if input.range.is_some() {
-        let reason = "byte ranges ('range') are not supported by this function yet: send the whole object".into();
-        return Item::Invalid { source: source(), reason };
-    }
+    let range = match input.range.map(RangeInput::task) {
+        None => None,
+        Some(Ok(task)) => Some(task),
+        Some(Err(reason)) => return Item::Invalid { source: source(), reason },
+    };
     if input.bucket.is_empty() || input.key.is_empty() {
         return Item::Invalid { source: source(), reason: "empty bucket or key".into() };
     }
@@ -264,19 +343,27 @@ fn decode_task_input(event: &Value) -> Item {
             return Item::Invalid { source: source(), reason };
         }
     };
-    Item::Ingest(ObjectRef {
+    let obj = ObjectRef {
         bucket: input.bucket,
         key: input.key,
         version_id: non_empty(input.version_id),
         etag: non_empty(input.etag).map(|e| bare_etag(&e).to_owned()),
         size: None,
         event_time_micros,
-    })
+    };
+    match range {
+        None => Item::Ingest(obj),
+        Some(task) => Item::Range(obj, task),
+    }
 }
 
 /// Applies the ignore rules to a candidate.
 fn screen(item: Item, lake: &LakeLocation) -> Item {
-    let Item::Ingest(obj) = item else { return item };
+    let (obj, range) = match item {
+        Item::Ingest(obj) => (obj, None),
+        Item::Range(obj, task) => (obj, Some(task)),
+        other => return other,
+    };
     let reason = if obj.key.ends_with('/') {
         "a folder marker"
     } else if lake.contains(&obj.bucket, &obj.key) {
@@ -284,7 +371,10 @@ fn screen(item: Item, lake: &LakeLocation) -> Item {
     } else if !obj.key.to_ascii_lowercase().ends_with(".csv") {
         "not a .csv key"
     } else {
-        return Item::Ingest(obj);
+        return match range {
+            None => Item::Ingest(obj),
+            Some(task) => Item::Range(obj, task),
+        };
     };
     Item::Ignore { source: Some(obj.source()), reason: reason.into() }
 }
@@ -395,12 +485,39 @@ mod tests {
     }
 
     #[test]
-    fn step_functions_range_and_unknown_fields_are_refused() {
-        let ranged = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "range": {"start": 0, "end": 99}});
-        let d = decode(&ranged, &lake()).unwrap();
+    fn step_functions_range_steps() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let with = |range: Value| serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "range": range});
+        let one = |range: Value| decode(&with(range), &lake()).unwrap().items.remove(0);
+        let plan = serde_json::json!({"plan": true, "length": 268_435_456, "object_size": 5});
+        assert!(matches!(one(plan), Item::Range(o, RangeTask::Plan { part_bytes: 268_435_456 }) if o.key == "x.csv"));
+        let part = serde_json::json!({"part": 3, "file_id": id, "ingested_at_micros": 7});
         assert!(
-            matches!(&d.items[..], [Item::Invalid { reason, source: Some(s) }] if reason.contains("byte ranges") && s == "s3://duff-raw/x.csv")
+            matches!(one(part), Item::Range(_, RangeTask::Part { key, part: 3 }) if key.file_id.to_string() == id && key.ingested_at_micros == 7)
         );
+        let merge = serde_json::json!({"merge": true, "file_id": id, "ingested_at_micros": 7, "parts": 4});
+        assert!(matches!(one(merge), Item::Range(_, RangeTask::Merge { key }) if key.ingested_at_micros == 7));
+        for (bad, why) in [
+            (serde_json::json!({"start": 0, "end": 99}), "start"),
+            (serde_json::json!({"plan": true}), "positive length"),
+            (serde_json::json!({"plan": true, "merge": true, "length": 5}), "exactly one"),
+            (serde_json::json!({"part": 1, "file_id": id}), "ingested_at_micros"),
+            (serde_json::json!({"merge": true, "file_id": "zz", "ingested_at_micros": 1}), "32 hex"),
+        ] {
+            let item = one(bad);
+            assert!(
+                matches!(&item, Item::Invalid { reason, source: Some(s) } if reason.contains(why) && s == "s3://duff-raw/x.csv"),
+                "{item:?}"
+            );
+        }
+        // A range in the lake is screened like a whole object.
+        let looped =
+            serde_json::json!({"bucket": "duff-lake", "key": "lake/x.csv", "range": {"plan": true, "length": 9}});
+        assert!(matches!(&decode(&looped, &lake()).unwrap().items[..], [Item::Ignore { .. }]));
+    }
+
+    #[test]
+    fn step_functions_unknown_fields_are_refused() {
         let typo = serde_json::json!({"bucket": "duff-raw", "key": "x.csv", "versionId": "v"});
         assert!(
             matches!(&decode(&typo, &lake()).unwrap().items[..], [Item::Invalid { reason, .. }] if reason.contains("versionId"))

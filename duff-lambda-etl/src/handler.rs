@@ -3,12 +3,12 @@
 use crate::config::{Config, LakeLocation};
 use crate::download::{DownloadPolicy, download};
 use crate::error::{Error, Result, S3Failure};
-use crate::event::{self, Item, ObjectRef, Trigger};
+use crate::event::{self, Item, ObjectRef, RangeTask, Trigger};
 use crate::s3store::S3Store;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
-use duff_local::{IngestResult, Lake, LocalLake, Store};
+use duff_local::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -162,7 +162,7 @@ pub struct RecordReport {
 }
 
 /// The function's response: one report per record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Response {
     /// The kind of event (absent when it was not recognised).
     pub trigger: Option<Trigger>,
@@ -171,6 +171,40 @@ pub struct Response {
     /// What a `refresh_models` invocation rebuilt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<ModelsReport>,
+    /// A fan-out plan step that cut the file into parts: the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanReport>,
+    /// A fan-out plan step that cut the file into parts: one item per part, each the
+    /// `range` of that part's invocation (the state machine's Distributed Map iterates them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<RangeItem>>,
+    /// A fan-out part step: what the part did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<duff_local::PartReport>,
+}
+
+/// The plan of a fanned-out file, as the plan step answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// The content identity.
+    pub file_id: String,
+    /// The ingest instant (the work objects' folder, and the instant of every row).
+    pub ingested_at_micros: i64,
+    /// How many parts.
+    pub parts: usize,
+    /// The object's size.
+    pub bytes: u64,
+}
+
+/// One part to ingest: the `range` object of its invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeItem {
+    /// The part.
+    pub part: usize,
+    /// The content identity.
+    pub file_id: String,
+    /// The ingest instant.
+    pub ingested_at_micros: i64,
 }
 
 /// The `action` of a maintenance invocation that rebuilds the analytics models
@@ -257,10 +291,13 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
             return Ok(Response {
                 trigger: None,
                 records: vec![report(None, RecordOutcome::Invalid, e.to_string())],
-                models: None,
+                ..Response::default()
             });
         }
     };
+    if let [Item::Range(obj, task)] = &decoded.items[..] {
+        return handle_range(deps, obj, task).await;
+    }
     let mut records = Vec::with_capacity(decoded.items.len());
     let mut retry: Option<Error> = None;
     for item in decoded.items {
@@ -272,6 +309,10 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
             Item::Invalid { source, reason } => {
                 tracing::warn!(source = source.as_deref().unwrap_or(""), reason, outcome = "invalid", "invalid record");
                 report(source, RecordOutcome::Invalid, reason)
+            }
+            Item::Range(obj, _) => {
+                let reason = "a fan-out step ('range') comes alone in a Step Functions task input";
+                report(Some(obj.source()), RecordOutcome::Invalid, reason)
             }
             Item::Ingest(obj) => match ingest_one(deps, &obj).await {
                 Ok(result) => {
@@ -327,7 +368,7 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
     if let Some(e) = retry {
         return Err(e);
     }
-    Ok(Response { trigger: Some(decoded.trigger), records, models: None })
+    Ok(Response { trigger: Some(decoded.trigger), records, ..Response::default() })
 }
 
 /// A maintenance invocation (`{"action": ...}`). Only [`REFRESH_MODELS`] exists: it rebuilds
@@ -343,7 +384,7 @@ async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
         return Ok(Response {
             trigger: None,
             records: vec![report(None, RecordOutcome::Invalid, reason)],
-            models: None,
+            ..Response::default()
         });
     }
     let started = std::time::Instant::now();
@@ -359,7 +400,12 @@ async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
                 written.into_iter().map(|(name, rows)| ModelTable { name, rows: rows as u64 }).collect();
             let lines = tables.iter().find(|t| t.name == "order_line_current").map_or(0, |t| t.rows);
             tracing::info!(tables = tables.len(), order_lines = lines, elapsed_ms, "models rebuilt");
-            Ok(Response { trigger, records: Vec::new(), models: Some(ModelsReport { tables, elapsed_ms }) })
+            Ok(Response {
+                trigger,
+                records: Vec::new(),
+                models: Some(ModelsReport { tables, elapsed_ms }),
+                ..Response::default()
+            })
         }
         Err(e) => {
             let retryable = e.is_retryable();
@@ -375,7 +421,7 @@ async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
             }
             let mut rec = report(None, RecordOutcome::Error, e.full_message());
             rec.retryable = Some(false);
-            Ok(Response { trigger, records: vec![rec], models: None })
+            Ok(Response { trigger, records: vec![rec], ..Response::default() })
         }
     }
 }
@@ -421,6 +467,127 @@ async fn ingest_blocking<S: Store + 'static>(
         .map_err(Error::from)
 }
 
+/// One step of the big-file fan-out (see [`RangeTask`] and [`duff_local::parts`]). Every
+/// failure fails the invocation (`Duff.Retryable` when a retry can help, another `Duff.*`
+/// type otherwise), so that the state machine's Map or task fails and records the error;
+/// a file refused or found a duplicate at the plan, and an object gone or overwritten
+/// since the event, are outcomes in `records` as for a whole file.
+///
+/// # Errors
+/// Any failure of the step.
+async fn handle_range(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<Response> {
+    let result = match &deps.lake {
+        LakeBackend::S3(lake) => range_step(deps, Arc::clone(lake), obj, task).await,
+        LakeBackend::Dir(lake) => range_step(deps, Arc::clone(lake), obj, task).await,
+    };
+    let trigger = Some(Trigger::StepFunctions);
+    match result {
+        Ok(resp) => Ok(Response { trigger, ..resp }),
+        Err(Error::S3 { failure: S3Failure::NotFound, message, .. }) => {
+            let reason = format!("the object (version) no longer exists: {message}");
+            tracing::warn!(source = obj.source(), reason, outcome = "ignored", "fan-out step: object gone");
+            Ok(Response {
+                trigger,
+                records: vec![report(Some(obj.source()), RecordOutcome::Ignored, reason)],
+                ..Response::default()
+            })
+        }
+        Err(Error::S3 { failure: S3Failure::PreconditionFailed, .. }) if matches!(task, RangeTask::Plan { .. }) => {
+            let reason = "the object was overwritten since the event (the new upload has its own event)";
+            tracing::warn!(source = obj.source(), reason, outcome = "ignored", "fan-out plan: object changed");
+            Ok(Response {
+                trigger,
+                records: vec![report(Some(obj.source()), RecordOutcome::Ignored, reason)],
+                ..Response::default()
+            })
+        }
+        Err(e) => {
+            tracing::error!(
+                source = obj.source(),
+                step = ?task,
+                error_type = e.error_type(),
+                retryable = e.is_retryable(),
+                error = e.full_message(),
+                outcome = "error",
+                "fan-out step failed"
+            );
+            Err(e)
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(job: impl FnOnce() -> duff_local::Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(job).await.map_err(|e| Error::Task(e.to_string()))?.map_err(Error::from)
+}
+
+async fn range_step<S: Store + 'static>(
+    deps: &Deps,
+    lake: Arc<Lake<S>>,
+    obj: &ObjectRef,
+    task: &RangeTask,
+) -> Result<Response> {
+    let cfg = deps.config.ingest.clone();
+    match task {
+        RangeTask::Plan { part_bytes } => {
+            let mut planner = duff_core::fanout::Planner::new(&cfg, *part_bytes);
+            let streamed = crate::download::plan_object(&deps.s3, obj, &deps.download, &mut planner).await?;
+            let Some(micros) = obj.event_time_micros.or(streamed.last_modified_micros) else {
+                return Err(Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()));
+            };
+            let planned = planner.finish();
+            let source = obj.source();
+            match blocking(move || lake.plan_parts(planned, &source, micros, &cfg)).await? {
+                PlanOutcome::Done(result) => {
+                    Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
+                }
+                PlanOutcome::Parts { key, parts, bytes } => {
+                    let file_id = key.file_id.to_string();
+                    tracing::info!(source = obj.source(), file_id, parts, bytes, "fan-out planned");
+                    let ranges = (0..parts)
+                        .map(|part| RangeItem { part, file_id: file_id.clone(), ingested_at_micros: micros })
+                        .collect();
+                    let plan = PlanReport { file_id, ingested_at_micros: micros, parts, bytes };
+                    Ok(Response { plan: Some(plan), ranges: Some(ranges), ..Response::default() })
+                }
+            }
+        }
+        RangeTask::Part { key, part } => {
+            let part = *part;
+            let (l, k) = (Arc::clone(&lake), key.clone());
+            let Some(range) = blocking(move || l.part_to_read(&k, part)).await? else {
+                let done = duff_local::PartReport { part, rows: [0; 3], published_already: true };
+                return Ok(Response { part: Some(done), ..Response::default() });
+            };
+            let bytes = crate::download::get_range(&deps.s3, obj, range.start.byte, range.end, &deps.download).await?;
+            let source = duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes);
+            let key = key.clone();
+            let done = blocking(move || lake.ingest_part(&key, part, &source, &cfg)).await?;
+            tracing::info!(source = obj.source(), part, rows = ?done.rows, "fan-out part ingested");
+            Ok(Response { part: Some(done), ..Response::default() })
+        }
+        RangeTask::Merge { key } => {
+            let (handle, s3, policy, object) =
+                (tokio::runtime::Handle::current(), deps.s3.clone(), deps.download, obj.clone());
+            let key = key.clone();
+            let result = blocking(move || {
+                let source_of = |range: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+                    let read = crate::download::get_range(&s3, &object, range.start.byte, range.end, &policy);
+                    let bytes = handle.block_on(read).map_err(|e| duff_local::Error::Store {
+                        action: "reading a part of",
+                        key: object.source(),
+                        message: e.full_message(),
+                        retryable: e.is_retryable(),
+                    })?;
+                    Ok(Box::new(duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes)))
+                };
+                lake.merge_parts(&key, &cfg, &source_of)
+            })
+            .await?;
+            Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
+        }
+    }
+}
+
 /// The Lambda entry point: [`handle`] with the error mapped to a stable error type.
 ///
 /// # Errors
@@ -442,7 +609,7 @@ mod tests {
         let resp = Response {
             trigger: Some(Trigger::StepFunctions),
             records: vec![report(Some("s3://b/k.csv".into()), RecordOutcome::Invalid, "why")],
-            models: None,
+            ..Response::default()
         };
         let json = serde_json::to_value(&resp).unwrap();
         assert_eq!(

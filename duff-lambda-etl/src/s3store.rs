@@ -9,6 +9,7 @@
 //!   writer committed first (`Ok(false)`). This is the manifest commit.
 //! - `put_file` streams the staged file: one `PutObject` below the multipart threshold,
 //!   otherwise a multipart upload, aborted if any part fails.
+//! - `copy` is a server-side `CopyObject` (the fan-out's merge moves parts' objects).
 //! - Every failure is a [`duff_local::Error::Store`] saying whether a retry may help.
 
 use crate::error::{S3Failure, classify};
@@ -234,6 +235,27 @@ impl Store for S3Store {
             Ok(_) => Ok(true),
             Err(e) if classify(&e).0 == S3Failure::PreconditionFailed => Ok(false),
             Err(e) => Err(self.err("creating", key, &e)),
+        }
+    }
+
+    /// A server-side `CopyObject` (the bytes never pass through the function). One request
+    /// copies up to 5 GB: a part's Parquet is far below (parts are at most `RangeBytes` of CSV).
+    fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let source = format!("{}/{}", self.bucket, self.full_key(from));
+        let encoded: String = source
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let copied = self.handle.block_on(
+            self.client.copy_object().bucket(&self.bucket).key(self.full_key(to)).copy_source(encoded).send(),
+        );
+        match copied {
+            Ok(_) => Ok(()),
+            Err(e) if classify(&e).0 == S3Failure::NotFound => Err(Error::MissingObject { key: from.to_owned() }),
+            Err(e) => Err(self.err("copying into", to, &e)),
         }
     }
 

@@ -26,7 +26,7 @@
 //!    plan write the same bytes.
 
 use crate::{Error, IngestResult, Lake, Result, StagedParts, Store, part_file};
-use duff_core::fanout::{ByteSource, PartRepeats, PartSinks, Plan, Planned};
+use duff_core::fanout::{ByteSource, PartRange, PartRepeats, PartSinks, Plan, Planned};
 use duff_core::{FileId, FileMeta, IngestConfig, Manifest, Outcome, PartOutput, Table};
 use std::path::Path;
 
@@ -147,6 +147,26 @@ impl<S: Store> Lake<S> {
         Ok(PlanOutcome::Parts { key, parts, bytes })
     }
 
+    /// The byte range of part `k` of the plan under `key`, for a caller that fetches it
+    /// before [`ingest_part`](Self::ingest_part); `None` when the content is published
+    /// already (another run of the same event merged it): nothing to do.
+    ///
+    /// # Errors
+    /// No plan, a part not in it, storage failures.
+    pub fn part_to_read(&self, key: &FanKey, k: usize) -> Result<Option<PartRange>> {
+        if self.manifest(&key.file_id)?.is_some_and(|m| m.outcome == Outcome::Published) {
+            return Ok(None);
+        }
+        let plan = self.stored_plan(key)?.plan;
+        match plan.parts.get(k) {
+            Some(range) => Ok(Some(*range)),
+            None => {
+                let message = format!("part {k} of a plan of {} parts", plan.parts.len());
+                Err(Error::Core(duff_core::ErrorKind::Config { name: "part", message }.into()))
+            }
+        }
+    }
+
     fn stored_plan(&self, key: &FanKey) -> Result<StoredPlan> {
         let plan_key = key.plan();
         let bytes = self.store.get(&plan_key)?.ok_or_else(|| Error::MissingObject { key: plan_key.clone() })?;
@@ -192,9 +212,9 @@ impl<S: Store> Lake<S> {
         Ok(report(k, &out))
     }
 
-    /// Step 3: merges the parts under `key` into the file's manifest, reading again (from
-    /// `source_of(part)`) the parts that hold repeated lines, publishes and commits (see the
-    /// [module docs](self)).
+    /// Step 3: merges the parts under `key` into the file's manifest, reading again the
+    /// parts that hold repeated lines (from `source_of(range)`, which needs only that
+    /// part's bytes), publishes and commits (see the [module docs](self)).
     ///
     /// # Errors
     /// No plan, a part not ingested yet ([`Error::MissingObject`]), read, ingest or storage
@@ -203,7 +223,7 @@ impl<S: Store> Lake<S> {
         &self,
         key: &FanKey,
         cfg: &IngestConfig,
-        source_of: &(dyn Fn(usize) -> Result<Box<dyn ByteSource>> + Sync),
+        source_of: &(dyn Fn(PartRange) -> Result<Box<dyn ByteSource>> + Sync),
     ) -> Result<IngestResult> {
         let earlier = self.manifest(&key.file_id)?;
         if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
@@ -220,7 +240,7 @@ impl<S: Store> Lake<S> {
         let again = duff_core::fanout::find_repeats(outputs.iter().map(PartOutput::hashes));
         self.with_staging(&meta.file_id, |staging| {
             for a in &again {
-                let source = source_of(a.part)?;
+                let source = source_of(stored.plan.parts[a.part])?;
                 outputs[a.part] = ingest_staged(&meta, cfg, &stored.plan, a.part, source.as_ref(), Some(a), staging)?;
             }
             let rows: Vec<[u64; 2]> =

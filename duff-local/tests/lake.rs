@@ -423,7 +423,7 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
         panic!("expected parts");
     };
     assert!(parts > 3, "{parts} parts");
-    let source_of = |_: usize| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
         Ok(Box::new(duff_local::FileSource::open(&path)?))
     };
     let mut rows = [0u64; 3];

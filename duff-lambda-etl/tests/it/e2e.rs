@@ -302,8 +302,9 @@ async fn exact_versions_refusals_and_ignored_events() {
     let modified = chrono::DateTime::from_timestamp_millis(head.last_modified().unwrap().to_millis().unwrap()).unwrap();
     let ingested_at = chrono::DateTime::parse_from_rfc3339(resp.records[0].ingested_at.as_deref().unwrap()).unwrap();
     assert_eq!(ingested_at, modified);
+    // The fan-out's plan of the same content finds it published.
     let ranged = json!({"bucket": RAW, "key": sfn.key, "range": {"plan": true, "length": 1024, "object_size": 462}});
-    assert_eq!(handle(&deps, &ranged).await.unwrap().outcomes(), [RecordOutcome::Invalid]);
+    assert_eq!(handle(&deps, &ranged).await.unwrap().outcomes(), [RecordOutcome::Duplicate]);
 
     // The manifest commit is a real conditional write on this server too.
     let store = S3Store::new(s3.clone(), LAKE, "scratch", tokio::runtime::Handle::current());
@@ -324,4 +325,96 @@ async fn exact_versions_refusals_and_ignored_events() {
     let resp = handle(&deps, &event).await.unwrap();
     assert_eq!(resp.outcomes(), [RecordOutcome::Ignored]);
     assert_eq!(resp.records[0].message.as_deref(), Some("inside the lake (loop guard)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_file_through_the_fan_out_steps_equals_a_whole_file_ingest() {
+    // The state machine's big-file path, step by step with the JSON it passes: the plan,
+    // every part (in reverse order, one retried), the merge. The lake must equal a
+    // whole-file ingest of the same bytes at the same instant, minus how rows are cut
+    // into objects, and keep no work objects.
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let deps = Deps::new(config(&moto, work.path()), &sdk_config().await).unwrap();
+    let s3 = deps.s3().clone();
+    create_bucket(&s3, RAW).await;
+    create_bucket(&s3, LAKE).await;
+
+    let mut csv = Vec::new();
+    let gen_cfg = duff_local::generate::Config { rows: 4000, bad_frac: 0.01, ..Default::default() };
+    duff_local::generate::write_orders(&mut csv, &gen_cfg).unwrap();
+    let repeated = csv.split(|b| *b == b'\n').nth(7).unwrap().to_vec();
+    csv.extend_from_slice(b"9001,\"Quoted, with\nnewline\",990001,101,Duff,1.00,1,0.5,Retail,created\n");
+    csv.extend_from_slice(&repeated);
+    csv.push(b'\n');
+    let big = upload(&s3, "incoming/big orders.csv", csv.clone()).await;
+    let time = "2026-11-27T11:00:00Z";
+    let task =
+        |range: Value| json!({"bucket": RAW, "key": big.key, "etag": big.etag, "event_time": time, "range": range});
+
+    let plan = handle(&deps, &task(json!({"plan": true, "length": 60_000, "object_size": big.size}))).await.unwrap();
+    let plan = serde_json::to_value(&plan).unwrap();
+    let ranges = plan["ranges"].as_array().cloned().unwrap_or_default();
+    assert!(ranges.len() >= 4, "{plan:#}");
+    assert_eq!(plan["plan"]["parts"], ranges.len());
+    assert_eq!(plan["plan"]["bytes"], csv.len());
+    let mut read = 0;
+    for item in ranges.iter().rev() {
+        let resp = handle(&deps, &task(item.clone())).await.unwrap();
+        let part = resp.part.expect("a part report");
+        read += part.rows[0];
+        if part.part == 1 {
+            let again = handle(&deps, &task(item.clone())).await.unwrap();
+            assert_eq!(again.part, Some(part), "a retried part reports the same");
+        }
+    }
+    let merge = json!({"merge": true, "file_id": plan["plan"]["file_id"], "ingested_at_micros": plan["plan"]["ingested_at_micros"], "parts": ranges.len()});
+    let resp = handle(&deps, &task(merge.clone())).await.unwrap();
+    assert_eq!(resp.outcomes(), [RecordOutcome::Published], "{resp:#?}");
+    assert_eq!(resp.records[0].rows.map(|r| r[0]), Some(read));
+
+    // The whole-file ingest of the same bytes, source and instant.
+    let local_dir = tempfile::tempdir().unwrap();
+    let local = LocalLake::open(local_dir.path()).unwrap();
+    let path = local_dir.path().join("big.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let source = format!("s3://{RAW}/{}", big.key);
+    let whole = local.ingest_file(&path, &source, micros(time), &IngestConfig::default()).unwrap();
+    let s3_lake = Lake::new(
+        S3Store::new(s3.clone(), LAKE, "lake", tokio::runtime::Handle::current()),
+        work.path().join("reader-staging"),
+    );
+    let reader = s3_lake.clone();
+    let (manifests, (state, history)) =
+        tokio::task::spawn_blocking(move || (reader.manifests().unwrap(), reader.load_state().unwrap())).await.unwrap();
+    let (mut fanned, mut one) = (manifests[0].clone(), whole.manifest().clone());
+    assert!(fanned.outputs.iter().any(|o| o.key.ends_with("-00001.parquet")), "{:?}", fanned.outputs);
+    assert_eq!(fanned.quarantined_by_reason.get("duplicate_line"), Some(&1));
+    fanned.outputs.clear();
+    one.outputs.clear();
+    assert_eq!(fanned, one);
+    let (local_state, local_history) = local.load_state().unwrap();
+    assert_eq!(state.to_batch().unwrap(), local_state.to_batch().unwrap());
+    assert_eq!(history.to_batch().unwrap(), local_history.to_batch().unwrap());
+    let objects = s3_lake_objects(&s3).await;
+    assert!(!objects.keys().any(|k| k.starts_with("_fanout/")), "work objects removed: {:?}", objects.keys());
+    for out in &manifests[0].outputs {
+        assert!(objects.contains_key(&out.key), "{} named by the manifest", out.key);
+    }
+
+    // Another run of the same event: the plan says duplicate, a late part and the merge
+    // change nothing.
+    let again = handle(&deps, &task(json!({"plan": true, "length": 60_000}))).await.unwrap();
+    assert_eq!(again.outcomes(), [RecordOutcome::Duplicate]);
+    assert!(again.ranges.is_none());
+    let late = handle(&deps, &task(ranges[2].clone())).await.unwrap();
+    assert!(late.part.is_some_and(|p| p.published_already));
+    let resp = handle(&deps, &task(merge)).await.unwrap();
+    assert_eq!(resp.outcomes(), [RecordOutcome::Duplicate]);
+    assert_eq!(s3_lake_objects(&s3).await, objects, "a second run changed the lake");
+
+    // A step on a plan that does not exist fails the invocation (the Map fails and records it).
+    let bogus = json!({"part": 0, "file_id": "0123456789abcdef0123456789abcdef", "ingested_at_micros": 1});
+    let err = handle(&deps, &task(bogus)).await.unwrap_err();
+    assert!(err.full_message().contains("plan.json"), "{}", err.full_message());
 }
