@@ -56,6 +56,14 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("content_hash", |b| b.iter(|| FileId::of_bytes(black_box(&csv))));
+    // The fan-out's plan: hash + record scan, one pass (the Lambda plan step's CPU).
+    g.bench_function("fanout_plan", |b| {
+        b.iter(|| {
+            let mut planner = duff_core::fanout::Planner::new(&cfg, 1 << 20);
+            planner.push(black_box(&csv));
+            planner.finish().plan.map(|p| p.parts.len())
+        })
+    });
     g.finish();
 
     let mut sink = CollectSink::default();
