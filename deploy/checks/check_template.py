@@ -20,9 +20,9 @@ What is checked:
   input, the outcomes compared are the handler's, the retried error type exists;
 - big-file fan-out: the lake bucket expires <LakePrefix>/_fanout/ (and its noncurrent
   versions), the ETL role may get, put (copy) and delete under the lake prefix, parts of one
-  file run below the function's reserved concurrency; once duff-lambda-etl accepts `range`
-  (until then: PENDING), the range fields the ASL sends and the answer fields it reads are
-  names duff-lambda-etl or duff-local use, and the code names the _fanout/ prefix;
+  file run below the function's reserved concurrency; the range fields the ASL sends and the
+  answer fields it reads are names duff-lambda-etl or duff-local use, and the code names the
+  _fanout/ prefix;
 - security: no wildcard action, every "*" resource commented, buckets encrypted, private,
   TLS-only, with AbortIncompleteMultipartUpload; the EventBridge rule is incoming/ + .csv.
 
@@ -522,7 +522,6 @@ def check_state_machine(errors, notes, t):
 
 
 FANOUT_PREFIX = "_fanout/"
-RANGE_REFUSED = "not supported by this function yet"  # duff-lambda-etl/src/event.rs before the fan-out
 
 
 def _identifier_used(name: str, text: str) -> bool:
@@ -587,10 +586,6 @@ def check_fanout(errors, notes, t):
     read_back -= {"records", "outcome"}  # the whole-file answer, checked above
     crates = ["duff-lambda-etl/src", "duff-local/src"]  # the task decoding, the answers, the lake's plan
     code = "\n".join(f.read_text(encoding="utf-8") for c in crates for f in sorted((ROOT / c).rglob("*.rs")))
-    if RANGE_REFUSED in read("duff-lambda-etl/src/event.rs"):
-        notes.append(f"PENDING: duff-lambda-etl still refuses `range`; the ASL sends range fields {sorted(sent)} "
-                     f"and reads {sorted(read_back)}, to be checked against the crate once it accepts them")
-        return
     for name in sorted(sent | read_back):
         if not _identifier_used(name, code):
             errors.append(f"the ASL uses {name!r} (range field or answer field), which {' and '.join(crates)} never name")

@@ -6,12 +6,15 @@
 //! prefix, so no reader sees them):
 //!
 //! ```text
-//! plan.json                        the core's Plan plus the file's source
-//! fact_order_line-kkkkk.parquet    a part's accepted rows (when it has some)
-//! quarantine-kkkkk.parquet         a part's refused rows (when it has some)
-//! part-kkkkk.hashes                the part's sorted line hashes (8 bytes per line)
-//! part-kkkkk.json                  the part's counts, problems, dimension views: written last
+//! plan.json                                 the core's Plan plus the file's source
+//! <digest>/fact_order_line-kkkkk.parquet    a part's accepted rows (when it has some)
+//! <digest>/quarantine-kkkkk.parquet         a part's refused rows (when it has some)
+//! <digest>/part-kkkkk.hashes                the part's sorted line hashes (8 bytes per line)
+//! <digest>/part-kkkkk.json                  the part's counts, problems, dimension views: last
 //! ```
+//!
+//! `<digest>` is the XXH3-128 of `plan.json` (32 hex digits): parts of different cuts of the
+//! same file (a plan stored again after the part size changed) never mix.
 //!
 //! 1. [`Lake::plan_parts`]: a duplicate (the content is published) or a file refused at
 //!    planning ends here, its manifest committed; otherwise the plan is stored.
@@ -51,17 +54,29 @@ impl FanKey {
     fn plan(&self) -> String {
         format!("{}plan.json", self.prefix())
     }
+}
+
+/// The folder of one plan's parts: `<prefix>/<plan digest>/`. A plan stored again with other
+/// parts (a retry after `RangeBytes` changed) gets another folder, so the outputs of two
+/// different cuts of the file never mix.
+#[derive(Debug, Clone)]
+struct PartsDir(String);
+
+impl PartsDir {
+    fn of(key: &FanKey, plan_json: &[u8]) -> PartsDir {
+        PartsDir(format!("{}{}/", key.prefix(), FileId::of_bytes(plan_json)))
+    }
 
     fn object(&self, table: Table, k: usize) -> String {
-        format!("{}{}-{k:05}.parquet", self.prefix(), table.name())
+        format!("{}{}-{k:05}.parquet", self.0, table.name())
     }
 
     fn output(&self, k: usize) -> String {
-        format!("{}part-{k:05}.json", self.prefix())
+        format!("{}part-{k:05}.json", self.0)
     }
 
     fn hashes(&self, k: usize) -> String {
-        format!("{}part-{k:05}.hashes", self.prefix())
+        format!("{}part-{k:05}.hashes", self.0)
     }
 }
 
@@ -157,7 +172,7 @@ impl<S: Store> Lake<S> {
         if self.manifest(&key.file_id)?.is_some_and(|m| m.outcome == Outcome::Published) {
             return Ok(None);
         }
-        let plan = self.stored_plan(key)?.plan;
+        let plan = self.stored_plan(key)?.0.plan;
         match plan.parts.get(k) {
             Some(range) => Ok(Some(*range)),
             None => {
@@ -167,10 +182,12 @@ impl<S: Store> Lake<S> {
         }
     }
 
-    fn stored_plan(&self, key: &FanKey) -> Result<StoredPlan> {
+    /// The stored plan and the folder of its parts.
+    fn stored_plan(&self, key: &FanKey) -> Result<(StoredPlan, PartsDir)> {
         let plan_key = key.plan();
         let bytes = self.store.get(&plan_key)?.ok_or_else(|| Error::MissingObject { key: plan_key.clone() })?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Manifest { key: plan_key, source: e.into() })
+        let plan = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest { key: plan_key, source: e.into() })?;
+        Ok((plan, PartsDir::of(key, &bytes)))
     }
 
     /// Step 2: ingests part `k` of the plan under `key`, reading its bytes from `source`
@@ -189,8 +206,8 @@ impl<S: Store> Lake<S> {
         if self.manifest(&key.file_id)?.is_some_and(|m| m.outcome == Outcome::Published) {
             return Ok(PartReport { part: k, rows: [0; 3], published_already: true });
         }
-        let stored = self.stored_plan(key)?;
-        if let (Some(json), Some(hashes)) = (self.store.get(&key.output(k))?, self.store.get(&key.hashes(k))?)
+        let (stored, dir) = self.stored_plan(key)?;
+        if let (Some(json), Some(hashes)) = (self.store.get(&dir.output(k))?, self.store.get(&dir.hashes(k))?)
             && let Ok(out) = PartOutput::hashes_from_bytes(&hashes).and_then(|h| PartOutput::from_json(&json, h))
         {
             return Ok(report(k, &out)); // stored by an earlier attempt: the same bytes again
@@ -202,13 +219,13 @@ impl<S: Store> Lake<S> {
                 [(Table::FactOrderLine, out.summary.rows_accepted), (Table::Quarantine, out.summary.rows_quarantined)]
             {
                 if rows > 0 {
-                    self.store.put_file(&key.object(table, k), &staging.join(part_file(table, k)))?;
+                    self.store.put_file(&dir.object(table, k), &staging.join(part_file(table, k)))?;
                 }
             }
             Ok(out)
         })?;
-        self.store.put_bytes(&key.hashes(k), &out.hashes_to_bytes())?;
-        self.store.put_bytes(&key.output(k), &out.to_json()?)?;
+        self.store.put_bytes(&dir.hashes(k), &out.hashes_to_bytes())?;
+        self.store.put_bytes(&dir.output(k), &out.to_json()?)?;
         Ok(report(k, &out))
     }
 
@@ -229,12 +246,12 @@ impl<S: Store> Lake<S> {
         if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
             return Ok(IngestResult::Duplicate(m.clone()));
         }
-        let stored = self.stored_plan(key)?;
+        let (stored, dir) = self.stored_plan(key)?;
         let meta = stored.meta();
         let mut outputs = Vec::with_capacity(stored.plan.parts.len());
         for k in 0..stored.plan.parts.len() {
-            let json = self.store.get(&key.output(k))?.ok_or_else(|| Error::MissingObject { key: key.output(k) })?;
-            let hashes = self.store.get(&key.hashes(k))?.ok_or_else(|| Error::MissingObject { key: key.hashes(k) })?;
+            let json = self.store.get(&dir.output(k))?.ok_or_else(|| Error::MissingObject { key: dir.output(k) })?;
+            let hashes = self.store.get(&dir.hashes(k))?.ok_or_else(|| Error::MissingObject { key: dir.hashes(k) })?;
             outputs.push(PartOutput::from_json(&json, PartOutput::hashes_from_bytes(&hashes)?)?);
         }
         let again = duff_core::fanout::find_repeats(outputs.iter().map(PartOutput::hashes));
@@ -257,7 +274,7 @@ impl<S: Store> Lake<S> {
                         if read_again {
                             self.store.put_file(&to, &staging.join(part_file(table, k)))?;
                         } else {
-                            self.store.copy(&key.object(table, k), &to)?;
+                            self.store.copy(&dir.object(table, k), &to)?;
                         }
                     }
                 }

@@ -458,11 +458,53 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     // A late part of another run of the same event: nothing to do, no error.
     assert!(lake.ingest_part(&key, 1, &file, &cfg).unwrap().published_already);
     // Planning the same content again: a duplicate at once.
+    // (A plan stored again with other parts is covered below.)
     let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
     assert!(matches!(
         lake.plan_parts(planned, "again.csv", micros + 1, &cfg).unwrap(),
         duff_local::PlanOutcome::Done(r) if matches!(*r, IngestResult::Duplicate(_))
     ));
+}
+
+#[test]
+fn a_plan_stored_again_with_other_parts_never_mixes_their_outputs() {
+    // A run cut the file in parts of 200 bytes and ingested some; a retry of the same event
+    // after the part size changed cuts it in parts of 500: the merge must see only the
+    // second cut's parts.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, one, cfg, now) = parts_fixture(dir.path());
+    let lake = LocalLake::open(dir.path().join("replan")).unwrap();
+    let file = duff_local::FileSource::open(&path).unwrap();
+    let source = path.display().to_string();
+    let micros = now.timestamp_micros();
+    let plan_with = |bytes: u64| match lake
+        .plan_parts(duff_core::fanout::plan(&cfg, &file, bytes).unwrap(), &source, micros, &cfg)
+        .unwrap()
+    {
+        duff_local::PlanOutcome::Parts { key, parts, .. } => (key, parts),
+        other => panic!("expected parts, got {other:?}"),
+    };
+    let (key, small) = plan_with(200);
+    for k in 0..small {
+        lake.ingest_part(&key, k, &file, &cfg).unwrap();
+    }
+    let (again, large) = plan_with(500);
+    assert_eq!(again, key, "same file, same instant: the same work folder");
+    assert!(large < small);
+    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        Ok(Box::new(duff_local::FileSource::open(&path)?))
+    };
+    assert!(lake.merge_parts(&key, &cfg, &source_of).is_err(), "the new cut's parts are not ingested yet");
+    for k in 0..large {
+        lake.ingest_part(&key, k, &file, &cfg).unwrap();
+    }
+    let merged = ingested(lake.merge_parts(&key, &cfg, &source_of).unwrap());
+    let (mut a, mut b) = (one.clone(), merged.clone());
+    a.outputs.clear();
+    b.outputs.clear();
+    assert_eq!(a, b);
+    assert_eq!(merged.outputs.iter().filter(|o| o.table == Table::FactOrderLine).count(), large);
+    assert!(!snapshot(&dir.path().join("replan")).keys().any(|k| k.starts_with("_fanout")), "both cuts removed");
 }
 
 #[test]
