@@ -526,6 +526,8 @@ trait Cursor {
     fn peek(&mut self) -> Result<Option<Row>>;
     /// Moves past the head.
     fn advance(&mut self);
+    /// Every row from the head to the end of what is loaded (`None` at the end), consumed.
+    fn take_loaded(&mut self) -> Result<Option<&[Row]>>;
     /// A name of this source.
     fn name(&self, n: u32) -> Option<&str>;
 }
@@ -543,6 +545,11 @@ impl Cursor for RunCursor<'_> {
     fn advance(&mut self) {
         self.at += 1;
     }
+    fn take_loaded(&mut self) -> Result<Option<&[Row]>> {
+        let rest = self.run.rows.get(self.at..).filter(|r| !r.is_empty());
+        self.at = self.run.rows.len();
+        Ok(rest)
+    }
     fn name(&self, n: u32) -> Option<&str> {
         self.run.names.get(n as usize).map(|s| &**s)
     }
@@ -559,32 +566,49 @@ struct StreamCursor<'a> {
     last_key: Option<(i64, i64)>,
 }
 
-impl Cursor for StreamCursor<'_> {
-    fn peek(&mut self) -> Result<Option<Row>> {
+impl StreamCursor<'_> {
+    /// Loads the next batch when the current one is consumed; false at the end. A batch out
+    /// of key order (within itself or after the previous one) is an error.
+    fn load(&mut self) -> Result<bool> {
         while self.at >= self.state.rows.len() {
-            let Some(batch) = self.batches.next() else { return Ok(None) };
+            let Some(batch) = self.batches.next() else { return Ok(false) };
             self.state.rows.clear();
             self.at = 0;
             self.state.apply_batch(&self.meta, &batch?)?;
             let line_mask = (1u64 << LINE_BITS) - 1;
+            let mut last = self.last_key;
             for row in &mut self.state.rows {
                 row.version = self.rank | (row.version & line_mask);
+                let key = (row.order_id, row.product_id);
+                if last.is_some_and(|l| key < l) {
+                    return Err(ErrorKind::Schema {
+                        table: "fact_order_line",
+                        message: format!("the facts of file {} are not in key order", self.meta.file_id),
+                    }
+                    .into());
+                }
+                last = Some(key);
             }
+            self.last_key = last;
         }
-        let row = self.state.rows[self.at];
-        let key = (row.order_id, row.product_id);
-        if self.last_key.is_some_and(|last| key < last) {
-            return Err(ErrorKind::Schema {
-                table: "fact_order_line",
-                message: format!("the facts of file {} are not in key order", self.meta.file_id),
-            }
-            .into());
-        }
-        self.last_key = Some(key);
-        Ok(Some(row))
+        Ok(true)
+    }
+}
+
+impl Cursor for StreamCursor<'_> {
+    fn peek(&mut self) -> Result<Option<Row>> {
+        Ok(if self.load()? { Some(self.state.rows[self.at]) } else { None })
     }
     fn advance(&mut self) {
         self.at += 1;
+    }
+    fn take_loaded(&mut self) -> Result<Option<&[Row]>> {
+        if !self.load()? {
+            return Ok(None);
+        }
+        let from = self.at;
+        self.at = self.state.rows.len();
+        Ok(Some(&self.state.rows[from..]))
     }
     fn name(&self, n: u32) -> Option<&str> {
         self.state.name_list.get(n as usize).map(|s| &**s)
@@ -596,11 +620,18 @@ impl Cursor for StreamCursor<'_> {
 fn merge_each(cursors: &mut [Box<dyn Cursor + '_>], mut f: impl FnMut(&Row, usize)) -> Result<()> {
     loop {
         let mut min: Option<(i64, i64)> = None;
-        for c in cursors.iter_mut() {
+        let (mut live, mut only) = (0, 0);
+        for (i, c) in cursors.iter_mut().enumerate() {
             if let Some(r) = c.peek()? {
                 let k = (r.order_id, r.product_id);
                 min = Some(min.map_or(k, |m| m.min(k)));
+                live += 1;
+                only = i;
             }
+        }
+        if live == 1 {
+            // The last source with rows: no more comparisons across sources.
+            return drain(&mut *cursors[only], only, &mut f);
         }
         let Some(key) = min else { return Ok(()) };
         let mut best: Option<(Row, usize)> = None;
@@ -619,6 +650,31 @@ fn merge_each(cursors: &mut [Box<dyn Cursor + '_>], mut f: impl FnMut(&Row, usiz
             f(&row, i);
         }
     }
+}
+
+/// [`merge_each`] over one cursor: the latest version of each key, a loaded slice at a time.
+fn drain(c: &mut dyn Cursor, i: usize, f: &mut impl FnMut(&Row, usize)) -> Result<()> {
+    let mut best: Option<Row> = None;
+    while let Some(rows) = c.take_loaded()? {
+        for r in rows {
+            match &mut best {
+                Some(b) if (b.order_id, b.product_id) == (r.order_id, r.product_id) => {
+                    if r.version > b.version {
+                        *b = *r;
+                    }
+                }
+                Some(b) => {
+                    f(b, i);
+                    *b = *r;
+                }
+                None => best = Some(*r),
+            }
+        }
+    }
+    if let Some(b) = best {
+        f(&b, i);
+    }
+    Ok(())
 }
 
 fn status_slot(s: Status) -> usize {
