@@ -47,10 +47,10 @@ pub(crate) fn scan_record(buf: &[u8], start: usize, delim: u8, eof: bool, fields
     let n = buf.len();
     let mut i = start;
     let mut bad_quote = None;
-    let mut quoted = false;
+    // Newlines inside quoted fields (the only place a record holds one).
+    let mut inner = 0u64;
     loop {
         if i < n && buf[i] == b'"' {
-            quoted = true;
             let fstart = i + 1;
             let mut j = fstart;
             let mut escaped = false;
@@ -72,10 +72,14 @@ pub(crate) fn scan_record(buf: &[u8], start: usize, delim: u8, eof: bool, fields
                 }
                 break q;
             };
+            let span = &buf[fstart..close];
+            if memchr(b'\n', span).is_some() {
+                inner += memchr::memchr_iter(b'\n', span).count() as u64;
+            }
             i = close + 1;
             if i >= n {
                 fields.push(Field { start: fstart, end: close, escaped });
-                return record(buf, start, n, n, bad_quote, quoted);
+                return record(n, n, bad_quote, inner);
             }
             match buf[i] {
                 c if c == delim => {
@@ -84,18 +88,18 @@ pub(crate) fn scan_record(buf: &[u8], start: usize, delim: u8, eof: bool, fields
                 }
                 b'\n' => {
                     fields.push(Field { start: fstart, end: close, escaped });
-                    return record(buf, start, i + 1, i, bad_quote, quoted);
+                    return record(i + 1, i, bad_quote, inner);
                 }
                 b'\r' if i + 1 < n && buf[i + 1] == b'\n' => {
                     fields.push(Field { start: fstart, end: close, escaped });
-                    return record(buf, start, i + 2, i, bad_quote, quoted);
+                    return record(i + 2, i, bad_quote, inner);
                 }
                 b'\r' if i + 1 >= n => {
                     if !eof {
                         return Scan::NeedMore;
                     }
                     fields.push(Field { start: fstart, end: close, escaped });
-                    return record(buf, start, n, i, bad_quote, quoted);
+                    return record(n, i, bad_quote, inner);
                 }
                 _ => {
                     // Text after the closing quote: keep the whole field raw, flag the record.
@@ -109,13 +113,13 @@ pub(crate) fn scan_record(buf: &[u8], start: usize, delim: u8, eof: bool, fields
                             } else {
                                 let end = strip_cr(buf, i, e);
                                 fields.push(Field { start: fstart - 1, end, escaped: false });
-                                return record(buf, start, e + 1, end, bad_quote, quoted);
+                                return record(e + 1, end, bad_quote, inner);
                             }
                         }
                         None if eof => {
                             let end = strip_cr(buf, i, n);
                             fields.push(Field { start: fstart - 1, end, escaped: false });
-                            return record(buf, start, n, end, bad_quote, quoted);
+                            return record(n, end, bad_quote, inner);
                         }
                         None => return Scan::NeedMore,
                     }
@@ -131,13 +135,13 @@ pub(crate) fn scan_record(buf: &[u8], start: usize, delim: u8, eof: bool, fields
                     } else {
                         let end = strip_cr(buf, i, e);
                         fields.push(Field { start: i, end, escaped: false });
-                        return record(buf, start, e + 1, end, bad_quote, quoted);
+                        return record(e + 1, end, bad_quote, inner);
                     }
                 }
                 None if eof => {
                     let end = strip_cr(buf, i, n);
                     fields.push(Field { start: i, end, escaped: false });
-                    return record(buf, start, n, end, bad_quote, quoted);
+                    return record(n, end, bad_quote, inner);
                 }
                 None => return Scan::NeedMore,
             }
@@ -152,8 +156,7 @@ fn strip_cr(buf: &[u8], from: usize, end: usize) -> usize {
 }
 
 #[inline]
-fn record(buf: &[u8], start: usize, next: usize, raw_end: usize, bad_quote: Option<usize>, quoted: bool) -> Scan {
-    let inner_newlines = if quoted { memchr::memchr_iter(b'\n', &buf[start..raw_end]).count() as u64 } else { 0 };
+fn record(next: usize, raw_end: usize, bad_quote: Option<usize>, inner_newlines: u64) -> Scan {
     Scan::Record { next, raw_end, bad_quote, inner_newlines }
 }
 
