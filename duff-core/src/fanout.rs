@@ -234,6 +234,17 @@ impl Plan {
         Ok(serde_json::to_vec(self)?)
     }
 
+    /// Part `k`.
+    ///
+    /// # Errors
+    /// A part not in the plan.
+    pub fn part(&self, k: usize) -> Result<PartRange> {
+        self.parts.get(k).copied().ok_or_else(|| {
+            let message = format!("part {k} of a plan of {} parts", self.parts.len());
+            ErrorKind::Config { name: "part", message }.into()
+        })
+    }
+
     /// The header, parsed from [`header`](Self::header).
     ///
     /// # Errors
@@ -388,8 +399,8 @@ pub struct PartRepeats {
 }
 
 /// Ingests part `k` of `plan` from `source` (which needs only the part's bytes: the
-/// header comes with the plan) into `sink`. `repeats`: `None` for the first reading (line hashes collected),
-/// the part's [`PartRepeats`] for a second one.
+/// header comes with the plan) into `sink`. `repeats`: `None` for the first reading (line
+/// hashes collected), the part's [`PartRepeats`] for a second one.
 ///
 /// # Errors
 /// A part not in the plan, a file-level problem in the part, read or sink failures.
@@ -402,10 +413,7 @@ pub fn ingest_range(
     repeats: Option<&PartRepeats>,
     sink: &mut dyn TableSink,
 ) -> Result<PartOutput> {
-    let Some(part) = plan.parts.get(k) else {
-        let message = format!("part {k} of a plan of {} parts", plan.parts.len());
-        return Err(ErrorKind::Config { name: "part", message }.into());
-    };
+    let part = plan.part(k)?;
     let ingest = if k == 0 {
         FileIngest::new(meta.clone(), cfg.clone()).as_first_range()
     } else {

@@ -172,14 +172,7 @@ impl<S: Store> Lake<S> {
         if self.manifest(&key.file_id)?.is_some_and(|m| m.outcome == Outcome::Published) {
             return Ok(None);
         }
-        let plan = self.stored_plan(key)?.0.plan;
-        match plan.parts.get(k) {
-            Some(range) => Ok(Some(*range)),
-            None => {
-                let message = format!("part {k} of a plan of {} parts", plan.parts.len());
-                Err(Error::Core(duff_core::ErrorKind::Config { name: "part", message }.into()))
-            }
-        }
+        Ok(Some(self.stored_plan(key)?.0.plan.part(k)?))
     }
 
     /// The stored plan and the folder of its parts.

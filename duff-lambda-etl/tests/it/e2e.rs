@@ -48,6 +48,18 @@ async fn create_bucket(s3: &Client, bucket: &str) {
     s3.create_bucket().bucket(bucket).send().await.unwrap();
 }
 
+/// A moto server with the raw and lake buckets, the function's dependencies built on it, a
+/// work folder, and the S3 client.
+async fn start() -> (Moto, tempfile::TempDir, Deps, Client) {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let deps = Deps::new(config(&moto, work.path()), &sdk_config().await).unwrap();
+    let s3 = deps.s3().clone();
+    create_bucket(&s3, RAW).await;
+    create_bucket(&s3, LAKE).await;
+    (moto, work, deps, s3)
+}
+
 struct Uploaded {
     key: String,
     etag: String,
@@ -130,13 +142,8 @@ fn local_lake_objects(lake: &LocalLake) -> BTreeMap<String, Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_s3_lake_equals_the_local_lake_and_redelivery_changes_nothing() {
     let started = Instant::now();
-    let moto = Moto::start();
+    let (_moto, work, deps, s3) = start().await;
     let server_up = started.elapsed();
-    let work = tempfile::tempdir().unwrap();
-    let deps = Deps::new(config(&moto, work.path()), &sdk_config().await).unwrap();
-    let s3 = deps.s3().clone();
-    create_bucket(&s3, RAW).await;
-    create_bucket(&s3, LAKE).await;
 
     // Keys that need decoding in S3 notifications: space, plus, non-ASCII, percent.
     let orders = upload(&s3, "incoming/2026/orders a+b.csv", std::fs::read(sample("orders.csv")).unwrap()).await;
@@ -228,19 +235,14 @@ async fn the_s3_lake_equals_the_local_lake_and_redelivery_changes_nothing() {
     assert_eq!(s3_lake_objects(&s3).await, in_s3, "rebuilding again changed the models");
 
     eprintln!(
-        "e2e: moto up in {server_up:.2?}, 3 files handled at {handled:.2?}, whole test {:.2?}",
+        "e2e: moto up with its buckets in {server_up:.2?}, 3 files handled at {handled:.2?}, whole test {:.2?}",
         started.elapsed()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_versions_refusals_and_ignored_events() {
-    let moto = Moto::start();
-    let work = tempfile::tempdir().unwrap();
-    let deps = Deps::new(config(&moto, work.path()), &sdk_config().await).unwrap();
-    let s3 = deps.s3().clone();
-    create_bucket(&s3, RAW).await;
-    create_bucket(&s3, LAKE).await;
+    let (_moto, work, deps, s3) = start().await;
     let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
     s3.put_bucket_versioning().bucket(RAW).versioning_configuration(versioning).send().await.unwrap();
 
@@ -333,12 +335,7 @@ async fn a_big_file_through_the_fan_out_steps_equals_a_whole_file_ingest() {
     // every part (in reverse order, one retried), the merge. The lake must equal a
     // whole-file ingest of the same bytes at the same instant, minus how rows are cut
     // into objects, and keep no work objects.
-    let moto = Moto::start();
-    let work = tempfile::tempdir().unwrap();
-    let deps = Deps::new(config(&moto, work.path()), &sdk_config().await).unwrap();
-    let s3 = deps.s3().clone();
-    create_bucket(&s3, RAW).await;
-    create_bucket(&s3, LAKE).await;
+    let (_moto, work, deps, s3) = start().await;
 
     let mut csv = Vec::new();
     let gen_cfg = duff_local::generate::Config { rows: 4000, bad_frac: 0.01, ..Default::default() };
