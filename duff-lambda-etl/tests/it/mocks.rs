@@ -470,3 +470,79 @@ async fn refreshing_the_models_follows_the_error_policy() {
         assert!(keys.contains(&format!("lake/models/{0}/{0}.parquet", t.name)), "{keys:?}");
     }
 }
+
+const NO_SUCH_KEY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"#;
+
+/// The fan-out's merge copies parts' objects server-side: the source is URL-encoded under
+/// the lake prefix; a missing source is `MissingObject`, a 5xx is retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_is_a_server_side_copy_with_mapped_errors() {
+    use aws_sdk_s3::operation::copy_object::CopyObjectOutput;
+    let ok = mock!(Client::copy_object)
+        .match_requests(|r| {
+            r.bucket() == Some("duff-lake")
+                && r.key() == Some("lake/fact_order_line/ingest_date=2026-11-27/a b.parquet")
+                && r.copy_source() == Some("duff-lake/lake/_fanout/f%C3%A9/fact_order_line-00001.parquet")
+        })
+        .then_output(|| CopyObjectOutput::builder().build());
+    let missing = mock!(Client::copy_object).sequence().http_status(404, Some(NO_SUCH_KEY.into())).build();
+    // The SDK retries a 5xx (standard mode: 3 attempts) before the store sees it.
+    let unavailable = mock!(Client::copy_object).sequence().http_status(503, None).times(3).build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&ok, &missing, &unavailable]);
+    let store = S3Store::new(client, "duff-lake", "lake", tokio::runtime::Handle::current());
+    let results = tokio::task::spawn_blocking(move || {
+        let from = "_fanout/fé/fact_order_line-00001.parquet";
+        let to = "fact_order_line/ingest_date=2026-11-27/a b.parquet";
+        [store.copy(from, to), store.copy(from, to), store.copy(from, to)]
+    })
+    .await
+    .unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(&results[1], Err(duff_local::Error::MissingObject { key }) if key.ends_with("00001.parquet")),
+        "{:?}",
+        results[1]
+    );
+    assert!(matches!(&results[2], Err(duff_local::Error::Store { retryable: true, .. })), "{:?}", results[2]);
+    assert_eq!((ok.num_calls(), missing.num_calls(), unavailable.num_calls()), (1, 1, 3));
+}
+
+/// A part's bytes: one ranged GET pinned by the ETag, resumed from where a cut stream
+/// stopped, still within the part.
+#[tokio::test]
+async fn a_part_is_read_with_ranged_gets_resumed_within_the_part() {
+    let data = csv();
+    let (start, end) = (10usize, data.len() - 7);
+    let half = start + (end - start) / 2;
+    let total = data.len();
+    let (first, rest) = (data[start..half].to_vec(), data[half..end].to_vec());
+    let first_range = format!("bytes={start}-{}", end - 1);
+    let cut = mock!(Client::get_object)
+        .match_requests(move |r| r.range() == Some(&first_range) && r.if_match() == Some(&format!("\"{ETAG}\"")))
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .body(body(&first, true))
+                .content_length((end - start) as i64)
+                .content_range(format!("bytes {start}-{}/{total}", end - 1))
+                .e_tag(format!("\"{ETAG}\""))
+                .build()
+        });
+    let resumed_range = format!("bytes={half}-{}", end - 1);
+    let resumed = mock!(Client::get_object)
+        .match_requests(move |r| r.range() == Some(&resumed_range) && r.if_match() == Some(&format!("\"{ETAG}\"")))
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .body(body(&rest, false))
+                .content_length((end - half) as i64)
+                .content_range(format!("bytes {half}-{}/{total}", end - 1))
+                .e_tag(format!("\"{ETAG}\""))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&cut, &resumed]);
+    let got = duff_lambda_etl::download::get_range(&client, &object_ref(total), start as u64, end as u64, &quick())
+        .await
+        .unwrap();
+    assert_eq!((cut.num_calls(), resumed.num_calls()), (1, 1));
+    assert_eq!(got, data[start..end], "the part's bytes, exactly");
+}
