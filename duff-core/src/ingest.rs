@@ -250,7 +250,7 @@ pub enum Finish {
 /// How many example problems a manifest keeps.
 pub(crate) const SAMPLE_PROBLEMS: usize = 10;
 
-/// The streaming ingest of one file. See the [module docs](self).
+/// The streaming ingest of one file. See the [crate docs](crate).
 pub struct FileIngest {
     meta: FileMeta,
     cfg: IngestConfig,
@@ -416,8 +416,8 @@ impl FileIngest {
         self
     }
 
-    /// Only finds the records (counts lines and records, checks nothing else): the first
-    /// phase of the fan-out, which turns guessed boundaries into exact positions. End it
+    /// Only finds the records (counts lines and records, checks nothing else): what the
+    /// fan-out's [`Planner`](crate::fanout::Planner) runs to find exact part starts. End it
     /// with [`finish_scan`](Self::finish_scan).
     pub fn scanning(mut self) -> Self {
         self.scan_only = true;

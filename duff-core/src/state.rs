@@ -213,7 +213,7 @@ pub fn sort_files<T>(files: &mut [(FileMeta, T)]) {
     files.sort_by(|(a, _), (b, _)| a.version_key().cmp(&b.version_key()));
 }
 
-/// The latest version of every order line. See the [module docs](self).
+/// The latest version of every order line. See the [crate docs](crate).
 #[derive(Debug, Default, Clone)]
 pub struct CurrentState {
     files: Vec<FileMeta>,
