@@ -277,9 +277,7 @@ impl<S: Store> Lake<S> {
                 }
             }
             let result = self.commit(&meta, earlier.as_ref(), fan.manifest)?;
-            for work in self.store.list(&key.prefix())? {
-                self.store.delete(&work)?;
-            }
+            self.store.delete_prefix(&key.prefix())?;
             Ok(result)
         })
     }

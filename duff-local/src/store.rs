@@ -54,6 +54,18 @@ pub trait Store: Send + Sync {
         self.put_bytes(to, &bytes)
     }
 
+    /// Removes every object under `prefix` (a folder's worth of work objects). By default
+    /// a listing and a delete per object.
+    ///
+    /// # Errors
+    /// Listing or delete failures.
+    fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        for key in self.list(prefix)? {
+            self.delete(&key)?;
+        }
+        Ok(())
+    }
+
     /// Where the store is, for messages (`/path/to/lake`, `s3://bucket/prefix`).
     fn location(&self) -> String;
 
@@ -212,6 +224,25 @@ impl Store for DirStore {
         }
     }
 
+    /// Removes the folder, then its parents while they are empty (up to the root), so
+    /// that no empty work folder stays behind.
+    fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let dir = self.path(prefix.trim_end_matches('/'));
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io { action: "removing", path: dir, source: e }),
+        }
+        let mut parent = dir.parent();
+        while let Some(p) = parent.filter(|p| p.starts_with(&self.root) && *p != self.root) {
+            if fs::remove_dir(p).is_err() {
+                break; // not empty (or gone): stop
+            }
+            parent = p.parent();
+        }
+        Ok(())
+    }
+
     fn location(&self) -> String {
         self.root.display().to_string()
     }
@@ -246,5 +277,16 @@ mod tests {
         s.delete("a/b.json").unwrap();
         assert_eq!(s.get("a/b.json").unwrap(), None);
         assert_eq!(s.list("missing/").unwrap(), Vec::<String>::new());
+        // A work folder goes with its emptied parents; a non-empty parent stays.
+        s.put_bytes("w/f1/i1/a.json", b"1").unwrap();
+        s.put_bytes("w/f1/i1/d/b.json", b"2").unwrap();
+        s.put_bytes("w/f2/c.json", b"3").unwrap();
+        s.delete_prefix("w/f1/i1/").unwrap();
+        assert!(!dir.path().join("w/f1").exists());
+        assert_eq!(s.list("w/").unwrap(), vec!["w/f2/c.json"]);
+        s.delete_prefix("w/f2/").unwrap();
+        assert!(!dir.path().join("w").exists());
+        assert!(dir.path().exists(), "never the root");
+        s.delete_prefix("w/none/").unwrap();
     }
 }

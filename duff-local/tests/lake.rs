@@ -380,6 +380,7 @@ fn a_file_ingested_in_parts_equals_one_pass() {
     let one_state = one_lake.load_state().unwrap().0.to_batch().unwrap();
     let parts_state = parts_lake.load_state().unwrap().0.to_batch().unwrap();
     assert_eq!(one_state, parts_state);
+    assert!(!dir.path().join("parts/_fanout").exists(), "no empty work folder stays");
     // Nothing but the committed objects remains: the work objects are gone.
     let named: Vec<&str> = parts.outputs.iter().map(|o| o.key.as_str()).collect();
     for key in files.keys() {
