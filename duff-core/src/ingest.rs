@@ -34,6 +34,14 @@ pub trait TableSink {
     /// # Errors
     /// Whatever writing the batch may fail with; ingestion stops with that error.
     fn write_batch(&mut self, table: Table, batch: RecordBatch) -> Result<()>;
+
+    /// The [`DimensionViews`](crate::tables::DimensionViews) of every fact batch written so
+    /// far, for a sink that computes them where the batches go (an encoding thread), so
+    /// that an ingest started with [`FileIngest::views_from_sink`] does not on its reading
+    /// thread. `None` (the default): this sink does not.
+    fn dimension_views(&mut self) -> Option<Result<crate::tables::DimensionViews>> {
+        None
+    }
 }
 
 /// A sink that keeps every batch in memory, per table (tests, small files).
@@ -295,6 +303,8 @@ pub struct FileIngest {
     data_start: u64,
     /// A part of a fanned-out file: dimensions are returned, not written.
     is_part: bool,
+    /// The sink computes the client and product views ([`TableSink::dimension_views`]).
+    views_from_sink: bool,
 }
 
 impl std::fmt::Debug for FileIngest {
@@ -341,6 +351,7 @@ impl FileIngest {
             marks: Vec::new(),
             data_start: 0,
             is_part: false,
+            views_from_sink: false,
         }
     }
 
@@ -413,6 +424,14 @@ impl FileIngest {
     /// [`is_done`](Self::is_done); input after that is ignored.
     pub fn stopping_at(mut self, end: u64) -> Self {
         self.stop_at = end;
+        self
+    }
+
+    /// Leaves the per-file client and product views to the sink, which computes them from
+    /// the fact batches ([`TableSink::dimension_views`]): the reading thread then does less
+    /// per row. The sink must compute them, or finishing fails.
+    pub fn views_from_sink(mut self) -> Self {
+        self.views_from_sink = true;
         self
     }
 
@@ -600,6 +619,14 @@ impl FileIngest {
         }
         if !self.quarantine.is_empty() {
             sink.write_batch(Table::Quarantine, self.quarantine.finish()?)?;
+        }
+        if self.views_from_sink {
+            let views = sink.dimension_views().unwrap_or_else(|| {
+                let message = "the ingest leaves the dimension views to a sink that does not compute them".into();
+                Err(ErrorKind::Config { name: "sink", message }.into())
+            })?;
+            self.clients = views.clients;
+            self.products = views.products;
         }
         if !self.clients.is_empty() && !self.is_part {
             sink.write_batch(
@@ -877,6 +904,12 @@ impl FileIngest {
     fn accept(&mut self, line: u64, row: &OrderLine<'_>, sink: &mut dyn TableSink) -> Result<()> {
         self.summary.accept(row);
         self.fact.append(line, row);
+        if self.views_from_sink {
+            if self.fact.len() >= self.cfg.batch_rows {
+                sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
+            }
+            return Ok(());
+        }
         match self.clients.get_mut(&row.client_id) {
             Some(c) => {
                 c.lines += 1;

@@ -132,7 +132,7 @@ struct FactColumns<'a> {
     line: &'a arrow_array::PrimitiveArray<Int64Type>,
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
+pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
     let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
         table: "fact_order_line",
         message: format!("column `{name}` is missing"),

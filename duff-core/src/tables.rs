@@ -327,6 +327,92 @@ pub struct ProductSeen {
     pub last_line: u64,
 }
 
+/// One file's views of its clients and products, built from its fact batches in file order:
+/// what [`FileIngest`](crate::FileIngest) builds row by row, computed instead where the
+/// batches go (an encoding thread), off the reading thread (see
+/// [`TableSink::dimension_views`](crate::TableSink::dimension_views)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DimensionViews {
+    pub(crate) clients: crate::hash::IntMap<i64, ClientSeen>,
+    pub(crate) products: crate::hash::IntMap<i64, ProductSeen>,
+}
+
+impl DimensionViews {
+    /// Adds the rows of one `fact_order_line` batch (batches in file order).
+    ///
+    /// # Errors
+    /// A batch that is not of the fact schema.
+    pub fn apply_facts(&mut self, batch: &RecordBatch) -> Result<()> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Decimal128Type, Int64Type};
+        let col = |n, t: &DataType| crate::state::column(batch, n, t);
+        let client_id = col("client_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+        let product_id = col("product_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+        let line = col("line", &DataType::Int64)?.as_primitive::<Int64Type>();
+        let unit_price = col("unit_price", &MONEY)?.as_primitive::<Decimal128Type>();
+        let unit_volume = col("unit_volume_l", &VOLUME)?.as_primitive::<Decimal128Type>();
+        let client_name = col("client_name", &DataType::Utf8)?.as_string::<i32>();
+        let description = col("product_description", &DataType::Utf8)?.as_string::<i32>();
+        let bad = |what: &str, r: usize| crate::ErrorKind::Schema {
+            table: "fact_order_line",
+            message: format!("invalid {what} at row {r} of a batch"),
+        };
+        for r in 0..batch.num_rows() {
+            let l = u64::try_from(line.value(r)).map_err(|_| bad("line", r))?;
+            let name = client_name.value(r);
+            match self.clients.get_mut(&client_id.value(r)) {
+                Some(c) => {
+                    c.lines += 1;
+                    c.last_line = l;
+                    if !crate::hash::same_bytes(c.client_name.as_bytes(), name.as_bytes()) {
+                        c.client_name = name.to_owned();
+                    }
+                }
+                None => {
+                    let seen = ClientSeen { client_name: name.to_owned(), lines: 1, first_line: l, last_line: l };
+                    self.clients.insert(client_id.value(r), seen);
+                }
+            }
+            let price = i64::try_from(unit_price.value(r)).map_err(|_| bad("unit_price", r))?;
+            let volume = i64::try_from(unit_volume.value(r)).map_err(|_| bad("unit_volume_l", r))?;
+            let text = description.value(r);
+            match self.products.get_mut(&product_id.value(r)) {
+                Some(p) => {
+                    p.lines += 1;
+                    p.last_line = l;
+                    p.unit_price = price;
+                    p.unit_volume = volume;
+                    if !crate::hash::same_bytes(p.product_description.as_bytes(), text.as_bytes()) {
+                        p.product_description = text.to_owned();
+                    }
+                }
+                None => {
+                    let seen = ProductSeen {
+                        product_description: text.to_owned(),
+                        unit_price: price,
+                        unit_volume: volume,
+                        lines: 1,
+                        first_line: l,
+                        last_line: l,
+                    };
+                    self.products.insert(product_id.value(r), seen);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clients seen.
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Products seen.
+    pub fn products(&self) -> usize {
+        self.products.len()
+    }
+}
+
 /// Builds the `dim_client` batch of one file, rows sorted by `client_id`.
 ///
 /// # Errors

@@ -28,6 +28,7 @@ use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
 use duff_core::report_state::Reports;
 use duff_core::reports::ReportFilter;
+use duff_core::tables::DimensionViews;
 use duff_core::{
     CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, ParquetSink,
     RepeatedLines, ReportState, SortedLines, StatusHistory, Table, TableSink,
@@ -701,13 +702,32 @@ pub struct Loaded {
 }
 
 /// Hands batches to the Parquet writer thread.
-struct ChannelSink(std::sync::mpsc::SyncSender<(Table, RecordBatch)>);
+struct ChannelSink(std::sync::mpsc::SyncSender<Staged>);
+
+/// What the reading thread sends the encoding thread.
+enum Staged {
+    /// A batch to encode.
+    Batch(Table, RecordBatch),
+    /// A request for the dimension views of the fact batches sent so far.
+    Views(std::sync::mpsc::SyncSender<duff_core::Result<DimensionViews>>),
+}
+
+fn writer_stopped() -> duff_core::Error {
+    duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
+}
 
 impl TableSink for ChannelSink {
     fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
-        self.0.send((table, batch)).map_err(|_| {
-            duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
-        })
+        self.0.send(Staged::Batch(table, batch)).map_err(|_| writer_stopped())
+    }
+
+    /// The encoding thread computes the views as the fact batches pass.
+    fn dimension_views(&mut self) -> Option<duff_core::Result<DimensionViews>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        if self.0.send(Staged::Views(tx)).is_err() {
+            return Some(Err(writer_stopped()));
+        }
+        Some(rx.recv().unwrap_or_else(|_| Err(writer_stopped())))
     }
 }
 
@@ -722,14 +742,18 @@ fn stage_pass(
     repeats: Option<&RepeatedLines>,
 ) -> (duff_core::Result<Finish>, u64) {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-        let encode = move || encode_staged(staging, |table| format!("{}.parquet", table.name()), rx);
+        // A hand-over, not a queue: the encoding thread (Parquet and the dimension views) is
+        // the slower one, so queued batches (~20 MB each at 64K rows) would only add memory:
+        // a queue of 2–4 cost 30–100 MB of peak at 10M rows (docs/performance.md).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(0);
+        let encode = move || encode_staged(staging, |table| format!("{}.parquet", table.name()), rx, true);
         let writer = match std::thread::Builder::new().name("duff-parquet".into()).spawn_scoped(scope, encode) {
             Ok(w) => w,
             Err(e) => return (Err(e.into()), 0),
         };
         let mut sink = ChannelSink(tx);
-        let ingest = FileIngest::new(meta.clone(), cfg.clone());
+        // The encoding thread computes the client and product views: less per row here.
+        let ingest = FileIngest::new(meta.clone(), cfg.clone()).views_from_sink();
         let mut ingest = match repeats {
             Some(r) => ingest.with_repeats(r),
             None => ingest.deferring_repeats(size),
@@ -792,14 +816,33 @@ impl duff_core::fanout::ByteSource for FileSource {
 fn encode_staged(
     dir: &Path,
     file_name: impl Fn(Table) -> String,
-    rx: std::sync::mpsc::Receiver<(Table, RecordBatch)>,
+    rx: std::sync::mpsc::Receiver<Staged>,
+    compute_views: bool,
 ) -> duff_core::Result<()> {
     let mut sink = ParquetSink::new(|table: Table| {
         let f = File::create(dir.join(file_name(table)))?;
         Ok(BufWriter::with_capacity(1 << 20, f))
     });
-    for (table, batch) in rx {
-        sink.write_batch(table, batch)?;
+    // The dimension views of the fact batches, for an ingest started with `views_from_sink`.
+    let mut views = DimensionViews::default();
+    for msg in rx {
+        match msg {
+            Staged::Batch(table, batch) => {
+                if compute_views && table == Table::FactOrderLine {
+                    views.apply_facts(&batch)?;
+                }
+                sink.write_batch(table, batch)?;
+            }
+            Staged::Views(reply) => {
+                let answer = if compute_views {
+                    Ok(std::mem::take(&mut views))
+                } else {
+                    Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "no views computed".into() }
+                        .into())
+                };
+                let _ = reply.send(answer);
+            }
+        }
     }
     for (_, mut w) in sink.finish()? {
         w.flush()?;
@@ -820,13 +863,13 @@ struct StagedParts<'a> {
 
 /// A part's sink: batches go to the part's encoding thread.
 struct PipedSink {
-    tx: Option<std::sync::mpsc::SyncSender<(Table, RecordBatch)>>,
+    tx: Option<std::sync::mpsc::SyncSender<Staged>>,
     writer: Option<std::thread::JoinHandle<duff_core::Result<()>>>,
 }
 
 impl TableSink for PipedSink {
     fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send((table, batch)).is_ok());
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(Staged::Batch(table, batch)).is_ok());
         if sent {
             return Ok(());
         }
@@ -847,8 +890,8 @@ impl duff_core::fanout::PartSinks for StagedParts<'_> {
 
     fn open(&self, part: usize) -> duff_core::Result<Self::Sink> {
         let dir = self.dir.to_path_buf();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, RecordBatch)>(4);
-        let writer = std::thread::spawn(move || encode_staged(&dir, |table| part_file(table, part), rx));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(4);
+        let writer = std::thread::spawn(move || encode_staged(&dir, |table| part_file(table, part), rx, false));
         Ok(PipedSink { tx: Some(tx), writer: Some(writer) })
     }
 

@@ -5,6 +5,37 @@ use duff_core::reports::{self, ReportFilter};
 use duff_core::{CollectSink, CurrentState, FileIngest, FileMeta, FileSummary, Table, read_parquet, to_parquet_bytes};
 use proptest::prelude::*;
 
+/// Collects the batches and computes the dimension views of the fact batches.
+#[derive(Default)]
+struct ViewsSink {
+    inner: CollectSink,
+    views: duff_core::tables::DimensionViews,
+}
+
+impl duff_core::TableSink for ViewsSink {
+    fn write_batch(&mut self, table: Table, batch: duff_core::arrow_array::RecordBatch) -> duff_core::Result<()> {
+        if table == Table::FactOrderLine {
+            self.views.apply_facts(&batch)?;
+        }
+        self.inner.write_batch(table, batch)
+    }
+
+    fn dimension_views(&mut self) -> Option<duff_core::Result<duff_core::tables::DimensionViews>> {
+        Some(Ok(std::mem::take(&mut self.views)))
+    }
+}
+
+#[test]
+fn an_ingest_leaving_views_to_a_sink_that_computes_none_fails() {
+    let csv = format!("{HEADER}\n1,A,10,100,Lager,1.00,1,0.5,Retail,created\n");
+    let meta = meta_at(csv.as_bytes(), "t.csv", T0);
+    let mut ingest = FileIngest::new(meta, lenient()).views_from_sink();
+    let mut sink = CollectSink::default();
+    ingest.push(csv.as_bytes(), &mut sink).unwrap();
+    let err = ingest.finish(&mut sink).unwrap_err();
+    assert!(err.to_string().contains("dimension views"), "{err}");
+}
+
 fn cfg() -> ProptestConfig {
     ProptestConfig { cases: 64, ..ProptestConfig::default() }
 }
@@ -167,6 +198,45 @@ proptest! {
             }
             (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
             (a, b) => prop_assert!(false, "whole {:?} vs chunked {:?}", a.map(|m| m.outcome), b.map(|m| m.outcome)),
+        }
+    }
+
+    #[test]
+    fn views_computed_by_the_sink_equal_the_ingests_own(
+        valid in valid_rows(),
+        noise in body_rows(),
+        seed in any::<u64>(),
+        batch_rows in 1usize..9,
+    ) {
+        // The pipelined sink computes the client and product views from the fact batches,
+        // off the reading thread: the manifest and every batch (dimensions included) must
+        // be the ones the ingest builds itself. Clients repeat with changing names, products
+        // with changing prices, among rows that are quarantined.
+        let mut rows: Vec<String> = valid
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| if (seed >> (i % 64)) & 1 == 1 { r.replacen(",Client ", ",Klient ", 1) } else { r })
+            .collect();
+        for (i, n) in noise.into_iter().enumerate() {
+            let at = (seed as usize).wrapping_add(i * 7) % (rows.len() + 1);
+            rows.insert(at, n);
+        }
+        let csv = csv_of(&rows);
+        let bytes = csv.as_bytes();
+        let meta = meta_at(bytes, "t.csv", T0);
+        let cfg = duff_core::IngestConfig { batch_rows, ..lenient() };
+        let mut own_sink = CollectSink::default();
+        let own = duff_core::ingest_bytes(meta.clone(), cfg.clone(), bytes, &mut own_sink);
+        let mut sink = ViewsSink::default();
+        let mut ingest = FileIngest::new(meta, cfg).views_from_sink();
+        let theirs = ingest.push(bytes, &mut sink).and_then(|()| ingest.finish(&mut sink));
+        match (own, theirs) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(own_sink.batches, sink.inner.batches);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "own {:?} vs sink's {:?}", a.map(|m| m.outcome), b.map(|m| m.outcome)),
         }
     }
 
