@@ -18,8 +18,8 @@ use crate::manifest::{Manifest, Outcome, OutputObject, Problem};
 use crate::model::{OrderLine, Reason, ReasonCode};
 use crate::reader::{Field, Scan, scan_record, unescape_into};
 use crate::tables::{
-    ClientSeen, FactOrderLineBuilder, ProductSeen, QuarantineBuilder, QuarantinedRow, RAW_TEXT_LIMIT, dim_client_batch,
-    dim_product_batch,
+    ClientSeen, DimensionViews, FactOrderLineBuilder, ProductSeen, QuarantineBuilder, QuarantinedRow, RAW_TEXT_LIMIT,
+    dim_client_batch, dim_product_batch,
 };
 use crate::validate::{shown, validate};
 use arrow_array::RecordBatch;
@@ -275,8 +275,8 @@ pub struct FileIngest {
     seen: LineIndex,
     fact: FactOrderLineBuilder,
     quarantine: QuarantineBuilder,
-    clients: IntMap<i64, ClientSeen>,
-    products: IntMap<i64, ProductSeen>,
+    /// The file's client and product views (unless the sink computes them).
+    views: DimensionViews,
     summary: FileSummary,
     problems: Vec<Problem>,
     hasher: FileHasher,
@@ -334,8 +334,7 @@ impl FileIngest {
             fields: Vec::with_capacity(16),
             reasons: Vec::new(),
             seen: LineIndex::Set(HashSetU64::default()),
-            clients: IntMap::default(),
-            products: IntMap::default(),
+            views: DimensionViews::default(),
             summary: FileSummary::default(),
             problems: Vec::new(),
             hasher: FileHasher::default(),
@@ -563,8 +562,8 @@ impl FileIngest {
         let outputs = [
             (Table::FactOrderLine, self.summary.rows_accepted),
             (Table::Quarantine, self.summary.rows_quarantined),
-            (Table::DimClient, self.clients.len() as u64),
-            (Table::DimProduct, self.products.len() as u64),
+            (Table::DimClient, self.views.clients() as u64),
+            (Table::DimProduct, self.views.products() as u64),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -590,8 +589,8 @@ impl FileIngest {
         Ok(PartOutput {
             summary: self.summary,
             problems: self.problems,
-            clients: self.clients,
-            products: self.products,
+            clients: self.views.clients,
+            products: self.views.products,
             header: self.header,
             hashes,
             end: Position { line: self.line, record: self.record, byte: self.buf_offset },
@@ -625,19 +624,18 @@ impl FileIngest {
                 let message = "the ingest leaves the dimension views to a sink that does not compute them".into();
                 Err(ErrorKind::Config { name: "sink", message }.into())
             })?;
-            self.clients = views.clients;
-            self.products = views.products;
+            self.views = views;
         }
-        if !self.clients.is_empty() && !self.is_part {
+        if self.views.clients() > 0 && !self.is_part {
             sink.write_batch(
                 Table::DimClient,
-                dim_client_batch(&self.meta, self.clients.iter().map(|(k, v)| (*k, v)))?,
+                dim_client_batch(&self.meta, self.views.clients.iter().map(|(k, v)| (*k, v)))?,
             )?;
         }
-        if !self.products.is_empty() && !self.is_part {
+        if self.views.products() > 0 && !self.is_part {
             sink.write_batch(
                 Table::DimProduct,
-                dim_product_batch(&self.meta, self.products.iter().map(|(k, v)| (*k, v)))?,
+                dim_product_batch(&self.meta, self.views.products.iter().map(|(k, v)| (*k, v)))?,
             )?;
         }
         Ok(())
@@ -910,50 +908,8 @@ impl FileIngest {
             }
             return Ok(());
         }
-        match self.clients.get_mut(&row.client_id) {
-            Some(c) => {
-                c.lines += 1;
-                c.last_line = line;
-                if !crate::hash::same_bytes(c.client_name.as_bytes(), row.client_name.as_bytes()) {
-                    c.client_name = row.client_name.to_string();
-                }
-            }
-            None => {
-                self.clients.insert(
-                    row.client_id,
-                    ClientSeen {
-                        client_name: row.client_name.to_string(),
-                        lines: 1,
-                        first_line: line,
-                        last_line: line,
-                    },
-                );
-            }
-        }
-        match self.products.get_mut(&row.product_id) {
-            Some(p) => {
-                p.lines += 1;
-                p.last_line = line;
-                p.unit_price = row.unit_price;
-                p.unit_volume = row.unit_volume;
-                if !crate::hash::same_bytes(p.product_description.as_bytes(), row.product_description.as_bytes()) {
-                    p.product_description = row.product_description.to_string();
-                }
-            }
-            None => {
-                self.products.insert(
-                    row.product_id,
-                    ProductSeen {
-                        product_description: row.product_description.to_string(),
-                        unit_price: row.unit_price,
-                        unit_volume: row.unit_volume,
-                        lines: 1,
-                        first_line: line,
-                        last_line: line,
-                    },
-                );
-            }
-        }
+        self.views.see_client(row.client_id, &row.client_name, line);
+        self.views.see_product(row.product_id, &row.product_description, row.unit_price, row.unit_volume, line);
         if self.fact.len() >= self.cfg.batch_rows {
             sink.write_batch(Table::FactOrderLine, self.fact.finish()?)?;
         }

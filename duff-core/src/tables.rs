@@ -359,47 +359,55 @@ impl DimensionViews {
         };
         for r in 0..batch.num_rows() {
             let l = u64::try_from(line.value(r)).map_err(|_| bad("line", r))?;
-            let name = client_name.value(r);
-            match self.clients.get_mut(&client_id.value(r)) {
-                Some(c) => {
-                    c.lines += 1;
-                    c.last_line = l;
-                    if !crate::hash::same_bytes(c.client_name.as_bytes(), name.as_bytes()) {
-                        c.client_name = name.to_owned();
-                    }
-                }
-                None => {
-                    let seen = ClientSeen { client_name: name.to_owned(), lines: 1, first_line: l, last_line: l };
-                    self.clients.insert(client_id.value(r), seen);
-                }
-            }
             let price = i64::try_from(unit_price.value(r)).map_err(|_| bad("unit_price", r))?;
             let volume = i64::try_from(unit_volume.value(r)).map_err(|_| bad("unit_volume_l", r))?;
-            let text = description.value(r);
-            match self.products.get_mut(&product_id.value(r)) {
-                Some(p) => {
-                    p.lines += 1;
-                    p.last_line = l;
-                    p.unit_price = price;
-                    p.unit_volume = volume;
-                    if !crate::hash::same_bytes(p.product_description.as_bytes(), text.as_bytes()) {
-                        p.product_description = text.to_owned();
-                    }
-                }
-                None => {
-                    let seen = ProductSeen {
-                        product_description: text.to_owned(),
-                        unit_price: price,
-                        unit_volume: volume,
-                        lines: 1,
-                        first_line: l,
-                        last_line: l,
-                    };
-                    self.products.insert(product_id.value(r), seen);
-                }
-            }
+            self.see_client(client_id.value(r), client_name.value(r), l);
+            self.see_product(product_id.value(r), description.value(r), price, volume, l);
         }
         Ok(())
+    }
+
+    /// Line `line` names client `id` as `name` (lines in file order): the latest name wins.
+    pub(crate) fn see_client(&mut self, id: i64, name: &str, line: u64) {
+        match self.clients.get_mut(&id) {
+            Some(c) => {
+                c.lines += 1;
+                c.last_line = line;
+                if !crate::hash::same_bytes(c.client_name.as_bytes(), name.as_bytes()) {
+                    c.client_name = name.to_owned();
+                }
+            }
+            None => {
+                let seen = ClientSeen { client_name: name.to_owned(), lines: 1, first_line: line, last_line: line };
+                self.clients.insert(id, seen);
+            }
+        }
+    }
+
+    /// Line `line` describes product `id` (lines in file order): the latest line wins.
+    pub(crate) fn see_product(&mut self, id: i64, description: &str, unit_price: i64, unit_volume: i64, line: u64) {
+        match self.products.get_mut(&id) {
+            Some(p) => {
+                p.lines += 1;
+                p.last_line = line;
+                p.unit_price = unit_price;
+                p.unit_volume = unit_volume;
+                if !crate::hash::same_bytes(p.product_description.as_bytes(), description.as_bytes()) {
+                    p.product_description = description.to_owned();
+                }
+            }
+            None => {
+                let seen = ProductSeen {
+                    product_description: description.to_owned(),
+                    unit_price,
+                    unit_volume,
+                    lines: 1,
+                    first_line: line,
+                    last_line: line,
+                };
+                self.products.insert(id, seen);
+            }
+        }
     }
 
     /// Clients seen.
