@@ -73,7 +73,8 @@ pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 pub struct IngestConfig {
     /// Quarantined share (parts per million of rows read) above which the file is refused.
     pub reject_threshold_ppm: u32,
-    /// Rows per Arrow batch (and per Parquet write).
+    /// Rows per Arrow batch (and per Parquet write). The default, 32Ki rows (~10 MB of fact
+    /// batch), keeps the batches in flight between a reading and an encoding thread small.
     pub batch_rows: usize,
     /// The largest record accepted before the file is refused (a stray quote).
     pub max_record_bytes: usize,
@@ -81,7 +82,7 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { reject_threshold_ppm: 50_000, batch_rows: 64 * 1024, max_record_bytes: 16 << 20 }
+        IngestConfig { reject_threshold_ppm: 50_000, batch_rows: 32 * 1024, max_record_bytes: 16 << 20 }
     }
 }
 

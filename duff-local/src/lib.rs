@@ -743,8 +743,8 @@ fn stage_pass(
 ) -> (duff_core::Result<Finish>, u64) {
     std::thread::scope(|scope| {
         // A hand-over, not a queue: the encoding thread (Parquet and the dimension views) is
-        // the slower one, so queued batches (~20 MB each at 64K rows) would only add memory:
-        // a queue of 2–4 cost 30–100 MB of peak at 10M rows (docs/performance.md).
+        // the slower one, so queued batches (~10 MB each at the default 32K rows) would only
+        // add memory: a queue of 2–4 cost 30–100 MB of peak at 10M rows (docs/performance.md).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(0);
         let encode = move || encode_staged(staging, |table| format!("{}.parquet", table.name()), rx, true);
         let writer = match std::thread::Builder::new().name("duff-parquet".into()).spawn_scoped(scope, encode) {
