@@ -552,39 +552,67 @@ async fn range_step<S: Store + 'static>(
             }
         }
         RangeTask::Part { key, part } => {
-            let part = *part;
-            let (l, k) = (Arc::clone(&lake), key.clone());
-            let Some(range) = blocking(move || l.part_to_read(&k, part)).await? else {
-                let done = duff_local::PartReport { part, rows: [0; 3], published_already: true };
-                return Ok(Response { part: Some(done), ..Response::default() });
+            let (part, key) = (*part, key.clone());
+            let fetch = Arc::new(PartFetcher::new(deps, obj));
+            let f = Arc::clone(&fetch);
+            let done = match blocking(move || lake.ingest_part(&key, part, &|range| f.range(range), &cfg)).await {
+                Ok(done) => done,
+                // The GET's own error (object gone, overwritten, throttled) says most.
+                Err(e) => return Err(fetch.failure().unwrap_or(e)),
             };
-            let bytes = crate::download::get_range(&deps.s3, obj, range.start.byte, range.end, &deps.download).await?;
-            let source = duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes);
-            let key = key.clone();
-            let done = blocking(move || lake.ingest_part(&key, part, &source, &cfg)).await?;
-            tracing::info!(source = obj.source(), part, rows = ?done.rows, "fan-out part ingested");
+            tracing::info!(source = obj.source(), part, rows = ?done.rows, published_already = done.published_already, "fan-out part step done");
             Ok(Response { part: Some(done), ..Response::default() })
         }
         RangeTask::Merge { key } => {
-            let (handle, s3, policy, object) =
-                (tokio::runtime::Handle::current(), deps.s3.clone(), deps.download, obj.clone());
-            let key = key.clone();
-            let result = blocking(move || {
-                let source_of = |range: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
-                    let read = crate::download::get_range(&s3, &object, range.start.byte, range.end, &policy);
-                    let bytes = handle.block_on(read).map_err(|e| duff_local::Error::Store {
-                        action: "reading a part of",
-                        key: object.source(),
-                        message: e.full_message(),
-                        retryable: e.is_retryable(),
-                    })?;
-                    Ok(Box::new(duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes)))
-                };
-                lake.merge_parts(&key, &cfg, &source_of)
-            })
-            .await?;
+            let (key, fetch) = (key.clone(), PartFetcher::new(deps, obj));
+            let result = blocking(move || lake.merge_parts(&key, &cfg, &|range| fetch.range(range))).await?;
             Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
         }
+    }
+}
+
+/// Fetches one part of the object with a ranged GET, from a blocking thread (the lake's
+/// steps run there; the GET runs on the runtime's handle).
+struct PartFetcher {
+    handle: tokio::runtime::Handle,
+    s3: Client,
+    policy: DownloadPolicy,
+    object: ObjectRef,
+    /// The first GET failure, as the S3 error it was.
+    failed: std::sync::Mutex<Option<Error>>,
+}
+
+impl PartFetcher {
+    fn new(deps: &Deps, obj: &ObjectRef) -> PartFetcher {
+        PartFetcher {
+            handle: tokio::runtime::Handle::current(),
+            s3: deps.s3.clone(),
+            policy: deps.download,
+            object: obj.clone(),
+            failed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The first GET failure, if a fetch failed.
+    fn failure(&self) -> Option<Error> {
+        self.failed.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn range(&self, range: duff_core::fanout::PartRange) -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        let read = crate::download::get_range(&self.s3, &self.object, range.start.byte, range.end, &self.policy);
+        let bytes = self.handle.block_on(read).map_err(|e| {
+            let lake_error = duff_local::Error::Store {
+                action: "reading a part of",
+                key: self.object.source(),
+                message: e.full_message(),
+                retryable: e.is_retryable(),
+            };
+            if let Ok(mut f) = self.failed.lock() {
+                f.get_or_insert(e);
+            }
+            lake_error
+        })?;
+        Ok(Box::new(duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes)))
     }
 }
 

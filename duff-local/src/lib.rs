@@ -20,7 +20,7 @@ pub mod parts;
 pub mod store;
 pub mod text;
 
-pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome};
+pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};
@@ -304,10 +304,13 @@ impl<S: Store> Lake<S> {
             PlanOutcome::Done(result) => return Ok(*result),
             PlanOutcome::Parts { key, parts, .. } => (key, parts),
         };
-        for r in duff_core::fanout::parallel(parts, self.fan_out.threads, &|k| self.ingest_part(&key, k, &file, cfg)) {
+        let source_of = |_| -> Result<Box<dyn duff_core::fanout::ByteSource>> { Ok(Box::new(FileSource::open(path)?)) };
+        for r in
+            duff_core::fanout::parallel(parts, self.fan_out.threads, &|k| self.ingest_part(&key, k, &source_of, cfg))
+        {
             r?;
         }
-        self.merge_parts(&key, cfg, &|_| Ok(Box::new(FileSource::open(path)?)))
+        self.merge_parts(&key, cfg, &source_of)
     }
 
     /// Runs `f` in a new local staging folder, removed afterwards whatever happened.

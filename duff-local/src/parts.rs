@@ -98,6 +98,9 @@ impl StoredPlan {
     }
 }
 
+/// Gives the bytes of one part of the file (a local file, or one ranged GET in Lambda).
+pub type SourceOf<'a> = dyn Fn(PartRange) -> Result<Box<dyn ByteSource>> + Sync + 'a;
+
 /// What planning decided.
 #[derive(Debug, Clone)]
 pub enum PlanOutcome {
@@ -162,19 +165,6 @@ impl<S: Store> Lake<S> {
         Ok(PlanOutcome::Parts { key, parts, bytes })
     }
 
-    /// The byte range of part `k` of the plan under `key`, for a caller that fetches it
-    /// before [`ingest_part`](Self::ingest_part); `None` when the content is published
-    /// already (another run of the same event merged it): nothing to do.
-    ///
-    /// # Errors
-    /// No plan, a part not in it, storage failures.
-    pub fn part_to_read(&self, key: &FanKey, k: usize) -> Result<Option<PartRange>> {
-        if self.manifest(&key.file_id)?.is_some_and(|m| m.outcome == Outcome::Published) {
-            return Ok(None);
-        }
-        Ok(Some(self.stored_plan(key)?.0.plan.part(k)?))
-    }
-
     /// The stored plan and the folder of its parts.
     fn stored_plan(&self, key: &FanKey) -> Result<(StoredPlan, PartsDir)> {
         let plan_key = key.plan();
@@ -183,8 +173,10 @@ impl<S: Store> Lake<S> {
         Ok((plan, PartsDir::of(key, &bytes)))
     }
 
-    /// Step 2: ingests part `k` of the plan under `key`, reading its bytes from `source`
-    /// (which needs only the part's range of the file), and stores its objects and output.
+    /// Step 2: ingests part `k` of the plan under `key`, reading its bytes from
+    /// `source_of(range)` (which needs only that part's range of the file; not called when
+    /// the part's output is stored already or the content is published), and stores its
+    /// objects and output.
     ///
     /// # Errors
     /// No plan, a part not in it, read, ingest or storage failures.
@@ -192,7 +184,7 @@ impl<S: Store> Lake<S> {
         &self,
         key: &FanKey,
         k: usize,
-        source: &dyn ByteSource,
+        source_of: &SourceOf<'_>,
         cfg: &IngestConfig,
     ) -> Result<PartReport> {
         // Another run of the same event merged already (and removed the work objects).
@@ -205,9 +197,10 @@ impl<S: Store> Lake<S> {
         {
             return Ok(report(k, &out)); // stored by an earlier attempt: the same bytes again
         }
+        let source = source_of(stored.plan.part(k)?)?;
         let meta = stored.meta();
         let out = self.with_staging(&meta.file_id, |staging| {
-            let out = ingest_staged(&meta, cfg, &stored.plan, k, source, None, staging)?;
+            let out = ingest_staged(&meta, cfg, &stored.plan, k, source.as_ref(), None, staging)?;
             for (table, rows) in
                 [(Table::FactOrderLine, out.summary.rows_accepted), (Table::Quarantine, out.summary.rows_quarantined)]
             {
@@ -229,12 +222,7 @@ impl<S: Store> Lake<S> {
     /// # Errors
     /// No plan, a part not ingested yet ([`Error::MissingObject`]), read, ingest or storage
     /// failures.
-    pub fn merge_parts(
-        &self,
-        key: &FanKey,
-        cfg: &IngestConfig,
-        source_of: &(dyn Fn(PartRange) -> Result<Box<dyn ByteSource>> + Sync),
-    ) -> Result<IngestResult> {
+    pub fn merge_parts(&self, key: &FanKey, cfg: &IngestConfig, source_of: &SourceOf<'_>) -> Result<IngestResult> {
         let earlier = self.manifest(&key.file_id)?;
         if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
             return Ok(IngestResult::Duplicate(m.clone()));

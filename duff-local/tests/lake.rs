@@ -429,7 +429,7 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     };
     let mut rows = [0u64; 3];
     for k in (1..parts).rev() {
-        let r = lake.ingest_part(&key, k, &file, &cfg).unwrap();
+        let r = lake.ingest_part(&key, k, &source_of, &cfg).unwrap();
         for (t, n) in rows.iter_mut().zip(r.rows) {
             *t += n;
         }
@@ -439,12 +439,12 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
         matches!(too_early, Err(duff_local::Error::MissingObject { ref key }) if key.ends_with("part-00000.json")),
         "{too_early:?}"
     );
-    let r = lake.ingest_part(&key, 0, &file, &cfg).unwrap();
+    let r = lake.ingest_part(&key, 0, &source_of, &cfg).unwrap();
     for (t, n) in rows.iter_mut().zip(r.rows) {
         *t += n;
     }
-    assert_eq!(lake.ingest_part(&key, 0, &file, &cfg).unwrap(), r, "a retried part reports the same");
-    assert!(lake.ingest_part(&key, parts, &file, &cfg).is_err(), "no such part");
+    assert_eq!(lake.ingest_part(&key, 0, &source_of, &cfg).unwrap(), r, "a retried part reports the same");
+    assert!(lake.ingest_part(&key, parts, &source_of, &cfg).is_err(), "no such part");
     // The parts' first readings count the repeated line as accepted; the merge quarantines it.
     assert_eq!(rows[0], one.rows_read);
 
@@ -457,7 +457,7 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     assert!(!snapshot(&dir.path().join("steps")).keys().any(|k| k.starts_with("_fanout")), "work objects removed");
     assert!(matches!(lake.merge_parts(&key, &cfg, &source_of).unwrap(), IngestResult::Duplicate(_)));
     // A late part of another run of the same event: nothing to do, no error.
-    assert!(lake.ingest_part(&key, 1, &file, &cfg).unwrap().published_already);
+    assert!(lake.ingest_part(&key, 1, &source_of, &cfg).unwrap().published_already);
     // Planning the same content again: a duplicate at once.
     // (A plan stored again with other parts is covered below.)
     let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
@@ -485,19 +485,19 @@ fn a_plan_stored_again_with_other_parts_never_mixes_their_outputs() {
         duff_local::PlanOutcome::Parts { key, parts, .. } => (key, parts),
         other => panic!("expected parts, got {other:?}"),
     };
+    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        Ok(Box::new(duff_local::FileSource::open(&path)?))
+    };
     let (key, small) = plan_with(200);
     for k in 0..small {
-        lake.ingest_part(&key, k, &file, &cfg).unwrap();
+        lake.ingest_part(&key, k, &source_of, &cfg).unwrap();
     }
     let (again, large) = plan_with(500);
     assert_eq!(again, key, "same file, same instant: the same work folder");
     assert!(large < small);
-    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
-        Ok(Box::new(duff_local::FileSource::open(&path)?))
-    };
     assert!(lake.merge_parts(&key, &cfg, &source_of).is_err(), "the new cut's parts are not ingested yet");
     for k in 0..large {
-        lake.ingest_part(&key, k, &file, &cfg).unwrap();
+        lake.ingest_part(&key, k, &source_of, &cfg).unwrap();
     }
     let merged = ingested(lake.merge_parts(&key, &cfg, &source_of).unwrap());
     let (mut a, mut b) = (one.clone(), merged.clone());
