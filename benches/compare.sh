@@ -26,7 +26,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check duckdb polars pyarrow
 fi
 PY="$(cd "$VENV" && pwd)/bin/python"
-cargo build --release -p duff-local --example pipeline
+cargo build --release -p duff-cli --example pipeline
 
 # run NAME CMD... -> prints "wall cpu peak_kib" (median of 3 after a warm-up)
 measure() {

@@ -15,9 +15,9 @@ use std::hint::black_box;
 const ROWS: u64 = 200_000;
 
 fn data() -> Vec<u8> {
-    let cfg = duff_local::generate::Config { rows: ROWS, bad_frac: 0.001, ..Default::default() };
+    let cfg = duff_testkit::generate::Config { rows: ROWS, bad_frac: 0.001, ..Default::default() };
     let mut out = Vec::new();
-    if let Err(e) = duff_local::generate::write_orders(&mut out, &cfg) {
+    if let Err(e) = duff_testkit::generate::write_orders(&mut out, &cfg) {
         panic!("generating the fixture: {e}");
     }
     out

@@ -56,7 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ "$PROFILE" == "release" ]]; then
-  cargo build --release -p duff-local --example pipeline
+  cargo build --release -p duff-cli --example pipeline
   cargo build --release -p duff-api --example serve
 elif [[ ! -x target/debug/examples/pipeline || ! -x target/debug/examples/serve ]]; then
   # After `cargo test --workspace` both are already built (with the workspace's features);

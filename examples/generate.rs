@@ -1,10 +1,10 @@
-//! Writes a deterministic synthetic orders CSV: see [`duff_local::generate`] for the data model.
+//! Writes a deterministic synthetic orders CSV: see [`duff_testkit::generate`] for the data model.
 //!
 //! ```text
 //! cargo run --release --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
 //! ```
 
-use duff_local::generate::{CliError, Config, OUTPUT_BUFFER_BYTES, Stats, parse_args, write_orders};
+use duff_testkit::generate::{CliError, Config, OUTPUT_BUFFER_BYTES, Stats, parse_args, write_orders};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;

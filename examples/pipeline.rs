@@ -10,10 +10,10 @@
 //! included; a file already in the lake is a duplicate and changes nothing), 1 when a file
 //! was refused as a whole, 2 on a usage error.
 
+use duff_cli::text::table;
 use duff_core::reports::ReportFilter;
 use duff_core::{IngestConfig, Outcome};
-use duff_local::text::table;
-use duff_local::{FanOutConfig, IngestResult, LocalLake};
+use duff_lake::{FanOutConfig, IngestResult, LocalLake};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -141,7 +141,7 @@ fn main() -> ExitCode {
 }
 
 /// Ingests every file and prints the reports; `Ok(false)` when a file was refused.
-fn run(args: &Args) -> duff_local::Result<bool> {
+fn run(args: &Args) -> duff_lake::Result<bool> {
     let lake = LocalLake::open(&args.lake)?.with_fan_out(args.fan_out);
     say!("lake: {}", lake.root().display());
     let mut all_ok = true;
@@ -174,7 +174,7 @@ fn run(args: &Args) -> duff_local::Result<bool> {
     // The reports need only a compact state; the models need everything (and more memory).
     let loaded = if args.models { Some(lake.load(true)?) } else { None };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let duff_local::LakeReports { reports: report, versions, .. } = lake.reports(&ReportFilter::default(), threads)?;
+    let duff_lake::LakeReports { reports: report, versions, .. } = lake.reports(&ReportFilter::default(), threads)?;
     let t = &report.totals;
     say!(
         "\ncurrent state: {} order lines, {} orders, {} units, sales {}, {} L ({} line versions read)",

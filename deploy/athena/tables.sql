@@ -180,7 +180,7 @@ STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
 LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/manifests/';
 
--- Analytics models built by Rust (duff_local::Lake::refresh_models: the same code locally and
+-- Analytics models built by Rust (duff_lake::Lake::refresh_models: the same code locally and
 -- in the ETL function's `refresh_models` action), one Parquet object per table under
 -- models/<name>/, replaced whole at each rebuild: they are as fresh as the last rebuild
 -- (models/_build.json names the files they reflect). The aggregates and marts are views over

@@ -21,7 +21,7 @@ What is checked:
 - big-file fan-out: the lake bucket expires <LakePrefix>/_fanout/ (and its noncurrent
   versions), the ETL role may get, put (copy) and delete under the lake prefix, parts of one
   file run below the function's reserved concurrency; the range fields the ASL sends and the
-  answer fields it reads are names duff-lambda-etl or duff-local use, and the code names the
+  answer fields it reads are names duff-lambda-etl or duff-lake use, and the code names the
   _fanout/ prefix;
 - security: no wildcard action, every "*" resource commented, buckets encrypted, private,
   TLS-only, with AbortIncompleteMultipartUpload; the EventBridge rule is incoming/ + .csv.
@@ -135,7 +135,7 @@ def lake_table_names() -> list[str]:
 def model_table_names() -> list[str]:
     """The models duff_local::Lake::write_models writes to models/<name>/ (its literal list;
     the aggregates and marts it appends are views in Athena, not tables)."""
-    text = read("duff-local/src/lib.rs")
+    text = read("duff-lake/src/lib.rs")
     m = re.search(r"pub fn write_models\(.*?let mut tables.*?= vec!\[(.*?)\];", text, re.S)
     return re.findall(r'\("([a-z0-9_]+)",', m.group(1)) if m else []
 
@@ -584,12 +584,12 @@ def check_fanout(errors, notes, t):
 
     walk(asl)
     read_back -= {"records", "outcome"}  # the whole-file answer, checked above
-    crates = ["duff-lambda-etl/src", "duff-local/src"]  # the task decoding, the answers, the lake's plan
+    crates = ["duff-lambda-etl/src", "duff-lake/src"]  # the task decoding, the answers, the lake's plan
     code = "\n".join(f.read_text(encoding="utf-8") for c in crates for f in sorted((ROOT / c).rglob("*.rs")))
     for name in sorted(sent | read_back):
         if not _identifier_used(name, code):
             errors.append(f"the ASL uses {name!r} (range field or answer field), which {' and '.join(crates)} never name")
-    homes = ["duff-lambda-etl/src", "duff-local/src", "duff-core/src"]
+    homes = ["duff-lambda-etl/src", "duff-lake/src", "duff-core/src"]
     if not any(FANOUT_PREFIX.rstrip("/") in f.read_text(encoding="utf-8")
                for h in homes for f in (ROOT / h).rglob("*.rs")):
         errors.append(f"no crate names the work prefix {FANOUT_PREFIX!r} the lifecycle rule expires")

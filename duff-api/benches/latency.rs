@@ -17,8 +17,8 @@
 use axum::body::Body;
 use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
 use duff_core::IngestConfig;
-use duff_local::LocalLake;
-use duff_local::generate::{Config, write_orders};
+use duff_lake::LocalLake;
+use duff_testkit::generate::{Config, write_orders};
 use http_body_util::BodyExt;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Fan-out of a big file: byte ranges ("parts") processed apart, then merged into exactly
 //! what one pass over the file gives. The same steps run on threads locally
-//! ([`ingest_parts`], `duff_local::Lake`) and in separate Lambda invocations under a Step
+//! ([`ingest_parts`], `duff_lake::Lake`) and in separate Lambda invocations under a Step
 //! Functions Distributed Map (each step's output is serialisable).
 //!
 //! # The method

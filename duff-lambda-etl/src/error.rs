@@ -65,7 +65,7 @@ pub enum Error {
     },
     /// The lake (ingest, storage) failed.
     #[error("lake")]
-    Lake(#[from] duff_local::Error),
+    Lake(#[from] duff_lake::Error),
     /// The blocking ingest task did not finish (it panicked or was cancelled).
     #[error("ingest task: {0}")]
     Task(String),
@@ -77,7 +77,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::S3 { failure, .. } => *failure == S3Failure::Retryable,
-            Error::Lake(duff_local::Error::Store { retryable, .. }) => *retryable,
+            Error::Lake(duff_lake::Error::Store { retryable, .. }) => *retryable,
             _ => false,
         }
     }
@@ -211,7 +211,7 @@ mod tests {
         assert!(!s3(S3Failure::Permanent).is_retryable());
         assert!(!s3(S3Failure::NotFound).is_retryable());
         let store = |retryable| {
-            Error::Lake(duff_local::Error::Store { action: "writing", key: "k".into(), message: "m".into(), retryable })
+            Error::Lake(duff_lake::Error::Store { action: "writing", key: "k".into(), message: "m".into(), retryable })
         };
         assert!(store(true).is_retryable());
         assert!(!store(false).is_retryable());

@@ -75,14 +75,14 @@ pub enum RangeTask {
     /// Ingest one part of a stored plan.
     Part {
         /// The plan's file and instant.
-        key: duff_local::FanKey,
+        key: duff_lake::FanKey,
         /// The part.
         part: usize,
     },
     /// Merge the parts of a stored plan, publish and commit.
     Merge {
         /// The plan's file and instant.
-        key: duff_local::FanKey,
+        key: duff_lake::FanKey,
     },
 }
 
@@ -116,7 +116,7 @@ impl RangeInput {
     fn task(self) -> std::result::Result<RangeTask, String> {
         let key = |file_id: Option<String>, micros: Option<i64>| match (file_id, micros) {
             (Some(id), Some(ingested_at_micros)) => duff_core::FileId::parse(&id)
-                .map(|file_id| duff_local::FanKey { file_id, ingested_at_micros })
+                .map(|file_id| duff_lake::FanKey { file_id, ingested_at_micros })
                 .ok_or_else(|| format!("range.file_id '{id}' is not 32 hex digits")),
             _ => Err("range needs file_id and ingested_at_micros".to_owned()),
         };

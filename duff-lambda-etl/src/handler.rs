@@ -8,7 +8,7 @@ use crate::s3store::S3Store;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
-use duff_local::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
+use duff_lake::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -180,7 +180,7 @@ pub struct Response {
     pub ranges: Option<Vec<RangeItem>>,
     /// A fan-out part step: what the part did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part: Option<duff_local::PartReport>,
+    pub part: Option<duff_lake::PartReport>,
 }
 
 /// The plan of a fanned-out file, as the plan step answers it.
@@ -213,7 +213,7 @@ pub struct RangeItem {
 pub const REFRESH_MODELS: &str = "refresh_models";
 
 /// The models a `refresh_models` invocation wrote under `models/` (see
-/// [`duff_local::Lake::refresh_models`]).
+/// [`duff_lake::Lake::refresh_models`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelsReport {
     /// Each model written, in order, with its rows.
@@ -373,7 +373,7 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
 
 /// A maintenance invocation (`{"action": ...}`). Only [`REFRESH_MODELS`] exists: it rebuilds
 /// the analytics models from the whole lake with the same code as the local pipeline's
-/// `--models` ([`duff_local::Lake::refresh_models`]). An unknown action is `invalid`.
+/// `--models` ([`duff_lake::Lake::refresh_models`]). An unknown action is `invalid`.
 ///
 /// # Errors
 /// A retryable failure (S3 5xx, throttling) while reading the lake or writing the models.
@@ -467,7 +467,7 @@ async fn ingest_blocking<S: Store + 'static>(
         .map_err(Error::from)
 }
 
-/// One step of the big-file fan-out (see [`RangeTask`] and [`duff_local::parts`]). Every
+/// One step of the big-file fan-out (see [`RangeTask`] and [`duff_lake::parts`]). Every
 /// failure fails the invocation (`Duff.Retryable` when a retry can help, another `Duff.*`
 /// type otherwise), so that the state machine's Map or task fails and records the error;
 /// a file refused or found a duplicate at the plan, and an object gone or overwritten
@@ -516,7 +516,7 @@ async fn handle_range(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<
     }
 }
 
-async fn blocking<T: Send + 'static>(job: impl FnOnce() -> duff_local::Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(job: impl FnOnce() -> duff_lake::Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(job).await.map_err(|e| Error::Task(e.to_string()))?.map_err(Error::from)
 }
 
@@ -598,10 +598,10 @@ impl PartFetcher {
         self.failed.lock().ok().and_then(|mut f| f.take())
     }
 
-    fn range(&self, range: duff_core::fanout::PartRange) -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
+    fn range(&self, range: duff_core::fanout::PartRange) -> duff_lake::Result<Box<dyn duff_core::fanout::ByteSource>> {
         let read = crate::download::get_range(&self.s3, &self.object, range.start.byte, range.end, &self.policy);
         let bytes = self.handle.block_on(read).map_err(|e| {
-            let lake_error = duff_local::Error::Store {
+            let lake_error = duff_lake::Error::Store {
                 action: "reading a part of",
                 key: self.object.source(),
                 message: e.full_message(),

@@ -1,5 +1,5 @@
 //! `duff-lambda-etl`: the ETL Lambda of duff-etl, a thin adapter around
-//! [`duff_local::Lake`] (the same ingest protocol and the same bytes as the local
+//! [`duff_lake::Lake`] (the same ingest protocol and the same bytes as the local
 //! `pipeline`).
 //!
 //! When a CSV lands in S3, the function:
@@ -7,14 +7,14 @@
 //!    Step Functions task inputs) and ignores what is not an orders CSV;
 //! 2. downloads exactly the object version the event names ([`download`]: streamed to a
 //!    temporary file, cut streams resumed with ranged GETs);
-//! 3. calls [`duff_local::Lake::ingest_file`] on an [`S3Store`] (or a local folder), which
+//! 3. calls [`duff_lake::Lake::ingest_file`] on an [`S3Store`] (or a local folder), which
 //!    stages the Parquet outputs locally, puts them under deterministic keys and commits
 //!    the manifest last with a create-if-absent write;
 //! 4. answers with each record's outcome ([`handler::Response`]), and fails the invocation
 //!    only when a retry can help ([`Error::is_retryable`]).
 //!
 //! Invoked with `{"action": "refresh_models"}` (an EventBridge Scheduler schedule in AWS), it
-//! rebuilds the analytics models under `models/` with [`duff_local::Lake::refresh_models`],
+//! rebuilds the analytics models under `models/` with [`duff_lake::Lake::refresh_models`],
 //! the same code as the local `pipeline --models`, and answers what it wrote
 //! ([`handler::ModelsReport`]).
 //!

@@ -10,14 +10,14 @@
 //! - `put_file` streams the staged file: one `PutObject` below the multipart threshold,
 //!   otherwise a multipart upload, aborted if any part fails.
 //! - `copy` is a server-side `CopyObject` (the fan-out's merge moves parts' objects).
-//! - Every failure is a [`duff_local::Error::Store`] saying whether a retry may help.
+//! - Every failure is a [`duff_lake::Error::Store`] saying whether a retry may help.
 
 use crate::error::{S3Failure, classify};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use duff_local::{Error, Result, Store};
+use duff_lake::{Error, Result, Store};
 use std::path::Path;
 use tokio::runtime::Handle;
 

@@ -5,7 +5,7 @@ use axum::body::Body;
 use chrono::{DateTime, TimeZone, Utc};
 use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
 use duff_core::{CollectSink, FileId, FileMeta, IngestConfig};
-use duff_local::LocalLake;
+use duff_lake::LocalLake;
 use http_body_util::BodyExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -51,7 +51,7 @@ async fn unpublished_and_uncommitted_files_are_not_visible() {
     // A rejected file (threshold 0: its quarantined row refuses it) publishes nothing.
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
     let m = lake.ingest_path(&sample("day2.csv"), &strict, at(12)).unwrap();
-    assert!(matches!(m, duff_local::IngestResult::Ingested(ref m) if m.outcome == duff_core::Outcome::Rejected));
+    assert!(matches!(m, duff_lake::IngestResult::Ingested(ref m) if m.outcome == duff_core::Outcome::Rejected));
     assert_eq!(engine.current_lines().await.unwrap(), 5);
     // Parquet without a manifest (a crash before the commit) is ignored; a broken manifest is skipped.
     let fact = std::fs::read_dir(dir.path().join("fact_order_line")).unwrap().next().unwrap().unwrap().path();

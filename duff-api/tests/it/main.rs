@@ -1,4 +1,4 @@
-//! duff-api integration tests: the router over a real lake built with `duff_local`.
+//! duff-api integration tests: the router over a real lake built with `duff_lake`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
 
 mod common;

@@ -107,7 +107,7 @@ async fn ratios_round_half_to_even_like_the_core() {
     csv.push_str("8,Odd,3,1,Duff,0.05,1,0.5,Retail,created\n8,Odd,4,1,Duff,0.10,1,0.5,Retail,created\n");
     ingest_bytes(dir.path(), "s3://raw/ties.csv", at(9), csv.as_bytes());
     let app = app(dir.path());
-    let (state, _) = duff_local::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
+    let (state, _) = duff_lake::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
 
     let r = get(&app, "/reports/broken-rate-by-product").await;
     assert_eq!(route_column(&r, "product_id"), [json!(1), json!(2)]);
@@ -170,7 +170,7 @@ async fn client_value_follows_status_updates_and_names() {
 
 async fn check_views(dir: &std::path::Path) {
     use duff_api::{MartView, QueryEngine};
-    let (state, _) = duff_local::LocalLake::open(dir).unwrap().load_state().unwrap();
+    let (state, _) = duff_lake::LocalLake::open(dir).unwrap().load_state().unwrap();
     let engine = engine(dir);
     for view in MartView::ALL {
         let rs = engine.run(&view.query()).await.unwrap();

@@ -215,7 +215,7 @@ async fn equal_instants_are_broken_like_the_core() {
     ingest_bytes(dir.path(), "s3://raw/b.csv", at(9), b.as_bytes());
     ingest_bytes(dir.path(), "s3://raw/a.csv", at(9), a.as_bytes());
     ingest_bytes(dir.path(), "s3://raw/c.csv", at(9), c.as_bytes());
-    let (state, _) = duff_local::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
+    let (state, _) = duff_lake::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
     let app = app(dir.path());
     for report in Report::ALL {
         let r = get(&app, &format!("/reports/{}", report.name())).await;

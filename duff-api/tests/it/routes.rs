@@ -27,7 +27,7 @@ async fn an_empty_lake_answers_reports_with_no_rows() {
 }
 
 /// The client's lines as the core sees them, in the API's JSON.
-fn core_orders(lake: &duff_local::LocalLake, client_id: i64, keep: impl Fn(&Value) -> bool) -> (String, Vec<Value>) {
+fn core_orders(lake: &duff_lake::LocalLake, client_id: i64, keep: impl Fn(&Value) -> bool) -> (String, Vec<Value>) {
     let (state, _) = lake.load_state().unwrap();
     let lines = state.client_lines(client_id);
     let latest = lines.iter().map(|(_, l)| *l).max_by(|a, b| state.cmp_versions(a, b)).unwrap();

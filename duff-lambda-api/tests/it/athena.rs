@@ -247,7 +247,7 @@ async fn mart_routes_answer_over_athena_what_datafusion_answers() {
     use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri};
     // A lake with status updates across files, answered by DataFusion.
     let dir = tempfile::tempdir().unwrap();
-    let lake = duff_local::LocalLake::open(dir.path()).unwrap();
+    let lake = duff_lake::LocalLake::open(dir.path()).unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for (i, f) in ["day1.csv", "day2.csv"].iter().enumerate() {
         let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 27, 8 + i as u32, 0, 0).unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 
 fn lake() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let lake = duff_local::LocalLake::open(dir.path()).unwrap();
+    let lake = duff_lake::LocalLake::open(dir.path()).unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
     for (i, f) in ["day1.csv", "day2.csv"].iter().enumerate() {
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 9 + i as u32, 0, 0).unwrap();

@@ -10,8 +10,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use duff_core::reports::{self, ReportFilter};
 use duff_core::{IngestConfig, Outcome};
+use duff_lake::{Lake, LocalLake, Store};
 use duff_lambda_etl::{Config, Deps, RecordOutcome, S3Store, handle};
-use duff_local::{Lake, LocalLake, Store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -338,8 +338,8 @@ async fn a_big_file_through_the_fan_out_steps_equals_a_whole_file_ingest() {
     let (_moto, work, deps, s3) = start().await;
 
     let mut csv = Vec::new();
-    let gen_cfg = duff_local::generate::Config { rows: 4000, bad_frac: 0.01, ..Default::default() };
-    duff_local::generate::write_orders(&mut csv, &gen_cfg).unwrap();
+    let gen_cfg = duff_testkit::generate::Config { rows: 4000, bad_frac: 0.01, ..Default::default() };
+    duff_testkit::generate::write_orders(&mut csv, &gen_cfg).unwrap();
     let repeated = csv.split(|b| *b == b'\n').nth(7).unwrap().to_vec();
     csv.extend_from_slice(b"9001,\"Quoted, with\nnewline\",990001,101,Duff,1.00,1,0.5,Retail,created\n");
     csv.extend_from_slice(&repeated);

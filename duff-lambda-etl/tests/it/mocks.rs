@@ -14,10 +14,10 @@ use aws_sdk_s3::types::error::NoSuchKey;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use bytes::Bytes;
 use duff_core::{FileId, IngestConfig};
+use duff_lake::{LocalLake, Store};
 use duff_lambda_etl::download::{DownloadPolicy, download};
 use duff_lambda_etl::event::ObjectRef;
 use duff_lambda_etl::{Config, Deps, LakeLocation, RecordOutcome, S3Store, handle};
-use duff_local::{LocalLake, Store};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -402,7 +402,7 @@ async fn a_failed_part_aborts_the_multipart_upload() {
     std::fs::write(&file, vec![7u8; 2500]).unwrap();
     let store = S3Store::new(client, "duff-lake", "lake", tokio::runtime::Handle::current()).with_multipart(1000, 1000);
     let err = tokio::task::spawn_blocking(move || store.put_file("big.parquet", &file)).await.unwrap().unwrap_err();
-    assert!(matches!(err, duff_local::Error::Store { retryable: false, .. }), "{err}");
+    assert!(matches!(err, duff_lake::Error::Store { retryable: false, .. }), "{err}");
     assert_eq!((complete.num_calls(), abort.num_calls()), (0, 1));
 }
 
@@ -500,11 +500,11 @@ async fn copy_is_a_server_side_copy_with_mapped_errors() {
     .unwrap();
     assert!(results[0].is_ok(), "{:?}", results[0]);
     assert!(
-        matches!(&results[1], Err(duff_local::Error::MissingObject { key }) if key.ends_with("00001.parquet")),
+        matches!(&results[1], Err(duff_lake::Error::MissingObject { key }) if key.ends_with("00001.parquet")),
         "{:?}",
         results[1]
     );
-    assert!(matches!(&results[2], Err(duff_local::Error::Store { retryable: true, .. })), "{:?}", results[2]);
+    assert!(matches!(&results[2], Err(duff_lake::Error::Store { retryable: true, .. })), "{:?}", results[2]);
     assert_eq!((ok.num_calls(), missing.num_calls(), unavailable.num_calls()), (1, 1, 3));
 }
 

@@ -3,18 +3,11 @@
 
 use chrono::{TimeZone, Utc};
 use duff_core::{IngestConfig, Outcome, Table};
-use duff_local::{IngestResult, LocalLake};
+use duff_lake::{IngestResult, LocalLake};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample(name: &str) -> PathBuf {
-    repo().join("examples/data").join(name)
-}
+use duff_testkit::sample;
 
 /// Every file of the lake (relative path -> bytes).
 fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -134,106 +127,36 @@ fn local_instants_never_tie_and_latest_state_wins() {
     assert_eq!(line.first_seen_micros, a.ingested_at_micros);
 }
 
-fn example(name: &str) -> PathBuf {
-    // Examples are built by `cargo test` next to the test binaries' folder.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    profile_dir.join("examples").join(name)
-}
-
-#[test]
-fn the_pipeline_example_runs_on_the_bundled_samples() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(example("pipeline")).current_dir(repo()).args(args).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let lake = dir.path().join("lake");
-    let lake = lake.to_str().unwrap();
-    let (code, out, err) = run(&["--lake", lake]);
-    assert_eq!(code, Some(0), "{out}\n{err}");
-    assert!(out.contains("examples/data/orders.csv: published  read 5 = accepted 5 + quarantined 0"), "{out}");
-    assert!(out.contains("sales 174.00"), "{out}");
-    assert!(out.contains("       102  Duff Classic              2     12  30.00      3.96"), "{out}");
-    // Two more files: quarantine and status updates; the brief's file again is a duplicate.
-    let (code, out, _) = run(&[
-        "--lake",
-        lake,
-        "--models",
-        "examples/data/day1.csv",
-        "examples/data/day2.csv",
-        "examples/data/orders.csv",
-    ]);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("models: 14 tables rebuilt"), "{out}");
-    assert!(dir.path().join("lake/models/fact_order_lifecycle/fact_order_lifecycle.parquet").exists());
-    assert!(out.contains("read 44 = accepted 42 + quarantined 2"), "{out}");
-    assert!(out.contains("duplicate of examples/data/orders.csv"), "{out}");
-    // A file refused whole: exit status 1, and the message names the missing column.
-    let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "order_id,status\n1,created\n").unwrap();
-    let (code, out, _) = run(&["--lake", lake, bad.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("failed") && out.contains("`client_id` is missing"), "{out}");
-    // Usage errors: 2.
-    assert_eq!(run(&["--bogus"]).0, Some(2));
-}
-
-#[test]
-fn the_generate_example_is_deterministic_and_ingestible() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = |name: &str| {
-        let path = dir.path().join(name);
-        let status = Command::new(example("generate"))
-            .args(["--rows", "2000", "--bad-frac", "0.01", "--seed", "7", "--out", path.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        path
-    };
-    let (a, b) = (out("a.csv"), out("b.csv"));
-    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let lake = LocalLake::open(dir.path().join("lake")).unwrap();
-    let m = ingested(lake.ingest_path(&a, &IngestConfig::default(), Utc::now()).unwrap());
-    assert_eq!(m.rows_read, 2000);
-    assert!(m.reconciles());
-    assert!(m.rows_quarantined >= 15 && m.rows_quarantined <= 30, "{m:?}");
-}
-
 /// What runs just before the racing store's first create-if-absent.
-type Hook = Box<dyn FnOnce(&duff_local::DirStore) + Send>;
+type Hook = Box<dyn FnOnce(&duff_lake::DirStore) + Send>;
 
 /// A store on which another ingest commits just before this one does.
 struct Racing {
-    inner: duff_local::DirStore,
+    inner: duff_lake::DirStore,
     hook: std::sync::Mutex<Option<Hook>>,
 }
 
-impl duff_local::Store for Racing {
-    fn get(&self, key: &str) -> duff_local::Result<Option<Vec<u8>>> {
+impl duff_lake::Store for Racing {
+    fn get(&self, key: &str) -> duff_lake::Result<Option<Vec<u8>>> {
         self.inner.get(key)
     }
-    fn list(&self, prefix: &str) -> duff_local::Result<Vec<String>> {
+    fn list(&self, prefix: &str) -> duff_lake::Result<Vec<String>> {
         self.inner.list(prefix)
     }
-    fn put_file(&self, key: &str, path: &Path) -> duff_local::Result<()> {
+    fn put_file(&self, key: &str, path: &Path) -> duff_lake::Result<()> {
         self.inner.put_file(key, path)
     }
-    fn put_bytes(&self, key: &str, bytes: &[u8]) -> duff_local::Result<()> {
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> duff_lake::Result<()> {
         self.inner.put_bytes(key, bytes)
     }
-    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> duff_local::Result<bool> {
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> duff_lake::Result<bool> {
         let hook = self.hook.lock().unwrap().take();
         if let Some(h) = hook {
             h(&self.inner);
         }
         self.inner.put_if_absent(key, bytes)
     }
-    fn delete(&self, key: &str) -> duff_local::Result<()> {
+    fn delete(&self, key: &str) -> duff_lake::Result<()> {
         self.inner.delete(key)
     }
     fn location(&self) -> String {
@@ -241,15 +164,15 @@ impl duff_local::Store for Racing {
     }
 }
 
-fn racing_lake(dir: &Path, other: &'static str, other_instant: i64) -> duff_local::Lake<Racing> {
-    let inner = duff_local::DirStore::open(dir.join("lake")).unwrap();
+fn racing_lake(dir: &Path, other: &'static str, other_instant: i64) -> duff_lake::Lake<Racing> {
+    let inner = duff_lake::DirStore::open(dir.join("lake")).unwrap();
     let staging = dir.join("staging-b");
-    let hook: Hook = Box::new(move |store: &duff_local::DirStore| {
-        let lake = duff_local::Lake::new(store.clone(), staging);
+    let hook: Hook = Box::new(move |store: &duff_lake::DirStore| {
+        let lake = duff_lake::Lake::new(store.clone(), staging);
         let r = lake.ingest_file(&sample(other), other, other_instant, &IngestConfig::default()).unwrap();
         assert!(matches!(r, IngestResult::Ingested(_)));
     });
-    duff_local::Lake::new(Racing { inner, hook: std::sync::Mutex::new(Some(hook)) }, dir.join("staging-a"))
+    duff_lake::Lake::new(Racing { inner, hook: std::sync::Mutex::new(Some(hook)) }, dir.join("staging-a"))
 }
 
 #[test]
@@ -359,7 +282,7 @@ fn a_file_ingested_in_parts_equals_one_pass() {
 
     let one_lake = LocalLake::open(dir.path().join("one")).unwrap();
     let one = ingested(one_lake.ingest_path(&path, &cfg, now).unwrap());
-    let fan = duff_local::FanOutConfig { part_bytes: 300, threads: 2 };
+    let fan = duff_lake::FanOutConfig { part_bytes: 300, threads: 2 };
     let parts_lake = LocalLake::open(dir.path().join("parts")).unwrap().with_fan_out(fan);
     let parts = ingested(parts_lake.ingest_path(&path, &cfg, now).unwrap());
 
@@ -415,17 +338,17 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let (path, one, cfg, now) = parts_fixture(dir.path());
     let lake = LocalLake::open(dir.path().join("steps")).unwrap();
-    let file = duff_local::FileSource::open(&path).unwrap();
+    let file = duff_lake::FileSource::open(&path).unwrap();
     let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
     let micros = now.timestamp_micros();
-    let duff_local::PlanOutcome::Parts { key, parts, .. } =
+    let duff_lake::PlanOutcome::Parts { key, parts, .. } =
         lake.plan_parts(planned, &path.display().to_string(), micros, &cfg).unwrap()
     else {
         panic!("expected parts");
     };
     assert!(parts > 3, "{parts} parts");
-    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
-        Ok(Box::new(duff_local::FileSource::open(&path)?))
+    let source_of = |_: duff_core::fanout::PartRange| -> duff_lake::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        Ok(Box::new(duff_lake::FileSource::open(&path)?))
     };
     let mut rows = [0u64; 3];
     for k in (1..parts).rev() {
@@ -436,7 +359,7 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     }
     let too_early = lake.merge_parts(&key, &cfg, &source_of);
     assert!(
-        matches!(too_early, Err(duff_local::Error::MissingObject { ref key }) if key.ends_with("part-00000.json")),
+        matches!(too_early, Err(duff_lake::Error::MissingObject { ref key }) if key.ends_with("part-00000.json")),
         "{too_early:?}"
     );
     let r = lake.ingest_part(&key, 0, &source_of, &cfg).unwrap();
@@ -463,7 +386,7 @@ fn the_fan_out_steps_run_apart_in_any_order_and_retried() {
     let planned = duff_core::fanout::plan(&cfg, &file, 200).unwrap();
     assert!(matches!(
         lake.plan_parts(planned, "again.csv", micros + 1, &cfg).unwrap(),
-        duff_local::PlanOutcome::Done(r) if matches!(*r, IngestResult::Duplicate(_))
+        duff_lake::PlanOutcome::Done(r) if matches!(*r, IngestResult::Duplicate(_))
     ));
 }
 
@@ -475,18 +398,18 @@ fn a_plan_stored_again_with_other_parts_never_mixes_their_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let (path, one, cfg, now) = parts_fixture(dir.path());
     let lake = LocalLake::open(dir.path().join("replan")).unwrap();
-    let file = duff_local::FileSource::open(&path).unwrap();
+    let file = duff_lake::FileSource::open(&path).unwrap();
     let source = path.display().to_string();
     let micros = now.timestamp_micros();
     let plan_with = |bytes: u64| match lake
         .plan_parts(duff_core::fanout::plan(&cfg, &file, bytes).unwrap(), &source, micros, &cfg)
         .unwrap()
     {
-        duff_local::PlanOutcome::Parts { key, parts, .. } => (key, parts),
+        duff_lake::PlanOutcome::Parts { key, parts, .. } => (key, parts),
         other => panic!("expected parts, got {other:?}"),
     };
-    let source_of = |_: duff_core::fanout::PartRange| -> duff_local::Result<Box<dyn duff_core::fanout::ByteSource>> {
-        Ok(Box::new(duff_local::FileSource::open(&path)?))
+    let source_of = |_: duff_core::fanout::PartRange| -> duff_lake::Result<Box<dyn duff_core::fanout::ByteSource>> {
+        Ok(Box::new(duff_lake::FileSource::open(&path)?))
     };
     let (key, small) = plan_with(200);
     for k in 0..small {
@@ -514,7 +437,7 @@ fn a_file_refused_in_parts_leaves_no_objects() {
     let (path, _, _, now) = parts_fixture(dir.path());
     // Rejected at the merge (threshold 0: any quarantined row refuses the file).
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
-    let fan = duff_local::FanOutConfig { part_bytes: 200, threads: 2 };
+    let fan = duff_lake::FanOutConfig { part_bytes: 200, threads: 2 };
     let lake = LocalLake::open(dir.path().join("strict")).unwrap().with_fan_out(fan);
     let m = ingested(lake.ingest_path(&path, &strict, now).unwrap());
     assert_eq!(m.outcome, Outcome::Rejected);
@@ -542,8 +465,8 @@ fn lake_reports_equal_the_reference_with_streamed_and_read_files() {
     let lake = LocalLake::open(dir.path().join("lake")).unwrap();
     let generated = dir.path().join("gen.csv");
     let mut out = std::fs::File::create(&generated).unwrap();
-    let gen_cfg = duff_local::generate::Config { rows: 3000, bad_frac: 0.01, ..Default::default() };
-    duff_local::generate::write_orders(&mut out, &gen_cfg).unwrap();
+    let gen_cfg = duff_testkit::generate::Config { rows: 3000, bad_frac: 0.01, ..Default::default() };
+    duff_testkit::generate::write_orders(&mut out, &gen_cfg).unwrap();
     drop(out);
     let cfg = IngestConfig { reject_threshold_ppm: 1_000_000, ..IngestConfig::default() };
     let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();

@@ -1,24 +1,29 @@
-//! `duff-local`: the lake in a local directory, the local home of duff-etl.
+//! `duff-lake`: the lake of duff-etl on any object store, and the protocol that writes it.
 //!
 //! It is an adapter around [`duff_core`]: it reads files, stages each table's Parquet in
 //! a local folder, puts the objects under the deterministic keys of [`duff_core::lake`],
 //! and writes the file's manifest last (the commit). [`Lake`] is generic over a [`Store`]:
-//! a folder here ([`DirStore`]), S3 in the ETL Lambda. Same protocol, same bytes.
+//! a folder ([`DirStore`]) for the local pipeline, S3 in the ETL Lambda. Same protocol,
+//! same bytes.
+//!
+//! | module | what |
+//! |---|---|
+//! | this page | [`Lake`]: the one-pass ingest and its commit, the readers of the lake |
+//! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
+//! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
 //!
 //! ```no_run
-//! use duff_local::{LocalLake, IngestResult};
+//! use duff_lake::{LocalLake, IngestResult};
 //! let lake = LocalLake::open("lake")?;
 //! match lake.ingest_path("examples/data/orders.csv".as_ref(), &Default::default(), chrono::Utc::now())? {
 //!     IngestResult::Ingested(m) | IngestResult::Duplicate(m) => println!("{}", m.reconciliation_line()),
 //! }
-//! # Ok::<(), duff_local::Error>(())
+//! # Ok::<(), duff_lake::Error>(())
 //! ```
 #![deny(missing_docs)]
 
-pub mod generate;
 pub mod parts;
 pub mod store;
-pub mod text;
 
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 pub use store::{DirStore, Store};
