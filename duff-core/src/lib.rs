@@ -63,8 +63,8 @@ pub mod models;
 mod number;
 mod parquet_io;
 mod reader;
-pub mod report_state;
 pub mod reports;
+pub mod serving;
 mod state;
 pub mod tables;
 mod validate;
@@ -83,8 +83,7 @@ pub use parquet_io::{
     ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_reader_projected, parquet_row_groups, read_parquet,
     to_parquet_bytes, write_parquet, writer_properties,
 };
-pub use report_state::{ReportState, SortedLines};
+pub use serving::Line;
 pub use state::{
-    CurrentState, FactRow, LineKey, LineState, StatusChange, StatusHistory, for_each_fact, order_line_current_schema,
-    order_status_history_schema, sort_files,
+    CurrentState, FactRow, LineKey, StatusChange, StatusHistory, for_each_fact, order_status_history_schema, sort_files,
 };

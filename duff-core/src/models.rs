@@ -19,6 +19,8 @@ use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileMeta, micros_to_datetime};
 use crate::model::{Channel, Status};
+use crate::reports::{ClientValue, Report, ReportFilter, Rows, ratio6};
+use crate::serving::Line;
 use crate::state::{CurrentState, LineKey, StatusHistory};
 use crate::tables::{MONEY, MONEY_SUM, VOLUME, VOLUME_SUM, timestamp_builder, timestamp_type};
 use arrow_array::builder::{BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder};
@@ -415,50 +417,23 @@ pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<
     Ok(RecordBatch::try_new(Arc::new(schema), cols)?)
 }
 
-/// `numerator / denominator` as a scaled decimal (6 places), rounded half to even.
-fn ratio6(numerator: i128, denominator: i128) -> Option<i128> {
-    div_half_even(numerator.checked_mul(1_000_000)?, denominator)
-}
-
-/// Integer division rounded half to even; `None` for a zero denominator.
-fn div_half_even(n: i128, d: i128) -> Option<i128> {
-    if d == 0 {
-        return None;
-    }
-    let (q, r) = (n / d, n % d);
-    let twice = 2 * r.abs();
-    let up = twice > d.abs() || (twice == d.abs() && q % 2 != 0);
-    Some(if up { q + (n.signum() * d.signum()) } else { q })
-}
-
 const RATE: DataType = DataType::Decimal128(9, 6);
 
+/// Figures of a group of current lines, for the marts the reports do not cover.
 #[derive(Default)]
 struct Tally {
-    lines: i64,
-    broken: i64,
     orders: Vec<i64>,
     units: i128,
     amount: i128,
     volume: i128,
-    first_seen: i64,
-    last_seen: i64,
 }
 
 impl Tally {
-    fn add(&mut self, k: &LineKey, l: &crate::state::LineState, updated: i64) {
-        if self.lines == 0 {
-            self.first_seen = l.first_seen_micros;
-            self.last_seen = updated;
-        }
-        self.lines += 1;
-        self.broken += i64::from(l.status == Status::Broken);
-        self.orders.push(k.order_id);
+    fn add(&mut self, l: &Line) {
+        self.orders.push(l.key.order_id);
         self.units += i128::from(l.units);
         self.amount += i128::from(l.amount);
         self.volume += i128::from(l.volume);
-        self.first_seen = self.first_seen.min(l.first_seen_micros);
-        self.last_seen = self.last_seen.max(updated);
     }
 
     fn orders(&mut self) -> i64 {
@@ -468,87 +443,98 @@ impl Tally {
     }
 }
 
-fn tally<K: Ord + std::hash::Hash + Copy>(
-    state: &CurrentState,
-    key: impl Fn(&LineKey, &crate::state::LineState) -> K,
-) -> Vec<(K, Tally)> {
+fn tally<K: Ord + std::hash::Hash + Copy>(state: &CurrentState, key: impl Fn(&Line) -> K) -> Vec<(K, Tally)> {
     let mut m: IntMap<K, Tally> = IntMap::default();
-    for (k, l) in state.iter() {
-        let updated = state.file_of(l).ingested_at_micros;
-        m.entry(key(k, l)).or_default().add(k, l, updated);
+    for l in state.iter() {
+        m.entry(key(l)).or_default().add(l);
     }
     let mut v: Vec<(K, Tally)> = m.into_iter().collect();
     v.sort_unstable_by_key(|(k, _)| *k);
     v
 }
 
+/// A rate as text (`"0.046875"`) back to millionths.
+fn rate_millionths(text: &str) -> Option<i128> {
+    crate::reports::parse_scaled(text, 6)
+}
+
 /// The marts, as `(table name, batch)`: `mart_client_value`, `mart_broken_rate_by_product`,
 /// `mart_broken_rate_by_channel`, `mart_product_mix_by_channel`, `mart_sales_daily`.
+///
+/// The first three are the reports of the same names without filters
+/// ([`crate::reports::report`]): the API's routes and the models agree by construction.
 ///
 /// # Errors
 /// Only if the columns disagree with the schemas (a bug).
 pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBatch)>> {
     let mut out = Vec::new();
+    let all = ReportFilter::default();
 
     // Client value: orders, lines, units, sales, average order value, first and last seen.
-    let names: IntMap<i64, String> = {
-        let mut latest: IntMap<i64, &crate::state::LineState> = IntMap::default();
-        for (_, l) in state.iter() {
-            let e = latest.entry(l.client_id).or_insert(l);
-            if state.cmp_versions(l, e) == std::cmp::Ordering::Greater {
-                *e = l;
-            }
-        }
-        latest.into_iter().map(|(id, l)| (id, state.client_name(l).to_owned())).collect()
-    };
     let mut t = Table::default();
-    let client_row = |t: &mut Table, client: i64, s: &mut Tally| {
-        let orders = s.orders();
-        t.int("client_id", client);
-        t.text("client_name", names.get(&client).map_or("", String::as_str));
-        t.int("orders", orders);
-        t.int("lines", s.lines);
-        t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
-        t.dec("sales", MONEY_SUM, Some(s.amount));
-        t.dec("avg_order_value", MONEY_SUM, div_half_even(s.amount, i128::from(orders)));
-        t.ts("first_seen_at", s.first_seen);
-        t.ts("last_seen_at", s.last_seen);
+    let client_row = |t: &mut Table, v: &ClientValue| {
+        t.int("client_id", v.client_id);
+        t.text("client_name", &v.client_name);
+        t.int("orders", i64::try_from(v.orders).unwrap_or(i64::MAX));
+        t.int("lines", i64::try_from(v.lines).unwrap_or(i64::MAX));
+        t.int("units", i64::try_from(v.units).unwrap_or(i64::MAX));
+        t.dec("sales", MONEY_SUM, crate::reports::parse_scaled(&v.sales, 2));
+        t.dec("avg_order_value", MONEY_SUM, crate::reports::parse_scaled(&v.avg_order_value, 2));
+        t.ts("first_seen_at", v.first_seen_micros);
+        t.ts("last_seen_at", v.last_seen_micros);
     };
-    for (client, mut s) in tally(state, |_, l| l.client_id) {
-        client_row(&mut t, client, &mut s);
+    let empty_client = ClientValue {
+        client_id: 0,
+        client_name: String::new(),
+        orders: 0,
+        lines: 0,
+        units: 0,
+        sales: "0.00".into(),
+        avg_order_value: String::new(),
+        first_seen_micros: 0,
+        last_seen_micros: 0,
+    };
+    if let Rows::ClientValue(rows) = state.report(Report::ClientValue, &all) {
+        for v in &rows {
+            client_row(&mut t, v);
+        }
     }
-    out.push(("mart_client_value", t.finish_or_empty(|t| client_row(t, 0, &mut Tally::default()))?));
+    out.push(("mart_client_value", t.finish_or_empty(|t| client_row(t, &empty_client))?));
 
     // Broken rate by product and by channel.
-    let broken = |t: &mut Table, s: &Tally| {
-        t.int("lines", s.lines);
-        t.int("broken_lines", s.broken);
-        t.dec("broken_rate", RATE, ratio6(i128::from(s.broken), i128::from(s.lines)));
+    let broken = |t: &mut Table, lines: u64, broken: u64, rate: &str| {
+        t.int("lines", i64::try_from(lines).unwrap_or(i64::MAX));
+        t.int("broken_lines", i64::try_from(broken).unwrap_or(i64::MAX));
+        t.dec("broken_rate", RATE, rate_millionths(rate));
     };
     let mut t = Table::default();
-    for (product, s) in tally(state, |k, _| k.product_id) {
-        t.int("product_id", product);
-        broken(&mut t, &s);
+    if let Rows::BrokenRateByProduct(rows) = state.report(Report::BrokenRateByProduct, &all) {
+        for r in &rows {
+            t.int("product_id", r.product_id);
+            broken(&mut t, r.lines, r.broken_lines, &r.broken_rate);
+        }
     }
     let empty = |t: &mut Table| {
         t.int("product_id", 0);
-        broken(t, &Tally::default());
+        broken(t, 0, 0, "");
     };
     out.push(("mart_broken_rate_by_product", t.finish_or_empty(empty)?));
     let mut t = Table::default();
-    for (channel, s) in tally(state, |_, l| l.channel) {
-        t.text("channel", channel.as_str());
-        broken(&mut t, &s);
+    if let Rows::BrokenRateByChannel(rows) = state.report(Report::BrokenRateByChannel, &all) {
+        for r in &rows {
+            t.text("channel", r.channel.as_str());
+            broken(&mut t, r.lines, r.broken_lines, &r.broken_rate);
+        }
     }
     let empty = |t: &mut Table| {
         t.text("channel", "");
-        broken(t, &Tally::default());
+        broken(t, 0, 0, "");
     };
     out.push(("mart_broken_rate_by_channel", t.finish_or_empty(empty)?));
 
     // Product mix per channel: each product's share of the channel's sales.
     let channel_sales: BTreeMap<Channel, i128> =
-        tally(state, |_, l| l.channel).into_iter().map(|(c, s)| (c, s.amount)).collect();
+        tally(state, |l| l.channel).into_iter().map(|(c, s)| (c, s.amount)).collect();
     let mut t = Table::default();
     let mix_row = |t: &mut Table, channel: &str, product: i64, s: &Tally, channel_sales: i128| {
         t.text("channel", channel);
@@ -558,7 +544,7 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         t.dec("volume_l", VOLUME_SUM, Some(s.volume));
         t.dec("share_of_channel_sales", RATE, ratio6(s.amount, channel_sales));
     };
-    for ((channel, product), s) in tally(state, |k, l| (l.channel, k.product_id)) {
+    for ((channel, product), s) in tally(state, |l| (l.channel, l.key.product_id)) {
         mix_row(&mut t, channel.as_str(), product, &s, channel_sales.get(&channel).copied().unwrap_or(0));
     }
     out.push(("mart_product_mix_by_channel", t.finish_or_empty(|t| mix_row(t, "", 0, &Tally::default(), 0))?));
@@ -566,9 +552,8 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
     // Sales by the day a line was first seen, and channel.
     let day = |micros: i64| micros_to_datetime(micros).format("%Y-%m-%d").to_string();
     let mut days: BTreeMap<(String, Channel), Tally> = BTreeMap::new();
-    for (k, l) in state.iter() {
-        let updated = state.file_of(l).ingested_at_micros;
-        days.entry((day(l.first_seen_micros), l.channel)).or_default().add(k, l, updated);
+    for l in state.iter() {
+        days.entry((day(l.first_seen_micros), l.channel)).or_default().add(l);
     }
     let mut t = Table::default();
     let daily_row = |t: &mut Table, d: &str, channel: &str, s: &mut Tally| {
@@ -676,17 +661,6 @@ mod tests {
         }
         let client = &marts[0].1;
         assert_eq!(client.schema().field_with_name("avg_order_value").unwrap().data_type(), &MONEY_SUM);
-    }
-
-    #[test]
-    fn rounding_half_to_even() {
-        assert_eq!(div_half_even(5, 2), Some(2));
-        assert_eq!(div_half_even(7, 2), Some(4));
-        assert_eq!(div_half_even(-5, 2), Some(-2));
-        assert_eq!(div_half_even(10, 3), Some(3));
-        assert_eq!(div_half_even(1, 0), None);
-        assert_eq!(ratio6(1, 3), Some(333_333));
-        assert_eq!(ratio6(2, 3), Some(666_667));
     }
 
     const PINNED: i64 = 7_097_887_586_322_402_256;

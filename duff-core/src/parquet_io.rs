@@ -22,14 +22,7 @@ pub const ROW_GROUP_ROWS: usize = 1 << 20;
 /// The writer properties of every lake object: ZSTD level 1, Parquet 1.0 data pages (read
 /// by Athena, DataFusion, DuckDB, Polars, Spark), dictionary encoding, page statistics.
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by(concat!("duff-core version ", env!("CARGO_PKG_VERSION")).to_owned())
-        .build()
+    writer_properties_with_row_groups(ROW_GROUP_ROWS)
 }
 
 /// Encodes `batches` (all of one schema) as one Parquet file into `w`.
@@ -178,4 +171,17 @@ impl<W: Write + Send, F: FnMut(Table) -> Result<W>> TableSink for ParquetSink<W,
         writer.write(&batch)?;
         Ok(())
     }
+}
+
+/// [`writer_properties`] with row groups of `rows` rows: smaller row groups let a reader
+/// that knows a key range (from the row groups' statistics) decode only what it needs.
+pub fn writer_properties_with_row_groups(rows: usize) -> WriterProperties {
+    WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(rows.max(1)))
+        .set_created_by(concat!("duff-core version ", env!("CARGO_PKG_VERSION")).to_owned())
+        .build()
 }

@@ -14,14 +14,14 @@ use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::FileMeta;
 use crate::model::{Channel, Status};
+use crate::serving::{ClientRow, Dims, FileTable, Line, Names, ProductRow, Version};
 use crate::tables::{MONEY, VOLUME, timestamp_builder};
-use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The grain: one order line.
@@ -31,59 +31,6 @@ pub struct LineKey {
     pub order_id: i64,
     /// `product_id`.
     pub product_id: i64,
-}
-
-/// Interned strings (names and descriptions repeat across many lines).
-#[derive(Debug, Default, Clone)]
-struct Strings {
-    ids: HashMap<Arc<str>, u32, crate::hash::IntBuild>,
-    values: Vec<Arc<str>>,
-}
-
-impl Strings {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.values.len() as u32;
-        let v: Arc<str> = Arc::from(s);
-        self.values.push(v.clone());
-        self.ids.insert(v, i);
-        i
-    }
-
-    fn get(&self, i: u32) -> &str {
-        self.values.get(i as usize).map_or("", |s| s)
-    }
-}
-
-/// One order line in its latest version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineState {
-    /// Index of the version's file in the state's file list.
-    file: u32,
-    /// Line of the version in its file.
-    pub line: u64,
-    /// `client_id`.
-    pub client_id: i64,
-    client_name: u32,
-    product_description: u32,
-    /// Unit price (cents).
-    pub unit_price: i64,
-    /// Units.
-    pub units: i64,
-    /// Litres per unit (millionths).
-    pub unit_volume: i64,
-    /// `amount` (cents).
-    pub amount: i64,
-    /// `volume_l` (millionths of a litre).
-    pub volume: i64,
-    /// Channel.
-    pub channel: Channel,
-    /// Status.
-    pub status: Status,
-    /// `ingested_at` of the earliest version seen.
-    pub first_seen_micros: i64,
 }
 
 /// A row of `fact_order_line` in plain Rust values, as read back from the lake.
@@ -213,13 +160,18 @@ pub fn sort_files<T>(files: &mut [(FileMeta, T)]) {
     files.sort_by(|(a, _), (b, _)| a.version_key().cmp(&b.version_key()));
 }
 
-/// The latest version of every order line. See the [crate docs](crate).
+/// The latest version of every order line, in memory, with the dimensions' current rows:
+/// the whole state of a small lake, and the reference the serving state is tested against.
+///
+/// Applying versions in any order, or merging states built apart, gives the same state:
+/// each line keeps its latest version ([`Line::absorb`]), and the dimensions their latest
+/// and earliest sightings ([`Dims`]).
 #[derive(Debug, Default, Clone)]
 pub struct CurrentState {
-    files: Vec<FileMeta>,
-    file_index: HashMap<crate::lake::FileId, u32>,
-    strings: Strings,
-    lines: IntMap<LineKey, LineState>,
+    files: FileTable,
+    names: Names,
+    lines: IntMap<LineKey, Line>,
+    dims: Dims,
 }
 
 impl CurrentState {
@@ -238,67 +190,21 @@ impl CurrentState {
         self.lines.is_empty()
     }
 
-    fn file_slot(&mut self, meta: &FileMeta) -> u32 {
-        if let Some(&i) = self.file_index.get(&meta.file_id) {
-            return i;
+    fn upsert(&mut self, line: Line) {
+        self.dims.observe(&self.files, &line);
+        match self.lines.get_mut(&line.key) {
+            Some(old) => old.absorb(&line, &self.files),
+            None => {
+                self.lines.insert(line.key, line);
+            }
         }
-        let i = self.files.len() as u32;
-        self.files.push(meta.clone());
-        self.file_index.insert(meta.file_id.clone(), i);
-        i
-    }
-
-    fn version_cmp(&self, a: (u32, u64), b: (u32, u64)) -> Ordering {
-        if a.0 == b.0 {
-            return a.1.cmp(&b.1);
-        }
-        let fa = &self.files[a.0 as usize];
-        let fb = &self.files[b.0 as usize];
-        fa.version_key().cmp(&fb.version_key()).then(a.1.cmp(&b.1))
     }
 
     /// Applies one version of one line from the file `meta`.
     pub fn apply_row(&mut self, meta: &FileMeta, row: &FactRow<'_>) {
-        let file = self.file_slot(meta);
-        self.apply_in(file, meta.ingested_at_micros, row);
-    }
-
-    fn apply_in(&mut self, file: u32, ingested_at_micros: i64, row: &FactRow<'_>) {
-        let client_name = self.strings.intern(row.client_name);
-        let product_description = self.strings.intern(row.product_description);
-        let new = LineState {
-            file,
-            line: row.line,
-            client_id: row.client_id,
-            client_name,
-            product_description,
-            unit_price: row.unit_price,
-            units: row.units,
-            unit_volume: row.unit_volume,
-            amount: row.amount,
-            volume: row.volume,
-            channel: row.channel,
-            status: row.status,
-            first_seen_micros: ingested_at_micros,
-        };
-        self.upsert(row.key, new);
-    }
-
-    fn upsert(&mut self, key: LineKey, new: LineState) {
-        let newer = match self.lines.get(&key) {
-            None => {
-                self.lines.insert(key, new);
-                return;
-            }
-            Some(old) => self.version_cmp((new.file, new.line), (old.file, old.line)) == Ordering::Greater,
-        };
-        if let Some(old) = self.lines.get_mut(&key) {
-            let first = old.first_seen_micros.min(new.first_seen_micros);
-            if newer {
-                *old = new;
-            }
-            old.first_seen_micros = first;
-        }
+        let seq = self.files.add(meta.clone());
+        let line = Line::from_fact(row, seq, meta.ingested_at_micros, &mut self.names);
+        self.upsert(line);
     }
 
     /// Applies every row of a `fact_order_line` batch of the file `meta`.
@@ -306,70 +212,95 @@ impl CurrentState {
     /// # Errors
     /// When the batch does not have the `fact_order_line` schema.
     pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
+        let seq = self.files.add(meta.clone());
         let cols = FactColumns::new(batch)?;
-        let file = self.file_slot(meta);
         for r in 0..batch.num_rows() {
             let row = cols.row(r)?;
-            self.apply_in(file, meta.ingested_at_micros, &row);
+            let line = Line::from_fact(&row, seq, meta.ingested_at_micros, &mut self.names);
+            self.upsert(line);
         }
         Ok(())
     }
 
     /// Merges a state built apart (another file, or another byte range of one file).
     /// Associative, commutative and idempotent: the latest version of each line wins and
-    /// the earliest `first_seen` is kept, so merging a state twice changes nothing.
+    /// the earliest first sighting is kept, so merging a state twice changes nothing.
     pub fn merge(&mut self, other: &CurrentState) {
-        for (key, line) in &other.lines {
-            let mut l = line.clone();
-            l.file = self.file_slot(&other.files[line.file as usize]);
-            l.client_name = self.strings.intern(other.strings.get(line.client_name));
-            l.product_description = self.strings.intern(other.strings.get(line.product_description));
-            self.upsert(*key, l);
+        let seqs: Vec<u32> = other.files.files().iter().map(|f| self.files.add(f.clone())).collect();
+        let remap = |v: Version| Version { file: seqs.get(v.file as usize).copied().unwrap_or(v.file), line: v.line };
+        for l in other.lines.values() {
+            let mut l = l.clone();
+            l.version = remap(l.version);
+            l.client_name = self.names.get(&l.client_name);
+            l.product_description = self.names.get(&l.product_description);
+            match self.lines.get_mut(&l.key) {
+                Some(old) => old.absorb(&l, &self.files),
+                None => {
+                    self.lines.insert(l.key, l);
+                }
+            }
+        }
+        for (id, c) in &other.dims.clients {
+            let row = ClientRow { version: remap(c.version), name: self.names.get(&c.name), ..c.clone() };
+            self.dims.observe_client(&self.files, *id, row);
+        }
+        for (id, p) in &other.dims.products {
+            let row = ProductRow { version: remap(p.version), description: self.names.get(&p.description) };
+            self.dims.observe_product(&self.files, *id, row);
         }
     }
 
     /// The latest version of one line.
-    pub fn get(&self, key: &LineKey) -> Option<&LineState> {
+    pub fn get(&self, key: &LineKey) -> Option<&Line> {
         self.lines.get(key)
     }
 
     /// Every line, in no particular order (cheaper than [`lines`](Self::lines)).
-    pub fn iter(&self) -> impl Iterator<Item = (&LineKey, &LineState)> {
-        self.lines.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &Line> + Clone {
+        self.lines.values()
     }
 
     /// Every line, sorted by key.
-    pub fn lines(&self) -> Vec<(LineKey, &LineState)> {
-        let mut v: Vec<_> = self.lines.iter().map(|(k, l)| (*k, l)).collect();
-        v.sort_unstable_by_key(|(k, _)| *k);
+    pub fn lines(&self) -> Vec<&Line> {
+        let mut v: Vec<&Line> = self.lines.values().collect();
+        v.sort_unstable_by_key(|l| l.key);
         v
     }
 
     /// The lines of one client, sorted by key.
-    pub fn client_lines(&self, client_id: i64) -> Vec<(LineKey, &LineState)> {
-        let mut v: Vec<_> = self.lines.iter().filter(|(_, l)| l.client_id == client_id).map(|(k, l)| (*k, l)).collect();
-        v.sort_unstable_by_key(|(k, _)| *k);
+    pub fn client_lines(&self, client_id: i64) -> Vec<&Line> {
+        let mut v: Vec<&Line> = self.lines.values().filter(|l| l.client_id == client_id).collect();
+        v.sort_unstable_by_key(|l| l.key);
         v
     }
 
-    /// The client name on a line's latest version.
-    pub fn client_name(&self, l: &LineState) -> &str {
-        self.strings.get(l.client_name)
+    /// The files applied, and the version order.
+    pub fn files(&self) -> &FileTable {
+        &self.files
     }
 
-    /// The product description on a line's latest version.
-    pub fn product_description(&self, l: &LineState) -> &str {
-        self.strings.get(l.product_description)
+    /// The current rows of the client and product dimensions.
+    pub fn dims(&self) -> &Dims {
+        &self.dims
     }
 
     /// The file of a line's latest version.
-    pub fn file_of(&self, l: &LineState) -> &FileMeta {
-        &self.files[l.file as usize]
+    pub fn file_of(&self, l: &Line) -> Option<&FileMeta> {
+        self.files.get(l.version.file)
     }
 
     /// The version order of two lines' latest versions.
-    pub fn cmp_versions(&self, a: &LineState, b: &LineState) -> Ordering {
-        self.version_cmp((a.file, a.line), (b.file, b.line))
+    pub fn cmp_versions(&self, a: &Line, b: &Line) -> Ordering {
+        self.files.cmp(a.version, b.version)
+    }
+
+    /// A report over the whole state ([`reports::report`](crate::reports::report)).
+    pub fn report(
+        &self,
+        report: crate::reports::Report,
+        filter: &crate::reports::ReportFilter,
+    ) -> crate::reports::Rows {
+        crate::reports::report(report, self.iter(), &self.dims, filter)
     }
 
     /// The `order_line_current` table: one row per order line, sorted by key.
@@ -377,110 +308,7 @@ impl CurrentState {
     /// # Errors
     /// Only if the columns disagree with the schema (a bug).
     pub fn to_batch(&self) -> Result<RecordBatch> {
-        let lines = self.lines();
-        let n = lines.len();
-        let mut b = CurrentBuilder::new(n);
-        for (k, l) in &lines {
-            b.order_id.append_value(k.order_id);
-            b.product_id.append_value(k.product_id);
-            b.client_id.append_value(l.client_id);
-            b.client_name.append_value(self.client_name(l));
-            b.product_description.append_value(self.product_description(l));
-            b.unit_price.append_value(i128::from(l.unit_price));
-            b.units.append_value(l.units);
-            b.unit_volume.append_value(i128::from(l.unit_volume));
-            b.channel.append_value(l.channel.as_str());
-            b.status.append_value(l.status.as_str());
-            b.amount.append_value(i128::from(l.amount));
-            b.volume.append_value(i128::from(l.volume));
-            let f = self.file_of(l);
-            b.updated_at.append_value(f.ingested_at_micros);
-            b.first_seen_at.append_value(l.first_seen_micros);
-            b.file_id.append_value(f.file_id.as_str());
-            b.line.append_value(l.line as i64);
-        }
-        b.finish()
-    }
-}
-
-/// Schema of `order_line_current`.
-pub fn order_line_current_schema() -> SchemaRef {
-    // The fact's columns up to `volume_l` (the line's values), then the version's lineage.
-    let fact = crate::tables::fact_order_line_schema();
-    let mut fields: Vec<Field> =
-        fact.fields().iter().take_while(|f| f.name() != "line").map(|f| f.as_ref().clone()).collect();
-    let f = |n: &str, t: DataType| Field::new(n, t, false);
-    fields.extend([
-        f("updated_at", crate::tables::timestamp_type()),
-        f("first_seen_at", crate::tables::timestamp_type()),
-        f("file_id", DataType::Utf8),
-        f("line", DataType::Int64),
-    ]);
-    Arc::new(Schema::new(fields))
-}
-
-struct CurrentBuilder {
-    order_id: Int64Builder,
-    product_id: Int64Builder,
-    client_id: Int64Builder,
-    client_name: StringBuilder,
-    product_description: StringBuilder,
-    unit_price: Decimal128Builder,
-    units: Int64Builder,
-    unit_volume: Decimal128Builder,
-    channel: StringBuilder,
-    status: StringBuilder,
-    amount: Decimal128Builder,
-    volume: Decimal128Builder,
-    updated_at: arrow_array::builder::TimestampMicrosecondBuilder,
-    first_seen_at: arrow_array::builder::TimestampMicrosecondBuilder,
-    file_id: StringBuilder,
-    line: Int64Builder,
-}
-
-impl CurrentBuilder {
-    fn new(n: usize) -> Self {
-        let d = |t: DataType| Decimal128Builder::with_capacity(n).with_data_type(t);
-        CurrentBuilder {
-            order_id: Int64Builder::with_capacity(n),
-            product_id: Int64Builder::with_capacity(n),
-            client_id: Int64Builder::with_capacity(n),
-            client_name: StringBuilder::new(),
-            product_description: StringBuilder::new(),
-            unit_price: d(MONEY),
-            units: Int64Builder::with_capacity(n),
-            unit_volume: d(VOLUME),
-            channel: StringBuilder::new(),
-            status: StringBuilder::new(),
-            amount: d(MONEY),
-            volume: d(VOLUME),
-            updated_at: timestamp_builder(n),
-            first_seen_at: timestamp_builder(n),
-            file_id: StringBuilder::new(),
-            line: Int64Builder::with_capacity(n),
-        }
-    }
-
-    fn finish(mut self) -> Result<RecordBatch> {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.order_id.finish()),
-            Arc::new(self.product_id.finish()),
-            Arc::new(self.client_id.finish()),
-            Arc::new(self.client_name.finish()),
-            Arc::new(self.product_description.finish()),
-            Arc::new(self.unit_price.finish()),
-            Arc::new(self.units.finish()),
-            Arc::new(self.unit_volume.finish()),
-            Arc::new(self.channel.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.amount.finish()),
-            Arc::new(self.volume.finish()),
-            Arc::new(self.updated_at.finish()),
-            Arc::new(self.first_seen_at.finish()),
-            Arc::new(self.file_id.finish()),
-            Arc::new(self.line.finish()),
-        ];
-        Ok(RecordBatch::try_new(order_line_current_schema(), cols)?)
+        crate::serving::tables::lines_batch(&self.files, self.lines().into_iter(), 0)
     }
 }
 

@@ -9,5 +9,5 @@ mod models;
 mod over_time;
 mod parquet;
 mod properties;
-mod report_state;
 mod rules;
+mod serving;

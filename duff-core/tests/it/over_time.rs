@@ -32,7 +32,7 @@ fn state_of(files: &[(FileMeta, CollectSink)]) -> CurrentState {
 }
 
 fn statuses(s: &CurrentState) -> Vec<(i64, Status)> {
-    s.lines().iter().map(|(k, l)| (k.order_id, l.status)).collect()
+    s.lines().iter().map(|l| (l.key.order_id, l.status)).collect()
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn the_latest_ingest_wins_whatever_the_processing_order() {
     for files in [vec![a.clone_parts(), b.clone_parts()], vec![b.clone_parts(), a.clone_parts()]] {
         let s = state_of(&files);
         assert_eq!(statuses(&s), vec![(2, Status::Created), (5678, Status::Delivered)]);
-        let line = s.lines().into_iter().find(|(k, _)| k.order_id == 5678).unwrap().1.clone();
+        let line = s.lines().into_iter().find(|l| l.key.order_id == 5678).unwrap().clone();
         assert_eq!(line.first_seen_micros, T0);
         // Reports count the line once, in its latest state.
         let t = reports::totals(&s, &ReportFilter::default());

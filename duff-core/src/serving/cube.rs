@@ -1,0 +1,271 @@
+//! The report aggregates, maintained order by order as files are folded.
+//!
+//! Three tables of cells hold every figure the reports show when no client is chosen:
+//!
+//! | cells | key | figures |
+//! |---|---|---|
+//! | `products` | `(product_id, channel, status)` | lines, units, amount, volume (an order has one line per product, so lines are also its distinct orders) |
+//! | `clients` | `(client_id, channel or all, status or all)` | distinct orders, lines, units, amount, volume |
+//! | `totals` | `(channel or all, status or all)` | distinct orders, lines, units, amount, volume |
+//!
+//! Distinct orders do not add up across groups, so the cells are kept per *order*: when a
+//! file changes some lines of an order, the order's whole contribution before is taken out
+//! and its contribution after is put in ([`Cube::add_order`]). Every figure is then exact,
+//! whatever the order of the files. A report filtered on one client is answered from that
+//! client's lines instead ([`crate::reports::report`]).
+
+use super::dims::Dims;
+use super::line::Line;
+use crate::reports::{ChannelBrokenRate, ProductBrokenRate, Report, ReportFilter, Rows, Sums, broken_rate};
+use crate::{Channel, Status};
+use std::collections::BTreeMap;
+
+/// `(channel or all, status or all)`.
+pub type Slice = (Option<Channel>, Option<Status>);
+
+/// `(client_id, channel or all, status or all)`.
+pub type ClientSlice = (i64, Option<Channel>, Option<Status>);
+
+/// The four slices a line belongs to: by channel and status, by channel, by status, all.
+fn slices(l: &Line) -> [Slice; 4] {
+    [(Some(l.channel), Some(l.status)), (Some(l.channel), None), (None, Some(l.status)), (None, None)]
+}
+
+/// The aggregates behind the reports. See the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cube {
+    /// `(product_id, channel, status)` cells.
+    pub products: BTreeMap<(i64, Channel, Status), Sums>,
+    /// `(client_id, channel or all, status or all)` cells.
+    pub clients: BTreeMap<ClientSlice, Sums>,
+    /// `(channel or all, status or all)` cells.
+    pub totals: BTreeMap<Slice, Sums>,
+}
+
+fn apply<K: Ord>(cells: &mut BTreeMap<K, Sums>, key: K, delta: &Sums) {
+    cells.entry(key).or_default().add(delta);
+}
+
+/// A group without lines disappears (the reports list only groups with lines).
+fn prune<K: Ord + Clone>(cells: &mut BTreeMap<K, Sums>, keys: impl IntoIterator<Item = K>) {
+    for k in keys {
+        if cells.get(&k).is_some_and(Sums::is_zero) {
+            cells.remove(&k);
+        }
+    }
+}
+
+impl Cube {
+    /// No line.
+    pub fn new() -> Cube {
+        Cube::default()
+    }
+
+    /// Adds (`sign` = 1) or takes out (`sign` = -1) the contribution of one order: `lines`
+    /// must be every current line of one `order_id`.
+    pub fn add_order(&mut self, lines: &[&Line], sign: i64) {
+        // Per line: the product cells.
+        let mut product_keys = Vec::with_capacity(lines.len());
+        for l in lines {
+            let key = (l.key.product_id, l.channel, l.status);
+            let mut d = Sums::default();
+            d.add_line(l, sign);
+            d.orders = sign;
+            apply(&mut self.products, key, &d);
+            product_keys.push(key);
+        }
+        // Per client and slice, and per slice: the order counts once.
+        let mut client_cells: Vec<(ClientSlice, Sums)> = Vec::new();
+        let mut total_cells: Vec<(Slice, Sums)> = Vec::new();
+        for l in lines {
+            for (c, s) in slices(l) {
+                let key = (l.client_id, c, s);
+                match client_cells.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, d)) => d.add_line(l, sign),
+                    None => {
+                        let mut d = Sums { orders: sign, ..Sums::default() };
+                        d.add_line(l, sign);
+                        client_cells.push((key, d));
+                    }
+                }
+                match total_cells.iter_mut().find(|(k, _)| *k == (c, s)) {
+                    Some((_, d)) => d.add_line(l, sign),
+                    None => {
+                        let mut d = Sums { orders: sign, ..Sums::default() };
+                        d.add_line(l, sign);
+                        total_cells.push(((c, s), d));
+                    }
+                }
+            }
+        }
+        for (k, d) in &client_cells {
+            apply(&mut self.clients, *k, d);
+        }
+        for (k, d) in &total_cells {
+            apply(&mut self.totals, *k, d);
+        }
+        prune(&mut self.products, product_keys);
+        prune(&mut self.clients, client_cells.into_iter().map(|(k, _)| k));
+        prune(&mut self.totals, total_cells.into_iter().map(|(k, _)| k));
+    }
+
+    /// Builds the cube of a whole state: `orders` gives every current line, grouped by order.
+    pub fn of_orders<'a>(orders: impl IntoIterator<Item = Vec<&'a Line>>) -> Cube {
+        let mut c = Cube::new();
+        for o in orders {
+            c.add_order(&o, 1);
+        }
+        c
+    }
+
+    /// Lines, units, amount and litres of every current line.
+    pub fn total(&self) -> Sums {
+        self.totals.get(&(None, None)).copied().unwrap_or_default()
+    }
+
+    /// True when a client has current lines.
+    pub fn has_client(&self, client_id: i64) -> bool {
+        self.clients.contains_key(&(client_id, None, None))
+    }
+
+    /// A report, when it does not filter on a client (`None` then: answer it from the
+    /// client's lines with [`crate::reports::report`]).
+    pub fn report(&self, report: Report, dims: &Dims, filter: &ReportFilter) -> Option<Rows> {
+        let f = report.accepted(filter);
+        if f.client_id.is_some() {
+            return None;
+        }
+        let keep = |c: Channel, s: Status| f.channel.is_none_or(|x| x == c) && f.status.is_none_or(|x| x == s);
+        // Product cells summed per `key`, for the lines of `f` (and `product_id` when given).
+        let by_product_cells = |key: &dyn Fn(i64, Channel, Status) -> Option<Group>| {
+            let mut out: BTreeMap<Group, Sums> = BTreeMap::new();
+            for (&(p, c, s), sums) in &self.products {
+                if keep(c, s)
+                    && f.product_id.is_none_or(|x| x == p)
+                    && let Some(k) = key(p, c, s)
+                {
+                    out.entry(k).or_default().add(sums);
+                }
+            }
+            out
+        };
+        Some(match report {
+            Report::SalesByProduct => Rows::SalesByProduct(
+                by_product_cells(&|p, _, _| Some(Group::Product(p)))
+                    .into_iter()
+                    .filter_map(|(g, s)| g.product().map(|p| s.product_sales(p, dims)))
+                    .collect(),
+            ),
+            Report::OrderStatus => {
+                let rows = match f.product_id {
+                    Some(_) => by_product_cells(&|_, _, s| Some(Group::Status(s)))
+                        .into_iter()
+                        .filter_map(|(g, sums)| g.status().map(|s| sums.status_sales(s)))
+                        .collect(),
+                    None => Status::ALL
+                        .into_iter()
+                        .filter_map(|s| self.totals.get(&(f.channel, Some(s))).map(|sums| sums.status_sales(s)))
+                        .collect(),
+                };
+                Rows::OrderStatus(rows)
+            }
+            Report::OrdersByClient => Rows::OrdersByClient(
+                self.clients
+                    .iter()
+                    .filter(|((_, c, s), _)| (*c, *s) == (f.channel, f.status))
+                    .map(|((id, _, _), sums)| sums.client_sales(*id, dims))
+                    .collect(),
+            ),
+            Report::SalesByChannel => {
+                let rows = match f.product_id {
+                    Some(_) => by_product_cells(&|_, c, _| Some(Group::Channel(c)))
+                        .into_iter()
+                        .filter_map(|(g, sums)| g.channel().map(|c| sums.channel_sales(c)))
+                        .collect(),
+                    None => Channel::ALL
+                        .into_iter()
+                        .filter_map(|c| self.totals.get(&(Some(c), f.status)).map(|sums| sums.channel_sales(c)))
+                        .collect(),
+                };
+                Rows::SalesByChannel(rows)
+            }
+            Report::BrokenRateByProduct => {
+                let all = by_product_cells(&|p, _, _| Some(Group::Product(p)));
+                let broken = by_product_cells(&|p, _, s| (s == Status::Broken).then_some(Group::Product(p)));
+                Rows::BrokenRateByProduct(
+                    all.into_iter()
+                        .filter_map(|(g, sums)| {
+                            let p = g.product()?;
+                            let b = broken.get(&g).map_or(0, |b| b.lines);
+                            let (lines, broken_lines, broken_rate) = broken_rate(sums.lines, b);
+                            Some(ProductBrokenRate {
+                                product_id: p,
+                                product_description: dims.product_description(p).to_owned(),
+                                lines,
+                                broken_lines,
+                                broken_rate,
+                            })
+                        })
+                        .collect(),
+                )
+            }
+            Report::BrokenRateByChannel => {
+                let figures: Vec<(Channel, i64, i64)> = match f.product_id {
+                    Some(_) => {
+                        let all = by_product_cells(&|_, c, _| Some(Group::Channel(c)));
+                        let broken = by_product_cells(&|_, c, s| (s == Status::Broken).then_some(Group::Channel(c)));
+                        all.iter()
+                            .filter_map(|(g, s)| Some((g.channel()?, s.lines, broken.get(g).map_or(0, |b| b.lines))))
+                            .collect()
+                    }
+                    None => Channel::ALL
+                        .into_iter()
+                        .filter_map(|c| {
+                            let all = self.totals.get(&(Some(c), None))?;
+                            let b = self.totals.get(&(Some(c), Some(Status::Broken))).map_or(0, |b| b.lines);
+                            Some((c, all.lines, b))
+                        })
+                        .collect(),
+                };
+                Rows::BrokenRateByChannel(
+                    figures
+                        .into_iter()
+                        .map(|(channel, all, b)| {
+                            let (lines, broken_lines, broken_rate) = broken_rate(all, b);
+                            ChannelBrokenRate { channel, lines, broken_lines, broken_rate }
+                        })
+                        .collect(),
+                )
+            }
+            Report::ClientValue => Rows::ClientValue(
+                self.clients
+                    .iter()
+                    .filter(|((_, c, s), _)| (*c, *s) == (f.channel, f.status))
+                    .map(|((id, _, _), sums)| sums.client_value(*id, dims))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// A group of product cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Product(i64),
+    Status(Status),
+    Channel(Channel),
+}
+
+impl Group {
+    fn product(self) -> Option<i64> {
+        if let Group::Product(p) = self { Some(p) } else { None }
+    }
+
+    fn status(self) -> Option<Status> {
+        if let Group::Status(s) = self { Some(s) } else { None }
+    }
+
+    fn channel(self) -> Option<Channel> {
+        if let Group::Channel(c) = self { Some(c) } else { None }
+    }
+}

@@ -1,0 +1,171 @@
+//! Folding new files into the current lines and the aggregates.
+//!
+//! 1. [`NewVersions`] reads the new files' facts: the latest new version of every line they
+//!    hold (and its earliest sighting), and what they say of clients and products.
+//! 2. The caller fetches the current lines of every order the new versions touch
+//!    ([`NewVersions::orders`]) from wherever the state lives.
+//! 3. [`fold_orders`] applies the new versions to those orders: the lines that changed,
+//!    and the aggregates updated order by order.
+//!
+//! Steps 2 and 3 can run a range of orders at a time (the lines are sorted by key), so a
+//! big file is folded in bounded memory.
+
+use super::cube::Cube;
+use super::dims::Dims;
+use super::files::FileTable;
+use super::line::{Line, Names};
+use crate::error::Result;
+use crate::lake::FileMeta;
+use crate::state::for_each_fact;
+use arrow_array::RecordBatch;
+
+/// The new versions of the lines of some files, sorted by key, one per line.
+#[derive(Debug, Default)]
+pub struct NewVersions {
+    names: Names,
+    lines: Vec<Line>,
+    sorted: bool,
+    dims: Dims,
+}
+
+impl NewVersions {
+    /// None yet.
+    pub fn new() -> NewVersions {
+        NewVersions::default()
+    }
+
+    /// Reads one `fact_order_line` batch of the file `meta`, which must be in `files`.
+    ///
+    /// # Errors
+    /// A file not in `files`, or a batch without the fact schema.
+    pub fn add_batch(&mut self, files: &FileTable, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
+        let seq = files.seq_of(&meta.file_id).ok_or_else(|| crate::ErrorKind::Schema {
+            table: "fact_order_line",
+            message: format!("file {} is not in the state's file table", meta.file_id),
+        })?;
+        self.lines.reserve(batch.num_rows());
+        let names = &mut self.names;
+        let (lines, dims) = (&mut self.lines, &mut self.dims);
+        for_each_fact(batch, |row| {
+            let v = Line::from_fact(&row, seq, meta.ingested_at_micros, names);
+            dims.observe(files, &v);
+            lines.push(v);
+            Ok(())
+        })?;
+        self.sorted = false;
+        Ok(())
+    }
+
+    /// Sorts by key and keeps one version per line: the latest, with the earliest sighting.
+    fn settle(&mut self, files: &FileTable) {
+        if self.sorted {
+            return;
+        }
+        self.lines.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| files.cmp(a.version, b.version)));
+        let mut out: Vec<Line> = Vec::with_capacity(self.lines.len());
+        for l in self.lines.drain(..) {
+            match out.last_mut() {
+                Some(prev) if prev.key == l.key => prev.absorb(&l, files),
+                _ => out.push(l),
+            }
+        }
+        self.lines = out;
+        self.sorted = true;
+    }
+
+    /// The new versions, one per line, sorted by key.
+    pub fn lines(&mut self, files: &FileTable) -> &[Line] {
+        self.settle(files);
+        &self.lines
+    }
+
+    /// The orders the new versions touch, sorted.
+    pub fn orders(&mut self, files: &FileTable) -> Vec<i64> {
+        self.settle(files);
+        let mut v: Vec<i64> = self.lines.iter().map(|l| l.key.order_id).collect();
+        v.dedup();
+        v
+    }
+
+    /// What the new files say of clients and products.
+    pub fn dims(&self) -> &Dims {
+        &self.dims
+    }
+
+    /// The number of lines with a new version.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when the files held no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// Applies `new` (new versions, sorted by key, one per line) to `before` (every current
+/// line of the orders `new` touches, sorted by key): updates `cube` order by order and
+/// returns the lines that changed (new lines, newer versions, or an earlier first
+/// sighting), sorted by key.
+pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[Line]) -> Vec<Line> {
+    let mut changed = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < new.len() {
+        let order = new[i].key.order_id;
+        let i_end = i + new[i..].iter().take_while(|l| l.key.order_id == order).count();
+        while j < before.len() && before[j].key.order_id < order {
+            j += 1;
+        }
+        let j_end = j + before[j..].iter().take_while(|l| l.key.order_id == order).count();
+        let (old, fresh) = (&before[j..j_end], &new[i..i_end]);
+        // The order after: every old line, with the new versions folded in.
+        let mut after: Vec<Line> = Vec::with_capacity(old.len() + fresh.len());
+        let mut order_changed = Vec::new();
+        let (mut a, mut b) = (0, 0);
+        loop {
+            match (old.get(a), fresh.get(b)) {
+                (None, None) => break,
+                (Some(o), Some(n)) if o.key == n.key => {
+                    let mut l = o.clone();
+                    l.absorb(n, files);
+                    if &l != o {
+                        order_changed.push(l.clone());
+                    }
+                    after.push(l);
+                    a += 1;
+                    b += 1;
+                }
+                (Some(o), None) => {
+                    after.push(o.clone());
+                    a += 1;
+                }
+                (Some(o), Some(n)) if o.key < n.key => {
+                    after.push(o.clone());
+                    a += 1;
+                }
+                (_, Some(n)) => {
+                    order_changed.push(n.clone());
+                    after.push(n.clone());
+                    b += 1;
+                }
+            }
+        }
+        if !order_changed.is_empty() {
+            let before_refs: Vec<&Line> = old.iter().collect();
+            let after_refs: Vec<&Line> = after.iter().collect();
+            if !before_refs.is_empty() {
+                cube.add_order(&before_refs, -1);
+            }
+            cube.add_order(&after_refs, 1);
+            changed.extend(order_changed);
+        }
+        i = i_end;
+        j = j_end;
+    }
+    changed
+}
+
+/// Folds `new` into `dims`.
+pub fn fold_dims(files: &FileTable, dims: &mut Dims, new: &NewVersions) {
+    dims.merge(files, new.dims());
+}

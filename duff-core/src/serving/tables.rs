@@ -1,0 +1,594 @@
+//! The serving state as Arrow tables (stored as Parquet, read by the API and by Athena).
+//!
+//! | table | grain | columns |
+//! |---|---|---|
+//! | lines ([`lines_schema`]) | one current order line | the line's values, `updated_at`, `first_seen_at`, `file_id`, `line`, `file_seq`, `generation` |
+//! | `cells_product` | `(product_id, channel, status)` | `orders, lines, units, sales, volume_l` |
+//! | `cells_client` | `(client_id, channel or NULL, status or NULL)` | the same |
+//! | `cells_total` | `(channel or NULL, status or NULL)` | the same |
+//! | `dim_client_current` | one client | `client_name, first_seen_at, last_seen_at`, and the version it comes from |
+//! | `dim_product_current` | one product | `product_description`, and the version it comes from |
+//! | `files` | one folded file | `file_seq, file_id, source, ingested_at, rank` |
+//!
+//! `NULL` in a cell's channel or status means "every channel" or "every status". Sums are
+//! `DECIMAL(38, s)`; counts and units `BIGINT`.
+
+use super::cube::Cube;
+use super::dims::{ClientRow, Dims, ProductRow};
+use super::files::{FileTable, Version};
+use super::line::{Line, Names};
+use crate::error::{ErrorKind, Result};
+use crate::reports::Sums;
+use crate::state::LineKey;
+use crate::tables::{MONEY, MONEY_SUM, VOLUME, VOLUME_SUM, timestamp_type};
+use crate::{Channel, Status};
+use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+fn field(name: &str, t: DataType, nullable: bool) -> Field {
+    Field::new(name, t, nullable)
+}
+
+fn text() -> DataType {
+    DataType::Utf8
+}
+
+/// The schema of a run of current lines (and of Athena's `order_line_current`).
+pub fn lines_schema() -> SchemaRef {
+    let ts = timestamp_type();
+    Arc::new(Schema::new(vec![
+        field("order_id", DataType::Int64, false),
+        field("product_id", DataType::Int64, false),
+        field("client_id", DataType::Int64, false),
+        field("client_name", text(), false),
+        field("product_description", text(), false),
+        field("unit_price", MONEY, false),
+        field("units", DataType::Int64, false),
+        field("unit_volume_l", VOLUME, false),
+        field("channel", text(), false),
+        field("status", text(), false),
+        field("amount", MONEY, false),
+        field("volume_l", VOLUME, false),
+        field("updated_at", ts.clone(), false),
+        field("first_seen_at", ts, false),
+        field("file_id", text(), false),
+        field("line", DataType::Int64, false),
+        field("file_seq", DataType::Int64, false),
+        field("generation", DataType::Int64, false),
+    ]))
+}
+
+fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
+}
+
+/// Encodes lines (in the order given) as a batch of [`lines_schema`], written by
+/// `generation`.
+///
+/// # Errors
+/// A line whose file is not in `files`.
+pub fn lines_batch<'a>(
+    files: &FileTable,
+    lines: impl ExactSizeIterator<Item = &'a Line>,
+    generation: u64,
+) -> Result<RecordBatch> {
+    let n = lines.len();
+    let d = |t: DataType| Decimal128Builder::with_capacity(n).with_data_type(t);
+    let (mut order_id, mut product_id, mut client_id) =
+        (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let mut client_name = StringBuilder::new();
+    let mut description = StringBuilder::new();
+    let (mut unit_price, mut units, mut unit_volume) = (d(MONEY), Int64Builder::with_capacity(n), d(VOLUME));
+    let (mut channel, mut status) = (StringBuilder::new(), StringBuilder::new());
+    let (mut amount, mut volume) = (d(MONEY), d(VOLUME));
+    let (mut updated, mut first) = (ts_builder(n), ts_builder(n));
+    let mut file_id = StringBuilder::new();
+    let (mut line, mut seq, mut gen_col) =
+        (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+    for l in lines {
+        let f = files.get(l.version.file).ok_or_else(|| ErrorKind::Schema {
+            table: "order_line_current",
+            message: format!("file seq {} is not in the state's file table", l.version.file),
+        })?;
+        order_id.append_value(l.key.order_id);
+        product_id.append_value(l.key.product_id);
+        client_id.append_value(l.client_id);
+        client_name.append_value(&l.client_name);
+        description.append_value(&l.product_description);
+        unit_price.append_value(i128::from(l.unit_price));
+        units.append_value(l.units);
+        unit_volume.append_value(i128::from(l.unit_volume));
+        channel.append_value(l.channel.as_str());
+        status.append_value(l.status.as_str());
+        amount.append_value(i128::from(l.amount));
+        volume.append_value(i128::from(l.volume));
+        updated.append_value(f.ingested_at_micros);
+        first.append_value(l.first_seen_micros);
+        file_id.append_value(f.file_id.as_str());
+        line.append_value(i64::try_from(l.version.line).unwrap_or(i64::MAX));
+        seq.append_value(i64::from(l.version.file));
+        gen_col.append_value(generation);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(order_id.finish()),
+        Arc::new(product_id.finish()),
+        Arc::new(client_id.finish()),
+        Arc::new(client_name.finish()),
+        Arc::new(description.finish()),
+        Arc::new(unit_price.finish()),
+        Arc::new(units.finish()),
+        Arc::new(unit_volume.finish()),
+        Arc::new(channel.finish()),
+        Arc::new(status.finish()),
+        Arc::new(amount.finish()),
+        Arc::new(volume.finish()),
+        Arc::new(updated.finish()),
+        Arc::new(first.finish()),
+        Arc::new(file_id.finish()),
+        Arc::new(line.finish()),
+        Arc::new(seq.finish()),
+        Arc::new(gen_col.finish()),
+    ];
+    Ok(RecordBatch::try_new(lines_schema(), cols)?)
+}
+
+/// A column by name, checked: its type (a text column may be plain or dictionary-encoded)
+/// and no nulls.
+fn col<'a>(b: &'a RecordBatch, table: &'static str, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
+    let c = b
+        .column_by_name(name)
+        .ok_or_else(|| ErrorKind::Schema { table, message: format!("column `{name}` is missing") })?;
+    if c.data_type() != t {
+        return Err(ErrorKind::Schema {
+            table,
+            message: format!("column `{name}` is {}, expected {t}", c.data_type()),
+        }
+        .into());
+    }
+    Ok(c)
+}
+
+/// Reads a text column, plain or `Dictionary(Int32, Utf8)`, value by value.
+enum Texts<'a> {
+    Plain(&'a arrow_array::StringArray),
+    Dict(&'a arrow_array::DictionaryArray<Int32Type>, &'a arrow_array::StringArray),
+}
+
+impl<'a> Texts<'a> {
+    fn of(b: &'a RecordBatch, table: &'static str, name: &str) -> Result<Texts<'a>> {
+        let c = b
+            .column_by_name(name)
+            .ok_or_else(|| ErrorKind::Schema { table, message: format!("column `{name}` is missing") })?;
+        if let Some(s) = c.as_string_opt::<i32>() {
+            return Ok(Texts::Plain(s));
+        }
+        if let Some(d) = c.as_dictionary_opt::<Int32Type>()
+            && let Some(v) = d.values().as_string_opt::<i32>()
+        {
+            return Ok(Texts::Dict(d, v));
+        }
+        Err(ErrorKind::Schema { table, message: format!("column `{name}` is {}, expected text", c.data_type()) }.into())
+    }
+
+    fn get(&self, r: usize) -> Option<&'a str> {
+        match self {
+            Texts::Plain(s) => s.is_valid(r).then(|| s.value(r)),
+            Texts::Dict(d, v) => {
+                let k = d.keys();
+                if !k.is_valid(r) {
+                    return None;
+                }
+                usize::try_from(k.value(r)).ok().filter(|i| *i < v.len()).map(|i| v.value(i))
+            }
+        }
+    }
+}
+
+fn bad(table: &'static str, what: &str, r: usize) -> crate::Error {
+    ErrorKind::Schema { table, message: format!("invalid {what} at row {r}") }.into()
+}
+
+/// Decodes a batch of [`lines_schema`] (text columns plain or dictionary-encoded) into
+/// lines, calling `f` for each; names are shared through `names`.
+///
+/// # Errors
+/// A missing column, a column of another type, a null or a value out of its domain.
+pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Line)) -> Result<()> {
+    const T: &str = "order_line_current";
+    let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+    let m = |n| col(batch, T, n, &MONEY).map(|c| c.as_primitive::<Decimal128Type>());
+    let v = |n| col(batch, T, n, &VOLUME).map(|c| c.as_primitive::<Decimal128Type>());
+    let (order_id, product_id, client_id, units, line, seq) =
+        (i("order_id")?, i("product_id")?, i("client_id")?, i("units")?, i("line")?, i("file_seq")?);
+    let (unit_price, amount, unit_volume, volume) =
+        (m("unit_price")?, m("amount")?, v("unit_volume_l")?, v("volume_l")?);
+    let first = col(batch, T, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>();
+    let client_name = Texts::of(batch, T, "client_name")?;
+    let description = Texts::of(batch, T, "product_description")?;
+    let channel = Texts::of(batch, T, "channel")?;
+    let status = Texts::of(batch, T, "status")?;
+    for r in 0..batch.num_rows() {
+        let small = |a: &arrow_array::PrimitiveArray<Decimal128Type>, what| {
+            a.is_valid(r).then(|| a.value(r)).and_then(|x| i64::try_from(x).ok()).ok_or_else(|| bad(T, what, r))
+        };
+        let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
+            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
+        };
+        f(Line {
+            key: LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? },
+            client_id: int(client_id, "client_id")?,
+            client_name: names.get(client_name.get(r).ok_or_else(|| bad(T, "client_name", r))?),
+            product_description: names.get(description.get(r).ok_or_else(|| bad(T, "product_description", r))?),
+            unit_price: small(unit_price, "unit_price")?,
+            units: int(units, "units")?,
+            unit_volume: small(unit_volume, "unit_volume_l")?,
+            amount: small(amount, "amount")?,
+            volume: small(volume, "volume_l")?,
+            channel: channel.get(r).and_then(|s| Channel::parse(s.as_bytes())).ok_or_else(|| bad(T, "channel", r))?,
+            status: status.get(r).and_then(|s| Status::parse(s.as_bytes())).ok_or_else(|| bad(T, "status", r))?,
+            version: Version {
+                file: u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(T, "file_seq", r))?,
+                line: u64::try_from(int(line, "line")?).map_err(|_| bad(T, "line", r))?,
+            },
+            first_seen_micros: first.is_valid(r).then(|| first.value(r)).ok_or_else(|| bad(T, "first_seen_at", r))?,
+        });
+    }
+    Ok(())
+}
+
+fn cell_fields(key: Vec<Field>) -> SchemaRef {
+    let mut fields = key;
+    fields.extend([
+        field("orders", DataType::Int64, false),
+        field("lines", DataType::Int64, false),
+        field("units", DataType::Int64, false),
+        field("sales", MONEY_SUM, false),
+        field("volume_l", VOLUME_SUM, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of `cells_product`.
+pub fn cells_product_schema() -> SchemaRef {
+    cell_fields(vec![
+        field("product_id", DataType::Int64, false),
+        field("channel", text(), false),
+        field("status", text(), false),
+    ])
+}
+
+/// Schema of `cells_client`.
+pub fn cells_client_schema() -> SchemaRef {
+    cell_fields(vec![
+        field("client_id", DataType::Int64, false),
+        field("channel", text(), true),
+        field("status", text(), true),
+    ])
+}
+
+/// Schema of `cells_total`.
+pub fn cells_total_schema() -> SchemaRef {
+    cell_fields(vec![field("channel", text(), true), field("status", text(), true)])
+}
+
+/// The figures of cells, column by column.
+struct SumCols {
+    orders: Int64Builder,
+    lines: Int64Builder,
+    units: Int64Builder,
+    sales: Decimal128Builder,
+    volume: Decimal128Builder,
+}
+
+impl SumCols {
+    fn new(n: usize) -> SumCols {
+        SumCols {
+            orders: Int64Builder::with_capacity(n),
+            lines: Int64Builder::with_capacity(n),
+            units: Int64Builder::with_capacity(n),
+            sales: Decimal128Builder::with_capacity(n).with_data_type(MONEY_SUM),
+            volume: Decimal128Builder::with_capacity(n).with_data_type(VOLUME_SUM),
+        }
+    }
+
+    fn push(&mut self, s: &Sums) -> Result<()> {
+        let units = i64::try_from(s.units)
+            .map_err(|_| ErrorKind::Schema { table: "cells", message: "units beyond BIGINT".into() })?;
+        self.orders.append_value(s.orders);
+        self.lines.append_value(s.lines);
+        self.units.append_value(units);
+        self.sales.append_value(s.amount);
+        self.volume.append_value(s.volume);
+        Ok(())
+    }
+
+    fn finish(mut self, mut cols: Vec<ArrayRef>) -> Vec<ArrayRef> {
+        cols.push(Arc::new(self.orders.finish()));
+        cols.push(Arc::new(self.lines.finish()));
+        cols.push(Arc::new(self.units.finish()));
+        cols.push(Arc::new(self.sales.finish()));
+        cols.push(Arc::new(self.volume.finish()));
+        cols
+    }
+}
+
+/// The cube's three tables: `cells_product`, `cells_client`, `cells_total`.
+///
+/// # Errors
+/// A unit sum beyond BIGINT.
+pub fn cube_batches(cube: &Cube) -> Result<[(&'static str, RecordBatch); 3]> {
+    let n = cube.products.len();
+    let (mut p, mut c, mut s) = (Int64Builder::with_capacity(n), StringBuilder::new(), StringBuilder::new());
+    let mut sums = SumCols::new(n);
+    for ((product, channel, status), x) in &cube.products {
+        p.append_value(*product);
+        c.append_value(channel.as_str());
+        s.append_value(status.as_str());
+        sums.push(x)?;
+    }
+    let products = RecordBatch::try_new(
+        cells_product_schema(),
+        sums.finish(vec![Arc::new(p.finish()), Arc::new(c.finish()), Arc::new(s.finish())]),
+    )?;
+    let n = cube.clients.len();
+    let (mut id, mut c, mut s) = (Int64Builder::with_capacity(n), StringBuilder::new(), StringBuilder::new());
+    let mut sums = SumCols::new(n);
+    for ((client, channel, status), x) in &cube.clients {
+        id.append_value(*client);
+        c.append_option(channel.map(Channel::as_str));
+        s.append_option(status.map(Status::as_str));
+        sums.push(x)?;
+    }
+    let clients = RecordBatch::try_new(
+        cells_client_schema(),
+        sums.finish(vec![Arc::new(id.finish()), Arc::new(c.finish()), Arc::new(s.finish())]),
+    )?;
+    let n = cube.totals.len();
+    let (mut c, mut s) = (StringBuilder::new(), StringBuilder::new());
+    let mut sums = SumCols::new(n);
+    for ((channel, status), x) in &cube.totals {
+        c.append_option(channel.map(Channel::as_str));
+        s.append_option(status.map(Status::as_str));
+        sums.push(x)?;
+    }
+    let totals =
+        RecordBatch::try_new(cells_total_schema(), sums.finish(vec![Arc::new(c.finish()), Arc::new(s.finish())]))?;
+    Ok([("cells_product", products), ("cells_client", clients), ("cells_total", totals)])
+}
+
+/// Reads the figures of row `r`.
+fn sums_at(b: &RecordBatch, table: &'static str, r: usize) -> Result<Sums> {
+    let i = |n| col(b, table, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+    let (orders, lines, units) = (i("orders")?, i("lines")?, i("units")?);
+    let sales = col(b, table, "sales", &MONEY_SUM)?.as_primitive::<Decimal128Type>();
+    let volume = col(b, table, "volume_l", &VOLUME_SUM)?.as_primitive::<Decimal128Type>();
+    Ok(Sums {
+        orders: orders.value(r),
+        lines: lines.value(r),
+        units: i128::from(units.value(r)),
+        amount: sales.value(r),
+        volume: volume.value(r),
+    })
+}
+
+fn opt_channel(t: &Texts<'_>, table: &'static str, r: usize) -> Result<Option<Channel>> {
+    t.get(r).map(|s| Channel::parse(s.as_bytes()).ok_or_else(|| bad(table, "channel", r))).transpose()
+}
+
+fn opt_status(t: &Texts<'_>, table: &'static str, r: usize) -> Result<Option<Status>> {
+    t.get(r).map(|s| Status::parse(s.as_bytes()).ok_or_else(|| bad(table, "status", r))).transpose()
+}
+
+/// Folds cells read back from their three tables into `cube` (`table` names the batch).
+///
+/// # Errors
+/// An unknown table name, or a batch that does not have its table's schema.
+pub fn read_cells(cube: &mut Cube, table: &str, b: &RecordBatch) -> Result<()> {
+    match table {
+        "cells_product" => {
+            const T: &str = "cells_product";
+            let p = col(b, T, "product_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+            let (c, s) = (Texts::of(b, T, "channel")?, Texts::of(b, T, "status")?);
+            for r in 0..b.num_rows() {
+                let ch = opt_channel(&c, T, r)?.ok_or_else(|| bad(T, "channel", r))?;
+                let st = opt_status(&s, T, r)?.ok_or_else(|| bad(T, "status", r))?;
+                cube.products.insert((p.value(r), ch, st), sums_at(b, T, r)?);
+            }
+        }
+        "cells_client" => {
+            const T: &str = "cells_client";
+            let id = col(b, T, "client_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+            let (c, s) = (Texts::of(b, T, "channel")?, Texts::of(b, T, "status")?);
+            for r in 0..b.num_rows() {
+                cube.clients.insert((id.value(r), opt_channel(&c, T, r)?, opt_status(&s, T, r)?), sums_at(b, T, r)?);
+            }
+        }
+        "cells_total" => {
+            const T: &str = "cells_total";
+            let (c, s) = (Texts::of(b, T, "channel")?, Texts::of(b, T, "status")?);
+            for r in 0..b.num_rows() {
+                cube.totals.insert((opt_channel(&c, T, r)?, opt_status(&s, T, r)?), sums_at(b, T, r)?);
+            }
+        }
+        other => {
+            return Err(
+                ErrorKind::Schema { table: "cells", message: format!("`{other}` is not a table of cells") }.into()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Schema of `dim_client_current`.
+pub fn dim_client_current_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("client_id", DataType::Int64, false),
+        field("client_name", text(), false),
+        field("first_seen_at", timestamp_type(), false),
+        field("last_seen_at", timestamp_type(), false),
+        field("file_seq", DataType::Int64, false),
+        field("line", DataType::Int64, false),
+    ]))
+}
+
+/// Schema of `dim_product_current`.
+pub fn dim_product_current_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("product_id", DataType::Int64, false),
+        field("product_description", text(), false),
+        field("file_seq", DataType::Int64, false),
+        field("line", DataType::Int64, false),
+    ]))
+}
+
+/// The dimensions' two tables: `dim_client_current`, `dim_product_current`.
+///
+/// # Errors
+/// Only if the columns disagree with the schemas (a bug).
+pub fn dims_batches(dims: &Dims) -> Result<[(&'static str, RecordBatch); 2]> {
+    let n = dims.clients.len();
+    let mut id = Int64Builder::with_capacity(n);
+    let mut name = StringBuilder::new();
+    let (mut first, mut last) = (ts_builder(n), ts_builder(n));
+    let (mut seq, mut line) = (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    for (k, c) in &dims.clients {
+        id.append_value(*k);
+        name.append_value(&c.name);
+        first.append_value(c.first_seen_micros);
+        last.append_value(c.last_seen_micros);
+        seq.append_value(i64::from(c.version.file));
+        line.append_value(i64::try_from(c.version.line).unwrap_or(i64::MAX));
+    }
+    let clients = RecordBatch::try_new(
+        dim_client_current_schema(),
+        vec![
+            Arc::new(id.finish()),
+            Arc::new(name.finish()),
+            Arc::new(first.finish()),
+            Arc::new(last.finish()),
+            Arc::new(seq.finish()),
+            Arc::new(line.finish()),
+        ],
+    )?;
+    let n = dims.products.len();
+    let mut id = Int64Builder::with_capacity(n);
+    let mut desc = StringBuilder::new();
+    let (mut seq, mut line) = (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    for (k, p) in &dims.products {
+        id.append_value(*k);
+        desc.append_value(&p.description);
+        seq.append_value(i64::from(p.version.file));
+        line.append_value(i64::try_from(p.version.line).unwrap_or(i64::MAX));
+    }
+    let products = RecordBatch::try_new(
+        dim_product_current_schema(),
+        vec![Arc::new(id.finish()), Arc::new(desc.finish()), Arc::new(seq.finish()), Arc::new(line.finish())],
+    )?;
+    Ok([("dim_client_current", clients), ("dim_product_current", products)])
+}
+
+fn version_at(
+    seq: &arrow_array::PrimitiveArray<Int64Type>,
+    line: &arrow_array::PrimitiveArray<Int64Type>,
+    table: &'static str,
+    r: usize,
+) -> Result<Version> {
+    Ok(Version {
+        file: u32::try_from(seq.value(r)).map_err(|_| bad(table, "file_seq", r))?,
+        line: u64::try_from(line.value(r)).map_err(|_| bad(table, "line", r))?,
+    })
+}
+
+/// Folds dimension rows read back from `dim_client_current` or `dim_product_current`.
+///
+/// # Errors
+/// An unknown table name, or a batch that does not have its table's schema.
+pub fn read_dims(dims: &mut Dims, names: &mut Names, table: &str, b: &RecordBatch) -> Result<()> {
+    match table {
+        "dim_client_current" => {
+            const T: &str = "dim_client_current";
+            let i = |n| col(b, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+            let t = |n| col(b, T, n, &timestamp_type()).map(|c| c.as_primitive::<TimestampMicrosecondType>());
+            let (id, seq, line, first, last) =
+                (i("client_id")?, i("file_seq")?, i("line")?, t("first_seen_at")?, t("last_seen_at")?);
+            let name = Texts::of(b, T, "client_name")?;
+            for r in 0..b.num_rows() {
+                dims.clients.insert(
+                    id.value(r),
+                    ClientRow {
+                        name: names.get(name.get(r).ok_or_else(|| bad(T, "client_name", r))?),
+                        version: version_at(seq, line, T, r)?,
+                        first_seen_micros: first.value(r),
+                        last_seen_micros: last.value(r),
+                    },
+                );
+            }
+        }
+        "dim_product_current" => {
+            const T: &str = "dim_product_current";
+            let i = |n| col(b, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+            let (id, seq, line) = (i("product_id")?, i("file_seq")?, i("line")?);
+            let desc = Texts::of(b, T, "product_description")?;
+            for r in 0..b.num_rows() {
+                dims.products.insert(
+                    id.value(r),
+                    ProductRow {
+                        description: names.get(desc.get(r).ok_or_else(|| bad(T, "product_description", r))?),
+                        version: version_at(seq, line, T, r)?,
+                    },
+                );
+            }
+        }
+        other => {
+            return Err(
+                ErrorKind::Schema { table: "dims", message: format!("`{other}` is not a dimension table") }.into()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Schema of `files`.
+pub fn files_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("file_seq", DataType::Int64, false),
+        field("file_id", text(), false),
+        field("source", text(), false),
+        field("ingested_at", timestamp_type(), false),
+        field("rank", DataType::Int64, false),
+    ]))
+}
+
+/// The `files` table: every folded file with its rank in version order (oldest 0), so that
+/// SQL orders versions by `(rank, line)` without writing the rule again.
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+pub fn files_batch(files: &FileTable) -> Result<RecordBatch> {
+    let n = files.len();
+    let (mut seq, mut rank) = (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let (mut id, mut source, mut at) = (StringBuilder::new(), StringBuilder::new(), ts_builder(n));
+    for (i, f) in files.files().iter().enumerate() {
+        let s = u32::try_from(i).unwrap_or(u32::MAX);
+        seq.append_value(i64::from(s));
+        id.append_value(f.file_id.as_str());
+        source.append_value(&f.source);
+        at.append_value(f.ingested_at_micros);
+        rank.append_value(i64::from(files.rank(s)));
+    }
+    Ok(RecordBatch::try_new(
+        files_schema(),
+        vec![
+            Arc::new(seq.finish()),
+            Arc::new(id.finish()),
+            Arc::new(source.finish()),
+            Arc::new(at.finish()),
+            Arc::new(rank.finish()),
+        ],
+    )?)
+}
