@@ -99,14 +99,32 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
-    // The pipeline's report stage: the compact state (72 B per line), sorted, every report.
-    g.bench_function("compact_state_and_reports", |b| {
+    // The serving state: the new versions of a file folded into an empty state (a first
+    // build), and the reports answered from its aggregates.
+    g.bench_function("serving_fold", |b| {
         b.iter(|| {
-            let mut s = duff_core::ReportState::with_capacity(state.len());
+            let mut files = duff_core::serving::FileTable::new();
+            files.add(meta.clone());
+            let mut new = duff_core::serving::NewVersions::new();
             for f in &facts {
-                s.apply_batch(&meta, f)?;
+                new.add_batch(&files, &meta, f)?;
             }
-            Ok::<_, duff_core::Error>(s.finish().reports(&ReportFilter::default()).orders_by_client.len())
+            let mut cube = duff_core::serving::Cube::new();
+            let changed = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
+            Ok::<_, duff_core::Error>((changed.len(), cube.total().lines))
+        })
+    });
+    let (cube, dims) = {
+        let mut by_order: std::collections::BTreeMap<i64, Vec<&duff_core::Line>> = Default::default();
+        for l in state.iter() {
+            by_order.entry(l.key.order_id).or_default().push(l);
+        }
+        (duff_core::serving::Cube::of_orders(by_order.into_values()), state.dims().clone())
+    };
+    g.bench_function("serving_reports", |b| {
+        b.iter(|| {
+            let f = ReportFilter::default();
+            reports::Report::ALL.iter().map(|r| cube.report(*r, &dims, &f).map_or(0, |rows| rows.len())).sum::<usize>()
         })
     });
     g.finish();

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | this page | [`Lake`]: the one-pass ingest and its commit, the readers of the lake |
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
+//! | [`serving`] | the serving state: generations of the current lines and report aggregates, folded after each commit |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
 //!
 //! ```no_run
@@ -23,20 +24,20 @@
 #![deny(missing_docs)]
 
 pub mod parts;
+pub mod serving;
 pub mod store;
 
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
+pub use serving::{Generation, ServingConfig, ServingSnapshot, ServingUpdate};
 pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
-use duff_core::report_state::Reports;
-use duff_core::reports::ReportFilter;
 use duff_core::tables::DimensionViews;
 use duff_core::{
     CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, ParquetSink,
-    RepeatedLines, ReportState, SortedLines, StatusHistory, Table, TableSink,
+    RepeatedLines, StatusHistory, Table, TableSink,
 };
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -86,6 +87,21 @@ pub enum Error {
         /// Whether a retry may help (throttling, 5xx, timeouts).
         retryable: bool,
     },
+    /// The serving state is not what its records say (rebuild it: `Lake::rebuild_serving`).
+    #[error("serving state: {message}")]
+    Serving {
+        /// What is wrong.
+        message: String,
+    },
+    /// An object of the serving state could not be read.
+    #[error("serving state: reading {key}")]
+    ServingObject {
+        /// The object's key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: duff_core::Error,
+    },
 }
 
 /// A convenient alias.
@@ -130,6 +146,7 @@ pub struct Lake<S: Store> {
     store: S,
     staging: PathBuf,
     fan_out: FanOutConfig,
+    serving: serving::ServingConfig,
 }
 
 /// When and how a big file is ingested in parts (see [`duff_core::fanout`]).
@@ -161,7 +178,12 @@ impl LocalLake {
     pub fn open(root: impl Into<PathBuf>) -> Result<LocalLake> {
         let root = root.into();
         let store = DirStore::open(&root)?;
-        Ok(Lake { store, staging: root.join(".staging"), fan_out: FanOutConfig::default() })
+        Ok(Lake {
+            store,
+            staging: root.join(".staging"),
+            fan_out: FanOutConfig::default(),
+            serving: serving::ServingConfig::default(),
+        })
     }
 
     /// The lake's root folder.
@@ -184,7 +206,18 @@ impl LocalLake {
 impl<S: Store> Lake<S> {
     /// A lake on `store`, staging outputs in the local folder `staging`.
     pub fn new(store: S, staging: impl Into<PathBuf>) -> Lake<S> {
-        Lake { store, staging: staging.into(), fan_out: FanOutConfig::default() }
+        Lake {
+            store,
+            staging: staging.into(),
+            fan_out: FanOutConfig::default(),
+            serving: serving::ServingConfig::default(),
+        }
+    }
+
+    /// The same lake, keeping its serving state as `serving` says.
+    pub fn with_serving(mut self, serving: serving::ServingConfig) -> Lake<S> {
+        self.serving = serving;
+        self
     }
 
     /// The same lake, fanning big files out as `fan_out` says.
@@ -423,185 +456,6 @@ impl<S: Store> Lake<S> {
         Ok(loaded)
     }
 
-    /// Reads every published file's facts (only the columns the reports use) into the
-    /// compact state of the reports ([`duff_core::report_state`]: ~72 bytes per line
-    /// version), on `threads` threads (each decodes some row groups), and keeps the latest
-    /// version of each line. Returns the lines and the number of versions read.
-    ///
-    /// # Errors
-    /// Unreadable manifests or Parquet objects.
-    pub fn report_lines(&self, threads: usize) -> Result<(SortedLines, u64)> {
-        let mut objects = Vec::new();
-        let mut metas = Vec::new();
-        let mut versions = 0;
-        for m in self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published) {
-            let i = metas.len();
-            metas.push(m.meta()?);
-            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                versions += out.rows;
-                objects.push((i, out.key.clone()));
-            }
-        }
-        let states = self.read_states(&metas, objects, threads)?;
-        Ok((ReportState::finish_all(states), versions))
-    }
-
-    /// The reports over the lake's current state (see [`duff_core::report_state`]), on
-    /// `threads` threads.
-    ///
-    /// A fact object whose rows are in key order (files exported by order id are) is
-    /// streamed: merged batch by batch, nothing of it held but the batch being decoded (on
-    /// its own thread). At most [`MAX_STREAMS`] objects are streamed; the others are read into
-    /// the compact state (~72 bytes per line version) by [`report_lines`](Self::report_lines)'s
-    /// method, and everything is merged.
-    ///
-    /// # Errors
-    /// Unreadable manifests or Parquet objects.
-    pub fn reports(&self, filter: &ReportFilter, threads: usize) -> Result<LakeReports> {
-        let published: Vec<Manifest> =
-            self.manifests()?.into_iter().filter(|m| m.outcome == Outcome::Published).collect();
-        let mut streams: Vec<(FileMeta, PathBuf)> = Vec::new();
-        let mut rest: Vec<(usize, String)> = Vec::new();
-        let mut metas = Vec::new();
-        let mut versions = 0;
-        for m in &published {
-            let i = metas.len();
-            metas.push(m.meta()?);
-            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                versions += out.rows;
-                match self.store.local_path(&out.key) {
-                    Some(path) if streams.len() < MAX_STREAMS && in_key_order(&path)? => {
-                        streams.push((metas[i].clone(), path));
-                    }
-                    _ => rest.push((i, out.key.clone())),
-                }
-            }
-        }
-        let states = self.read_states(&metas, rest, threads)?;
-        let stream_metas: Vec<FileMeta> = streams.iter().map(|(m, _)| m.clone()).collect();
-        let lines = ReportState::finish_all_with(states, &stream_metas);
-        let reports = std::thread::scope(|scope| -> Result<Reports> {
-            let mut inputs = Vec::new();
-            for (meta, path) in &streams {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<duff_core::Result<RecordBatch>>(2);
-                let file = File::open(path).map_err(io("opening", path))?;
-                scope.spawn(move || {
-                    let batches =
-                        match duff_core::parquet_reader_projected(file, &duff_core::report_state::REPORT_COLUMNS, None)
-                        {
-                            Ok(b) => b,
-                            Err(e) => {
-                                let _ = tx.send(Err(e));
-                                return;
-                            }
-                        };
-                    for b in batches {
-                        if tx.send(b).is_err() {
-                            return; // the merge stopped
-                        }
-                    }
-                });
-                let it: Box<dyn Iterator<Item = duff_core::Result<RecordBatch>>> = Box::new(rx.into_iter());
-                inputs.push((meta.clone(), it));
-            }
-            Ok(lines.reports_with_streams(inputs, filter)?)
-        })?;
-        Ok(LakeReports { reports, versions, streamed: streams.len() })
-    }
-
-    /// Reads the listed fact objects (manifest index, key) into compact states, one per
-    /// thread, each decoding some row groups.
-    fn read_states(
-        &self,
-        metas: &[FileMeta],
-        objects: Vec<(usize, String)>,
-        threads: usize,
-    ) -> Result<Vec<ReportState>> {
-        // Each object is opened once: a local file is read by its footer, then by row group;
-        // another store's object is fetched whole, once, and shared by the threads.
-        let mut sources: Vec<Source> = Vec::new();
-        let mut units: Vec<(usize, usize, usize, u64)> = Vec::new(); // (manifest, source, group, rows)
-        for (i, key) in objects {
-            let source = match self.store.local_path(&key) {
-                Some(path) => Source::File(path),
-                None => Source::Bytes(self.object(&key)?),
-            };
-            let groups = match &source {
-                Source::File(path) => duff_core::parquet_row_groups(&File::open(path).map_err(io("opening", path))?)?,
-                Source::Bytes(b) => duff_core::parquet_row_groups(b)?,
-            };
-            for (g, rows) in groups.into_iter().enumerate() {
-                units.push((i, sources.len(), g, rows));
-            }
-            sources.push(source);
-        }
-        let total: u64 = units.iter().map(|u| u.3).sum();
-        // Contiguous shares of about equal rows, one per thread.
-        let threads = threads.max(1);
-        let mut shares: Vec<Vec<(usize, usize, usize, u64)>> = vec![Vec::new()];
-        let mut acc = 0;
-        for u in units {
-            let share = shares.len() as u64;
-            if acc >= total * share / threads as u64 && shares.last().is_some_and(|s| !s.is_empty()) {
-                shares.push(Vec::new());
-            }
-            acc += u.3;
-            if let Some(s) = shares.last_mut() {
-                s.push(u);
-            }
-        }
-        let states: Vec<Result<ReportState>> = std::thread::scope(|scope| {
-            let sources = &sources;
-            let handles: Vec<_> = shares
-                .iter()
-                .map(|share| {
-                    scope.spawn(move || -> Result<ReportState> {
-                        let rows: u64 = share.iter().map(|u| u.3).sum();
-                        let mut state = ReportState::with_capacity(usize::try_from(rows).unwrap_or(0));
-                        let columns = &duff_core::report_state::REPORT_COLUMNS;
-                        for (i, source, group, _) in share {
-                            let batches = match &sources[*source] {
-                                Source::File(path) => {
-                                    let file = File::open(path).map_err(io("opening", path))?;
-                                    Box::new(duff_core::parquet_reader_projected(file, columns, Some(vec![*group]))?)
-                                        as Box<dyn Iterator<Item = duff_core::Result<RecordBatch>>>
-                                }
-                                Source::Bytes(b) => Box::new(duff_core::parquet_reader_projected(
-                                    b.clone(),
-                                    columns,
-                                    Some(vec![*group]),
-                                )?),
-                            };
-                            for batch in batches {
-                                state.apply_batch(&metas[*i], &batch?)?;
-                            }
-                        }
-                        Ok(state)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(duff_core::Error::from(duff_core::ErrorKind::Config {
-                            name: "report reader",
-                            message: "a thread panicked".into(),
-                        })
-                        .into())
-                    })
-                })
-                .collect()
-        });
-        states.into_iter().collect()
-    }
-
-    /// An object's bytes, or [`Error::MissingObject`].
-    fn object(&self, key: &str) -> Result<duff_core::bytes::Bytes> {
-        let bytes = self.store.get(key)?.ok_or_else(|| Error::MissingObject { key: key.to_owned() })?;
-        Ok(duff_core::bytes::Bytes::from(bytes))
-    }
-
     /// Rebuilds the analytics models from the lake and writes each one to
     /// `models/<name>/<name>.parquet` (replacing the previous build), then
     /// `models/_build.json` naming the files they reflect. Returns `(name, rows)` per model.
@@ -644,53 +498,6 @@ impl<S: Store> Lake<S> {
         self.store.put_bytes(&format!("{MODELS}/_build.json"), &bytes)?;
         Ok(written)
     }
-}
-
-/// A lake object read by the report threads: a local file, or bytes fetched once.
-enum Source {
-    File(PathBuf),
-    Bytes(duff_core::bytes::Bytes),
-}
-
-/// What [`Lake::reports`] computed and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LakeReports {
-    /// Every report.
-    pub reports: Reports,
-    /// Line versions read (every published fact row).
-    pub versions: u64,
-    /// Fact objects streamed in key order (the others were read into the compact state).
-    pub streamed: usize,
-}
-
-/// The most fact objects [`Lake::reports`] streams at once (each has a decoding thread).
-pub const MAX_STREAMS: usize = 8;
-
-/// True when a `fact_order_line` file's rows are in key order (`(order_id, product_id)`
-/// never decreasing): decodes only those two columns.
-fn in_key_order(path: &Path) -> Result<bool> {
-    let file = File::open(path).map_err(io("opening", path))?;
-    let mut last = (i64::MIN, i64::MIN);
-    for batch in duff_core::parquet_reader_projected(file, &["order_id", "product_id"], None)? {
-        let batch = batch?;
-        let (Some(o), Some(p)) = (batch.column_by_name("order_id"), batch.column_by_name("product_id")) else {
-            return Ok(false);
-        };
-        let (Some(o), Some(p)) = (
-            o.as_any().downcast_ref::<duff_core::arrow_array::Int64Array>(),
-            p.as_any().downcast_ref::<duff_core::arrow_array::Int64Array>(),
-        ) else {
-            return Ok(false);
-        };
-        for (o, p) in o.values().iter().zip(p.values().iter()) {
-            let key = (*o, *p);
-            if key < last {
-                return Ok(false);
-            }
-            last = key;
-        }
-    }
-    Ok(true)
 }
 
 /// The folder of the derived analytics models.

@@ -16,6 +16,7 @@
 
 use super::dims::Dims;
 use super::line::Line;
+use crate::hash::IntMap;
 use crate::reports::{ChannelBrokenRate, ProductBrokenRate, Report, ReportFilter, Rows, Sums, broken_rate};
 use crate::{Channel, Status};
 use std::collections::BTreeMap;
@@ -42,37 +43,29 @@ pub struct Cube {
     pub totals: BTreeMap<Slice, Sums>,
 }
 
-fn apply<K: Ord>(cells: &mut BTreeMap<K, Sums>, key: K, delta: &Sums) {
-    cells.entry(key).or_default().add(delta);
+/// Changes to a [`Cube`], gathered order by order and applied at once ([`Cube::apply`]):
+/// hashing cells while a file is folded, then one ordered merge.
+#[derive(Debug, Clone, Default)]
+pub struct CubeDelta {
+    products: IntMap<(i64, Channel, Status), Sums>,
+    clients: IntMap<ClientSlice, Sums>,
+    totals: IntMap<Slice, Sums>,
 }
 
-/// A group without lines disappears (the reports list only groups with lines).
-fn prune<K: Ord + Clone>(cells: &mut BTreeMap<K, Sums>, keys: impl IntoIterator<Item = K>) {
-    for k in keys {
-        if cells.get(&k).is_some_and(Sums::is_zero) {
-            cells.remove(&k);
-        }
-    }
-}
-
-impl Cube {
-    /// No line.
-    pub fn new() -> Cube {
-        Cube::default()
+impl CubeDelta {
+    /// No change.
+    pub fn new() -> CubeDelta {
+        CubeDelta::default()
     }
 
     /// Adds (`sign` = 1) or takes out (`sign` = -1) the contribution of one order: `lines`
     /// must be every current line of one `order_id`.
     pub fn add_order(&mut self, lines: &[&Line], sign: i64) {
-        // Per line: the product cells.
-        let mut product_keys = Vec::with_capacity(lines.len());
+        // Per line: the product cells (an order has one line per product: one order each).
         for l in lines {
-            let key = (l.key.product_id, l.channel, l.status);
-            let mut d = Sums::default();
+            let d = self.products.entry((l.key.product_id, l.channel, l.status)).or_default();
             d.add_line(l, sign);
-            d.orders = sign;
-            apply(&mut self.products, key, &d);
-            product_keys.push(key);
+            d.orders += sign;
         }
         // Per client and slice, and per slice: the order counts once.
         let mut client_cells: Vec<(ClientSlice, Sums)> = Vec::new();
@@ -99,22 +92,58 @@ impl Cube {
             }
         }
         for (k, d) in &client_cells {
-            apply(&mut self.clients, *k, d);
+            self.clients.entry(*k).or_default().add(d);
         }
         for (k, d) in &total_cells {
-            apply(&mut self.totals, *k, d);
+            self.totals.entry(*k).or_default().add(d);
         }
-        prune(&mut self.products, product_keys);
-        prune(&mut self.clients, client_cells.into_iter().map(|(k, _)| k));
-        prune(&mut self.totals, total_cells.into_iter().map(|(k, _)| k));
+    }
+}
+
+/// Adds `delta` to `cells`; a group left without lines disappears (the reports list only
+/// groups with lines).
+fn merge<K: Ord + std::hash::Hash + Copy>(cells: &mut BTreeMap<K, Sums>, delta: IntMap<K, Sums>) {
+    for (k, d) in delta {
+        if d.is_zero() {
+            continue;
+        }
+        let cell = cells.entry(k).or_default();
+        cell.add(&d);
+        if cell.is_zero() {
+            cells.remove(&k);
+        }
+    }
+}
+
+impl Cube {
+    /// No line.
+    pub fn new() -> Cube {
+        Cube::default()
+    }
+
+    /// Applies changes gathered by a [`CubeDelta`].
+    pub fn apply(&mut self, delta: CubeDelta) {
+        merge(&mut self.products, delta.products);
+        merge(&mut self.clients, delta.clients);
+        merge(&mut self.totals, delta.totals);
+    }
+
+    /// Adds (`sign` = 1) or takes out (`sign` = -1) the contribution of one order: `lines`
+    /// must be every current line of one `order_id`.
+    pub fn add_order(&mut self, lines: &[&Line], sign: i64) {
+        let mut d = CubeDelta::new();
+        d.add_order(lines, sign);
+        self.apply(d);
     }
 
     /// Builds the cube of a whole state: `orders` gives every current line, grouped by order.
     pub fn of_orders<'a>(orders: impl IntoIterator<Item = Vec<&'a Line>>) -> Cube {
-        let mut c = Cube::new();
+        let mut d = CubeDelta::new();
         for o in orders {
-            c.add_order(&o, 1);
+            d.add_order(&o, 1);
         }
+        let mut c = Cube::new();
+        c.apply(d);
         c
     }
 

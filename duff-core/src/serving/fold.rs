@@ -10,7 +10,7 @@
 //! Steps 2 and 3 can run a range of orders at a time (the lines are sorted by key), so a
 //! big file is folded in bounded memory.
 
-use super::cube::Cube;
+use super::cube::{Cube, CubeDelta};
 use super::dims::Dims;
 use super::files::FileTable;
 use super::line::{Line, Names};
@@ -109,6 +109,7 @@ impl NewVersions {
 /// sighting), sorted by key.
 pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[Line]) -> Vec<Line> {
     let mut changed = Vec::new();
+    let mut delta = CubeDelta::new();
     let (mut i, mut j) = (0, 0);
     while i < new.len() {
         let order = new[i].key.order_id;
@@ -154,14 +155,15 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
             let before_refs: Vec<&Line> = old.iter().collect();
             let after_refs: Vec<&Line> = after.iter().collect();
             if !before_refs.is_empty() {
-                cube.add_order(&before_refs, -1);
+                delta.add_order(&before_refs, -1);
             }
-            cube.add_order(&after_refs, 1);
+            delta.add_order(&after_refs, 1);
             changed.extend(order_changed);
         }
         i = i_end;
         j = j_end;
     }
+    cube.apply(delta);
     changed
 }
 

@@ -26,7 +26,7 @@ mod fold;
 mod line;
 pub mod tables;
 
-pub use cube::{ClientSlice, Cube, Slice};
+pub use cube::{ClientSlice, Cube, CubeDelta, Slice};
 pub use dims::{ClientRow, Dims, ProductRow};
 pub use files::{FileTable, LINE_BITS, Version};
 pub use fold::{NewVersions, fold_dims, fold_orders};

@@ -592,3 +592,130 @@ pub fn files_batch(files: &FileTable) -> Result<RecordBatch> {
         ],
     )?)
 }
+
+/// Rows per row group of the serving tables: small enough that a reader looking for a few
+/// orders or one client decodes little more than it needs (their statistics say which row
+/// groups hold which ids).
+pub const SERVING_ROW_GROUP_ROWS: usize = 1 << 14;
+
+/// A Parquet file written batch by batch, with the lake's writer properties and row groups
+/// of [`SERVING_ROW_GROUP_ROWS`] rows.
+pub struct TableWriter<W: std::io::Write + Send> {
+    inner: parquet::arrow::ArrowWriter<W>,
+}
+
+impl<W: std::io::Write + Send> std::fmt::Debug for TableWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWriter").finish_non_exhaustive()
+    }
+}
+
+impl<W: std::io::Write + Send> TableWriter<W> {
+    /// A writer of `schema` into `w`.
+    ///
+    /// # Errors
+    /// Encoding failures.
+    pub fn new(w: W, schema: SchemaRef) -> Result<TableWriter<W>> {
+        let props = crate::parquet_io::writer_properties_with_row_groups(SERVING_ROW_GROUP_ROWS);
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
+    }
+
+    /// Appends a batch.
+    ///
+    /// # Errors
+    /// Encoding or writing failures.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        Ok(self.inner.write(batch)?)
+    }
+
+    /// Closes the file and returns the underlying writer.
+    ///
+    /// # Errors
+    /// Encoding or writing failures.
+    pub fn finish(self) -> Result<W> {
+        Ok(self.inner.into_inner()?)
+    }
+}
+
+/// Encodes `batches` as one Parquet file of the serving tables (see [`TableWriter`]).
+///
+/// # Errors
+/// Encoding failures, or no batch at all.
+pub fn to_table_bytes(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut w = TableWriter::new(Vec::new(), schema)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()
+}
+
+/// The row groups of a Parquet file whose `column` (an `Int64`) may hold a value for which
+/// `wanted(min, max)` is true, given each row group's statistics. A row group without
+/// statistics is kept.
+///
+/// # Errors
+/// When the file's footer cannot be read, or it has no such column.
+pub fn row_groups_where<R: parquet::file::reader::ChunkReader>(
+    reader: &R,
+    column: &str,
+    wanted: impl Fn(i64, i64) -> bool,
+) -> Result<Vec<usize>> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use parquet::file::statistics::Statistics;
+    let md = ArrowReaderMetadata::load(reader, ArrowReaderOptions::new())?;
+    let meta = md.metadata();
+    let idx = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column)
+        .ok_or_else(|| ErrorKind::Schema { table: "serving", message: format!("column `{column}` is missing") })?;
+    Ok(meta
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| match g.column(idx).statistics() {
+            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(lo), Some(hi)) => wanted(*lo, *hi),
+                _ => true,
+            },
+            _ => true,
+        })
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// Decodes the lines of a run file (every row group, or only `groups`), calling `f` for each.
+///
+/// # Errors
+/// When the file is not readable Parquet or not a run of lines.
+pub fn read_lines<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    groups: Option<Vec<usize>>,
+    names: &mut Names,
+    mut f: impl FnMut(Line),
+) -> Result<()> {
+    let schema = lines_schema();
+    let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
+    for batch in crate::parquet_io::parquet_reader_projected(reader, &columns, groups)? {
+        decode_lines(&batch?, names, &mut f)?;
+    }
+    Ok(())
+}
+
+/// The keys of a run file, in file order (two columns decoded).
+///
+/// # Errors
+/// When the file is not readable Parquet or not a run of lines.
+pub fn read_keys<R: parquet::file::reader::ChunkReader + 'static>(reader: R) -> Result<Vec<LineKey>> {
+    const T: &str = "order_line_current";
+    let mut out = Vec::new();
+    for batch in crate::parquet_io::parquet_reader_projected(reader, &["order_id", "product_id"], None)? {
+        let batch = batch?;
+        let o = col(&batch, T, "order_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+        let p = col(&batch, T, "product_id", &DataType::Int64)?.as_primitive::<Int64Type>();
+        out.extend(o.values().iter().zip(p.values().iter()).map(|(o, p)| LineKey { order_id: *o, product_id: *p }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,907 @@
+//! The serving state in the lake: the current order lines and the report aggregates,
+//! kept up to date as files are published, in committed *generations*.
+//!
+//! ```text
+//! serving/_generations/<n>.json        the commit record of generation n (20 digits), created if absent
+//! serving/_head                        the newest generation's number (a hint: readers probe past it)
+//! serving/g<n>-<nonce>/...             the objects generation n's writer put (Parquet)
+//! serving/_athena/<table>/manifest     the newest generation's objects, one URI per line (Athena symlink tables)
+//! ```
+//!
+//! A generation lists the files folded so far, its *runs* of current lines (the first is the
+//! base, each later run holds the lines one fold changed: the current line of a key is in the
+//! newest run that holds it), and its aggregates (`cells_*`, `dim_*_current`, `files`).
+//!
+//! **Writing** ([`Lake::update_serving`]): read the newest generation, fold the published
+//! files it does not list yet ([`duff_core::serving`]: only the orders those files touch
+//! are read back, from the row groups whose statistics hold them), put the new objects
+//! under a folder of their own, then create the next generation's record only if absent.
+//! A writer that loses that race deletes its objects and folds again on top of the winner.
+//! No lock: concurrent ingests each run the update after their commit, and every published
+//! file ends up in a generation. Runs are merged into a new base (*compaction*) when they
+//! hold more than a quarter of the base's lines, or too many runs ([`ServingConfig`]).
+//!
+//! **Reading** ([`ServingSnapshot`]): the aggregates answer every report that is not about
+//! one client; a client's lines are read from each run's `by_client` file (the row groups
+//! holding that client), newest run first.
+//!
+//! The state is a pure function of the published files: [`Lake::rebuild_serving`] folds
+//! them all again into a new generation (after damage, or to check).
+
+use crate::{Error, Lake, Result, Store};
+use duff_core::lake::MANIFESTS;
+use duff_core::reports::{Report, ReportFilter, Rows};
+use duff_core::serving::tables::{self, TableWriter};
+use duff_core::serving::{Cube, Dims, FileTable, Line, Names, NewVersions};
+use duff_core::{FileId, FileMeta, LineKey, Manifest, Outcome, Table};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The folder of the serving state.
+pub const SERVING: &str = "serving";
+const GENERATIONS: &str = "serving/_generations";
+const HEAD: &str = "serving/_head";
+const ATHENA: &str = "serving/_athena";
+/// The commit records' format.
+pub const SERVING_FORMAT: u32 = 1;
+/// How the serving state is laid out and compacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServingConfig {
+    /// Runs beyond the base that trigger a compaction (default 16).
+    pub max_runs: usize,
+    /// Lines in the runs beyond the base that never trigger a compaction (default 2^20):
+    /// past this, the runs are compacted once they hold more than a quarter of the base.
+    pub min_compaction_lines: u64,
+    /// Lines per `by_client` partition of a base (default 2^20; a base is split by
+    /// `client_id` so that a compaction sorts one partition at a time).
+    pub lines_per_partition: u64,
+    /// How long objects that the newest two generations no longer name are kept, for
+    /// readers that loaded an older generation (default 5 minutes).
+    pub grace: Duration,
+}
+
+impl Default for ServingConfig {
+    fn default() -> ServingConfig {
+        ServingConfig {
+            max_runs: 16,
+            min_compaction_lines: 1 << 20,
+            lines_per_partition: 1 << 20,
+            grace: Duration::from_secs(300),
+        }
+    }
+}
+/// Lines encoded per batch when writing runs.
+const BATCH_LINES: usize = 1 << 14;
+
+/// A folded file, as a generation lists it (its position is its seq).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Content id.
+    pub file_id: String,
+    /// Source key.
+    pub source: String,
+    /// Ingest instant, microseconds.
+    pub ingested_at_micros: i64,
+}
+
+/// A run of current lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The generation that wrote it.
+    pub generation: u64,
+    /// Its lines.
+    pub lines: u64,
+    /// The lines sorted by `(order_id, product_id)`.
+    pub by_key: String,
+    /// The same lines split by `client_id` (partition `client_id mod len`), each file sorted
+    /// by `(client_id, order_id, product_id)`.
+    pub by_client: Vec<String>,
+}
+
+/// The commit record of a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    /// [`SERVING_FORMAT`].
+    pub format: u32,
+    /// Its number (the first is 1).
+    pub generation: u64,
+    /// When it was committed (the writer's clock), microseconds.
+    pub committed_at_micros: i64,
+    /// The folded files, in seq order.
+    pub files: Vec<FileEntry>,
+    /// Runs of current lines, the base first.
+    pub runs: Vec<Run>,
+    /// The aggregate tables by name (`cells_product`, `cells_client`, `cells_total`,
+    /// `dim_client_current`, `dim_product_current`, `files`): their keys.
+    pub tables: BTreeMap<String, String>,
+    /// Current order lines.
+    pub lines: u64,
+}
+
+impl Generation {
+    /// The file table of the folded files.
+    ///
+    /// # Errors
+    /// A file id that is not 32 hex digits.
+    pub fn file_table(&self) -> Result<FileTable> {
+        let mut metas = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let file_id = FileId::parse(&f.file_id).ok_or_else(|| Error::Serving {
+                message: format!("generation {} lists a file id that is not 32 hex digits", self.generation),
+            })?;
+            metas.push(FileMeta { file_id, source: f.source.clone(), ingested_at_micros: f.ingested_at_micros });
+        }
+        Ok(FileTable::from_files(metas))
+    }
+
+    /// Every object it names.
+    pub fn objects(&self) -> BTreeSet<&str> {
+        let mut out: BTreeSet<&str> = self.tables.values().map(String::as_str).collect();
+        for r in &self.runs {
+            out.insert(&r.by_key);
+            out.extend(r.by_client.iter().map(String::as_str));
+        }
+        out
+    }
+}
+
+fn generation_key(n: u64) -> String {
+    format!("{GENERATIONS}/{n:020}.json")
+}
+
+/// What an update of the serving state did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingUpdate {
+    /// The newest generation after the update (`None`: no file was ever published).
+    pub generation: Option<u64>,
+    /// Files folded by this update.
+    pub files_folded: usize,
+    /// Lines that changed.
+    pub lines_changed: u64,
+    /// Whether the runs were merged into a new base.
+    pub compacted: bool,
+    /// Commit races lost (the fold was redone on top of the winner).
+    pub retries: u32,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Wall time per step of the last fold: `read` (aggregates and the new files' facts),
+    /// `lookup` (the touched orders' lines), `fold`, `write` (runs and aggregates),
+    /// `compact`, `commit`.
+    pub steps: Vec<(&'static str, Duration)>,
+}
+
+/// A stored object opened for reading: a local file (read by row group) or its bytes.
+enum Object {
+    File(File),
+    Bytes(duff_core::bytes::Bytes),
+}
+
+impl<S: Store> Lake<S> {
+    fn open_object(&self, key: &str) -> Result<Object> {
+        if let Some(path) = self.store.local_path(key) {
+            return match File::open(&path) {
+                Ok(f) => Ok(Object::File(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingObject { key: key.to_owned() }),
+                Err(source) => Err(Error::Io { action: "opening", path, source }),
+            };
+        }
+        let bytes = self.store.get(key)?.ok_or_else(|| Error::MissingObject { key: key.to_owned() })?;
+        Ok(Object::Bytes(bytes.into()))
+    }
+
+    /// The lines of a run file whose `column` statistics may match, for which `keep` holds.
+    fn read_run_lines(
+        &self,
+        key: &str,
+        column: &str,
+        wanted: impl Fn(i64, i64) -> bool,
+        names: &mut Names,
+        mut keep: impl FnMut(Line),
+    ) -> Result<()> {
+        let wrap = |source| Error::ServingObject { key: key.to_owned(), source };
+        match self.open_object(key)? {
+            Object::File(f) => {
+                let groups = tables::row_groups_where(&f, column, wanted).map_err(wrap)?;
+                if !groups.is_empty() {
+                    tables::read_lines(f, Some(groups), names, &mut keep).map_err(wrap)?;
+                }
+            }
+            Object::Bytes(b) => {
+                let groups = tables::row_groups_where(&b, column, wanted).map_err(wrap)?;
+                if !groups.is_empty() {
+                    tables::read_lines(b, Some(groups), names, &mut keep).map_err(wrap)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_table(&self, key: &str) -> Result<Vec<duff_core::arrow_array::RecordBatch>> {
+        let bytes = self.store.get(key)?.ok_or_else(|| Error::MissingObject { key: key.to_owned() })?;
+        duff_core::read_parquet(bytes).map_err(|source| Error::ServingObject { key: key.to_owned(), source })
+    }
+
+    /// The newest committed generation, if any.
+    ///
+    /// # Errors
+    /// Unreadable records or listings.
+    pub fn serving_head(&self) -> Result<Option<Generation>> {
+        // The hint, then every record past it (a writer may have died before moving it).
+        let hint = match self.store.get(HEAD)? {
+            Some(b) => String::from_utf8_lossy(&b).trim().parse::<u64>().ok(),
+            None => None,
+        };
+        let mut n = match hint {
+            Some(n) => n,
+            None => {
+                let keys = self.store.list(&format!("{GENERATIONS}/"))?;
+                keys.iter()
+                    .filter_map(|k| k.rsplit('/').next()?.strip_suffix(".json")?.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0)
+            }
+        };
+        let mut newest = None;
+        if n > 0 {
+            newest = self.generation(n)?;
+        }
+        loop {
+            match self.generation(n + 1)? {
+                Some(g) => {
+                    newest = Some(g);
+                    n += 1;
+                }
+                None => return Ok(newest),
+            }
+        }
+    }
+
+    /// The record of generation `n`.
+    ///
+    /// # Errors
+    /// An unreadable or unparsable record.
+    pub fn generation(&self, n: u64) -> Result<Option<Generation>> {
+        let key = generation_key(n);
+        match self.store.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Serving { message: format!("{key} cannot be read: {e}") }),
+        }
+    }
+
+    /// Folds every published file that the newest generation does not hold yet, and commits
+    /// the next generation (see the [module docs](self)). Does nothing when up to date.
+    ///
+    /// # Errors
+    /// Storage failures, or a damaged serving object (rebuild with
+    /// [`rebuild_serving`](Self::rebuild_serving)).
+    pub fn update_serving(&self) -> Result<ServingUpdate> {
+        self.update_serving_with(false)
+    }
+
+    /// Folds every published file into an empty state and commits it as the next generation:
+    /// the serving state rebuilt from the lake alone.
+    ///
+    /// # Errors
+    /// Storage failures or unreadable lake objects.
+    pub fn rebuild_serving(&self) -> Result<ServingUpdate> {
+        self.update_serving_with(true)
+    }
+
+    fn update_serving_with(&self, rebuild: bool) -> Result<ServingUpdate> {
+        let started = Instant::now();
+        let mut retries = 0;
+        loop {
+            let head = self.serving_head()?;
+            let known: BTreeSet<&str> = match (&head, rebuild) {
+                (Some(g), false) => g.files.iter().map(|f| f.file_id.as_str()).collect(),
+                _ => BTreeSet::new(),
+            };
+            let new = self.unfolded(&known)?;
+            if new.is_empty() && !(rebuild && head.is_some()) {
+                return Ok(ServingUpdate {
+                    generation: head.map(|g| g.generation),
+                    files_folded: 0,
+                    lines_changed: 0,
+                    compacted: false,
+                    retries,
+                    elapsed: started.elapsed(),
+                    steps: Vec::new(),
+                });
+            }
+            let next = head.as_ref().map_or(1, |g| g.generation + 1);
+            let base = if rebuild { None } else { head.as_ref() };
+            let nonce = nonce();
+            let folder = format!("{SERVING}/g{next:020}-{nonce}");
+            let mut steps = Steps::default();
+            let (generation, changed, compacted) = match self.fold_generation(base, &new, next, &folder, &mut steps) {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = self.store.delete_prefix(&format!("{folder}/"));
+                    return Err(e);
+                }
+            };
+            let bytes = serde_json::to_vec_pretty(&generation)
+                .map_err(|e| Error::Serving { message: format!("encoding generation {next}: {e}") })?;
+            if self.store.put_if_absent(&generation_key(next), &bytes)? {
+                self.store.put_bytes(HEAD, format!("{next}\n").as_bytes())?;
+                self.write_athena_manifests(&generation)?;
+                self.vacuum_serving(&generation, self.serving.grace)?;
+                steps.lap("commit");
+                return Ok(ServingUpdate {
+                    generation: Some(next),
+                    files_folded: new.len(),
+                    lines_changed: changed,
+                    compacted,
+                    retries,
+                    elapsed: started.elapsed(),
+                    steps: steps.done,
+                });
+            }
+            // Another writer committed this generation first: fold again on top of it.
+            self.store.delete_prefix(&format!("{folder}/"))?;
+            retries += 1;
+        }
+    }
+
+    /// The published manifests whose file is not in `known`, in version order.
+    fn unfolded(&self, known: &BTreeSet<&str>) -> Result<Vec<Manifest>> {
+        let mut out = Vec::new();
+        for key in self.store.list(&format!("{MANIFESTS}/"))? {
+            let Some(id) = key.rsplit('/').next().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if known.contains(id) {
+                continue;
+            }
+            let Some(bytes) = self.store.get(&key)? else { continue };
+            let m = Manifest::from_json(&bytes).map_err(|source| Error::Manifest { key: key.clone(), source })?;
+            if m.outcome == Outcome::Published {
+                out.push(m);
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.ingested_at_micros, &a.source, &a.file_id).cmp(&(b.ingested_at_micros, &b.source, &b.file_id))
+        });
+        Ok(out)
+    }
+
+    /// Folds `new` into `head` (or into an empty state) and writes generation `next`'s
+    /// objects under `folder`. Returns the record (not committed), the lines changed and
+    /// whether the runs were compacted.
+    fn fold_generation(
+        &self,
+        head: Option<&Generation>,
+        new: &[Manifest],
+        next: u64,
+        folder: &str,
+        steps: &mut Steps,
+    ) -> Result<(Generation, u64, bool)> {
+        let mut names = Names::default();
+        let mut files = match head {
+            Some(g) => g.file_table()?,
+            None => FileTable::new(),
+        };
+        let (mut cube, mut dims) = match head {
+            Some(g) => self.read_aggregates(g, &mut names)?,
+            None => (Cube::new(), Dims::new()),
+        };
+        let metas: Vec<FileMeta> = new.iter().map(Manifest::meta).collect::<duff_core::Result<_>>()?;
+        for m in &metas {
+            files.add(m.clone());
+        }
+        // The new versions, from the new files' facts.
+        let mut versions = NewVersions::new();
+        for (m, meta) in new.iter().zip(&metas) {
+            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
+                let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
+                for batch in duff_core::parquet_batches(bytes)? {
+                    versions.add_batch(&files, meta, &batch?)?;
+                }
+            }
+        }
+        let orders = versions.orders(&files);
+        steps.lap("read");
+        // The current lines of the touched orders, newest run last (it wins).
+        let runs: &[Run] = head.map_or(&[], |g| &g.runs);
+        let before = self.lines_of_orders(runs, &orders, &mut names)?;
+        steps.lap("lookup");
+        let changed = duff_core::serving::fold_orders(&files, &mut cube, versions.lines(&files), &before);
+        drop(before);
+        duff_core::serving::fold_dims(&files, &mut dims, &versions);
+        drop(versions);
+        steps.lap("fold");
+
+        let lines_changed = changed.len() as u64;
+        let mut runs: Vec<Run> = runs.to_vec();
+        let mut compacted = false;
+        if runs.is_empty() {
+            // The first generation (or a rebuild): the lines are the base.
+            let parts = self.partitions(lines_changed);
+            runs.push(self.write_run(&files, changed, next, folder, "base", parts)?);
+        } else {
+            if !changed.is_empty() {
+                runs.push(self.write_run(&files, changed, next, folder, "run", 1)?);
+            }
+            let base_lines = runs[0].lines;
+            let pending: u64 = runs.iter().skip(1).map(|r| r.lines).sum();
+            let cfg = &self.serving;
+            if runs.len() - 1 > cfg.max_runs || pending > cfg.min_compaction_lines.max(base_lines / 4) {
+                steps.lap("write");
+                let base = self.compact(&files, &runs, next, folder, &mut names)?;
+                // The run just written is in the base now.
+                if let Some(last) = runs.last().filter(|r| r.generation == next) {
+                    self.store.delete(&last.by_key)?;
+                    for k in &last.by_client {
+                        self.store.delete(k)?;
+                    }
+                }
+                runs = vec![base];
+                compacted = true;
+                steps.lap("compact");
+            }
+        }
+        let mut tables_out = BTreeMap::new();
+        for (name, batch) in tables::cube_batches(&cube)? {
+            tables_out.insert(name.to_owned(), self.put_table(folder, name, &batch)?);
+        }
+        for (name, batch) in tables::dims_batches(&dims)? {
+            tables_out.insert(name.to_owned(), self.put_table(folder, name, &batch)?);
+        }
+        tables_out.insert("files".into(), self.put_table(folder, "files", &tables::files_batch(&files)?)?);
+        let generation = Generation {
+            format: SERVING_FORMAT,
+            generation: next,
+            committed_at_micros: now_micros(),
+            files: files
+                .files()
+                .iter()
+                .map(|f| FileEntry {
+                    file_id: f.file_id.to_string(),
+                    source: f.source.clone(),
+                    ingested_at_micros: f.ingested_at_micros,
+                })
+                .collect(),
+            runs,
+            tables: tables_out,
+            lines: u64::try_from(cube.total().lines).unwrap_or(0),
+        };
+        steps.lap("write");
+        Ok((generation, lines_changed, compacted))
+    }
+
+    fn put_table(&self, folder: &str, name: &str, batch: &duff_core::arrow_array::RecordBatch) -> Result<String> {
+        let key = format!("{folder}/{name}.parquet");
+        self.store.put_bytes(&key, &tables::to_table_bytes(batch.schema(), std::slice::from_ref(batch))?)?;
+        Ok(key)
+    }
+
+    /// The aggregates of a generation.
+    fn read_aggregates(&self, g: &Generation, names: &mut Names) -> Result<(Cube, Dims)> {
+        let mut cube = Cube::new();
+        let mut dims = Dims::new();
+        for (name, key) in &g.tables {
+            let wrap = |source| Error::ServingObject { key: key.clone(), source };
+            match name.as_str() {
+                "cells_product" | "cells_client" | "cells_total" => {
+                    for b in self.read_table(key)? {
+                        tables::read_cells(&mut cube, name, &b).map_err(wrap)?;
+                    }
+                }
+                "dim_client_current" | "dim_product_current" => {
+                    for b in self.read_table(key)? {
+                        tables::read_dims(&mut dims, names, name, &b).map_err(wrap)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((cube, dims))
+    }
+
+    /// Every current line of the `orders` (sorted), from `runs` (the newest wins), sorted
+    /// by key.
+    fn lines_of_orders(&self, runs: &[Run], orders: &[i64], names: &mut Names) -> Result<Vec<Line>> {
+        let mut found: BTreeMap<LineKey, Line> = BTreeMap::new();
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = |lo: i64, hi: i64| {
+            let i = orders.partition_point(|o| *o < lo);
+            orders.get(i).is_some_and(|o| *o <= hi)
+        };
+        for run in runs {
+            self.read_run_lines(&run.by_key, "order_id", wanted, names, |l| {
+                if orders.binary_search(&l.key.order_id).is_ok() {
+                    found.insert(l.key, l);
+                }
+            })?;
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// Writes `lines` (sorted by key) as a run of `parts` client partitions.
+    fn write_run(
+        &self,
+        files: &FileTable,
+        mut lines: Vec<Line>,
+        generation: u64,
+        folder: &str,
+        name: &str,
+        parts: usize,
+    ) -> Result<Run> {
+        let by_key = format!("{folder}/{name}_by_key.parquet");
+        self.put_lines(&by_key, files, &lines, generation)?;
+        let count = lines.len() as u64;
+        lines.sort_unstable_by_key(|l| (l.client_id, l.key));
+        let mut by_client = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let key = format!("{folder}/{name}_by_client_{p:03}.parquet");
+            let part: Vec<&Line> = lines.iter().filter(|l| partition(l.client_id, parts) == p).collect();
+            self.put_line_refs(&key, files, &part, generation)?;
+            by_client.push(key);
+        }
+        Ok(Run { generation, lines: count, by_key, by_client })
+    }
+
+    fn put_lines(&self, key: &str, files: &FileTable, lines: &[Line], generation: u64) -> Result<()> {
+        let refs: Vec<&Line> = lines.iter().collect();
+        self.put_line_refs(key, files, &refs, generation)
+    }
+
+    fn put_line_refs(&self, key: &str, files: &FileTable, lines: &[&Line], generation: u64) -> Result<()> {
+        let mut w = TableWriter::new(Vec::new(), tables::lines_schema())?;
+        for chunk in lines.chunks(BATCH_LINES) {
+            w.write(&tables::lines_batch(files, chunk.iter().copied(), generation)?)?;
+        }
+        if lines.is_empty() {
+            w.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+        }
+        self.store.put_bytes(key, &w.finish()?)?;
+        Ok(())
+    }
+
+    /// Merges `runs` (the newest wins for a key) into one base run of generation `next`:
+    /// streamed in key order, the `by_client` partitions spilled to local files and sorted
+    /// one at a time.
+    fn compact(&self, files: &FileTable, runs: &[Run], next: u64, folder: &str, names: &mut Names) -> Result<Run> {
+        let total: u64 = runs.iter().map(|r| r.lines).sum();
+        let parts = self.partitions(total);
+        let file_id = FileId::of_bytes(folder.as_bytes());
+        self.with_staging(&file_id, |staging| {
+            let by_key_path = staging.join("base_by_key.parquet");
+            let mut by_key = TableWriter::new(open_staged(&by_key_path)?, tables::lines_schema())?;
+            let spill_paths: Vec<_> = (0..parts).map(|p| staging.join(format!("spill_{p:03}.parquet"))).collect();
+            let mut spills = Vec::with_capacity(parts);
+            for p in &spill_paths {
+                spills.push(TableWriter::new(open_staged(p)?, tables::lines_schema())?);
+            }
+            let mut spilled: Vec<Vec<Line>> = vec![Vec::new(); parts];
+            let mut key_batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
+            let mut count = 0u64;
+            let flush = |batch: &mut Vec<Line>,
+                         spilled: &mut Vec<Vec<Line>>,
+                         by_key: &mut TableWriter<BufWriter<File>>,
+                         spills: &mut Vec<TableWriter<BufWriter<File>>>|
+             -> Result<()> {
+                if !batch.is_empty() {
+                    by_key.write(&tables::lines_batch(files, batch.iter(), next)?)?;
+                    for l in batch.drain(..) {
+                        spilled[partition(l.client_id, parts)].push(l);
+                    }
+                }
+                for (p, s) in spilled.iter_mut().enumerate() {
+                    if s.len() >= BATCH_LINES {
+                        spills[p].write(&tables::lines_batch(files, s.iter(), next)?)?;
+                        s.clear();
+                    }
+                }
+                Ok(())
+            };
+            let mut merge = RunMerge::open(self, runs)?;
+            while let Some(l) = merge.next_line(names)? {
+                count += 1;
+                key_batch.push(l);
+                if key_batch.len() == BATCH_LINES {
+                    flush(&mut key_batch, &mut spilled, &mut by_key, &mut spills)?;
+                }
+            }
+            flush(&mut key_batch, &mut spilled, &mut by_key, &mut spills)?;
+            for (p, s) in spilled.iter().enumerate() {
+                spills[p].write(&tables::lines_batch(files, s.iter(), next)?)?;
+            }
+            drop(spilled);
+            by_key.finish()?;
+            for s in spills {
+                s.finish()?;
+            }
+            let by_key_name = format!("{folder}/base_by_key.parquet");
+            self.store.put_file(&by_key_name, &by_key_path)?;
+            let mut by_client = Vec::with_capacity(parts);
+            for (p, path) in spill_paths.iter().enumerate() {
+                let mut lines = Vec::new();
+                let f =
+                    File::open(path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
+                tables::read_lines(f, None, names, |l| lines.push(l))?;
+                lines.sort_unstable_by_key(|l| (l.client_id, l.key));
+                let key = format!("{folder}/base_by_client_{p:03}.parquet");
+                let refs: Vec<&Line> = lines.iter().collect();
+                self.put_line_refs(&key, files, &refs, next)?;
+                by_client.push(key);
+            }
+            Ok(Run { generation: next, lines: count, by_key: by_key_name, by_client })
+        })
+    }
+
+    /// Writes the symlink manifests Athena reads (one object URI per line): every run's
+    /// `by_key` file for `serving_lines`, each aggregate table for its own table.
+    fn write_athena_manifests(&self, g: &Generation) -> Result<()> {
+        let root = self.store.location();
+        let uri = |key: &str| format!("{}/{key}\n", root.trim_end_matches('/'));
+        let lines: String = g.runs.iter().map(|r| uri(&r.by_key)).collect();
+        self.store.put_bytes(&format!("{ATHENA}/serving_lines/manifest"), lines.as_bytes())?;
+        for (name, key) in &g.tables {
+            self.store.put_bytes(&format!("{ATHENA}/serving_{name}/manifest"), uri(key).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Removes what the serving state no longer needs: the objects of generations older than
+    /// the previous one that the newest does not name (once the previous generation has been
+    /// the newest for `grace`, so that readers moved on), their commit records, and the
+    /// leftovers of writers that lost a commit race or died.
+    ///
+    /// # Errors
+    /// Listing or delete failures.
+    pub fn vacuum_serving(&self, head: &Generation, grace: Duration) -> Result<usize> {
+        let previous = match head.generation.checked_sub(1).filter(|n| *n > 0) {
+            Some(n) => self.generation(n)?,
+            None => None,
+        };
+        let settled = match &previous {
+            Some(p) => now_micros().saturating_sub(p.committed_at_micros) >= grace.as_micros() as i64,
+            None => true,
+        };
+        if !settled {
+            return Ok(0);
+        }
+        let mut keep: BTreeSet<&str> = head.objects();
+        if let Some(p) = &previous {
+            keep.extend(p.objects());
+        }
+        let oldest_kept = previous.as_ref().map_or(head.generation, |p| p.generation);
+        let mut removed = 0;
+        for key in self.store.list(&format!("{SERVING}/"))? {
+            let rest = &key[SERVING.len() + 1..];
+            let generation_of = |s: &str| s.get(1..21).and_then(|d| d.parse::<u64>().ok());
+            let stale = if let Some(record) = rest.strip_prefix("_generations/") {
+                record.strip_suffix(".json").and_then(|d| d.parse::<u64>().ok()).is_some_and(|n| n < oldest_kept)
+            } else if rest.starts_with('g') {
+                generation_of(rest).is_some_and(|n| n < oldest_kept) && !keep.contains(key.as_str())
+            } else {
+                false
+            };
+            if stale {
+                self.store.delete(&key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// A reader of the newest generation (`None` before the first one).
+    ///
+    /// # Errors
+    /// Unreadable records or aggregates.
+    pub fn serving_snapshot(&self) -> Result<Option<ServingSnapshot>> {
+        match self.serving_head()? {
+            Some(g) => Ok(Some(self.snapshot_of(g)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A reader of generation `g`: its aggregates, and the keys of its runs past the base.
+    ///
+    /// # Errors
+    /// Unreadable aggregates or runs.
+    pub fn snapshot_of(&self, g: Generation) -> Result<ServingSnapshot> {
+        let mut names = Names::default();
+        let (cube, dims) = self.read_aggregates(&g, &mut names)?;
+        let mut keys = Vec::with_capacity(g.runs.len().saturating_sub(1));
+        for r in g.runs.iter().skip(1) {
+            let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
+            let mut k = match self.open_object(&r.by_key)? {
+                Object::File(f) => tables::read_keys(f).map_err(wrap)?,
+                Object::Bytes(b) => tables::read_keys(b).map_err(wrap)?,
+            };
+            k.sort_unstable();
+            keys.push(k);
+        }
+        Ok(ServingSnapshot { generation: g, cube, dims, run_keys: keys })
+    }
+
+    /// The current lines of one client in `snapshot`, sorted by key.
+    ///
+    /// # Errors
+    /// Unreadable run objects (one removed by a vacuum after a long pause, say: load the
+    /// newest snapshot again).
+    pub fn client_lines(&self, snapshot: &ServingSnapshot, client_id: i64) -> Result<Vec<Line>> {
+        let mut names = Names::default();
+        let mut out: BTreeMap<LineKey, Line> = BTreeMap::new();
+        let runs = &snapshot.generation.runs;
+        for (i, run) in runs.iter().enumerate() {
+            let parts = run.by_client.len();
+            let Some(key) = run.by_client.get(partition(client_id, parts.max(1))) else { continue };
+            // Later runs hold newer versions: a line in one of them is not current here.
+            let newer = &snapshot.run_keys[i.min(snapshot.run_keys.len())..];
+            self.read_run_lines(
+                key,
+                "client_id",
+                |lo, hi| lo <= client_id && client_id <= hi,
+                &mut names,
+                |l| {
+                    if l.client_id == client_id && !newer.iter().any(|k| k.binary_search(&l.key).is_ok()) {
+                        out.insert(l.key, l);
+                    }
+                },
+            )?;
+        }
+        Ok(out.into_values().collect())
+    }
+}
+
+/// Wall time per step.
+struct Steps {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Default for Steps {
+    fn default() -> Steps {
+        Steps { last: Instant::now(), done: Vec::new() }
+    }
+}
+
+impl Steps {
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        let d = now - self.last;
+        self.last = now;
+        match self.done.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) => *t += d,
+            None => self.done.push((name, d)),
+        }
+    }
+}
+
+impl<S: Store> Lake<S> {
+    /// The number of `by_client` partitions of a base of `lines` lines.
+    fn partitions(&self, lines: u64) -> usize {
+        usize::try_from(lines.div_ceil(self.serving.lines_per_partition.max(1))).unwrap_or(1).clamp(1, 64)
+    }
+}
+
+/// The partition of a client among `parts`.
+fn partition(client_id: i64, parts: usize) -> usize {
+    usize::try_from(client_id.rem_euclid(parts.max(1) as i64)).unwrap_or(0)
+}
+
+fn open_staged(path: &Path) -> Result<BufWriter<File>> {
+    let f = File::create(path).map_err(|source| Error::Io { action: "creating", path: path.to_owned(), source })?;
+    Ok(BufWriter::with_capacity(1 << 20, f))
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A name unique to this writer's attempt.
+fn nonce() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = format!("{}-{}-{n}", std::process::id(), now_micros());
+    FileId::of_bytes(seed.as_bytes()).to_string()[..12].to_owned()
+}
+
+/// Merges runs' `by_key` files in key order; for a key held by several runs the newest wins.
+struct RunMerge {
+    cursors: Vec<Cursor>,
+}
+
+struct Cursor {
+    batches: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send>,
+    buffered: std::collections::VecDeque<Line>,
+    key: String,
+}
+
+impl Cursor {
+    fn peek(&mut self, names: &mut Names) -> Result<Option<&Line>> {
+        while self.buffered.is_empty() {
+            let Some(batch) = self.batches.next() else { return Ok(None) };
+            let wrap = |source| Error::ServingObject { key: self.key.clone(), source };
+            let batch = batch.map_err(wrap)?;
+            let buffered = &mut self.buffered;
+            tables::decode_lines(&batch, names, |l| buffered.push_back(l)).map_err(wrap)?;
+        }
+        Ok(self.buffered.front())
+    }
+}
+
+impl RunMerge {
+    fn open<S: Store>(lake: &Lake<S>, runs: &[Run]) -> Result<RunMerge> {
+        let schema = tables::lines_schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
+        let mut cursors = Vec::with_capacity(runs.len());
+        for r in runs {
+            let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
+            let batches: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send> =
+                match lake.open_object(&r.by_key)? {
+                    Object::File(f) => Box::new(duff_core::parquet_reader_projected(f, &columns, None).map_err(wrap)?),
+                    Object::Bytes(b) => Box::new(duff_core::parquet_reader_projected(b, &columns, None).map_err(wrap)?),
+                };
+            cursors.push(Cursor { batches, buffered: Default::default(), key: r.by_key.clone() });
+        }
+        Ok(RunMerge { cursors })
+    }
+
+    fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
+        let mut min: Option<LineKey> = None;
+        for c in &mut self.cursors {
+            if let Some(l) = c.peek(names)? {
+                min = Some(min.map_or(l.key, |m| m.min(l.key)));
+            }
+        }
+        let Some(key) = min else { return Ok(None) };
+        let mut winner = None;
+        // Runs are oldest first: the last one holding the key wins.
+        for c in &mut self.cursors {
+            if c.peek(names)?.is_some_and(|l| l.key == key) {
+                winner = c.buffered.pop_front();
+            }
+        }
+        Ok(winner)
+    }
+}
+
+/// A generation of the serving state, loaded for answering: its aggregates in memory, the
+/// keys of its runs past the base (to tell a run's lines that a later run replaced).
+#[derive(Debug, Clone)]
+pub struct ServingSnapshot {
+    /// Its record.
+    pub generation: Generation,
+    /// The report cells.
+    pub cube: Cube,
+    /// The dimensions' current rows.
+    pub dims: Dims,
+    /// `run_keys[i]`: the sorted keys of run `i + 1`.
+    run_keys: Vec<Vec<LineKey>>,
+}
+
+impl ServingSnapshot {
+    /// A report, when it is not about one client (`None`: answer it from the client's
+    /// lines, [`Lake::client_lines`] and [`duff_core::reports::report`]).
+    pub fn report(&self, report: Report, filter: &ReportFilter) -> Option<Rows> {
+        self.cube.report(report, &self.dims, filter)
+    }
+
+    /// A report, reading the client's lines through `lake` when it is about one client.
+    ///
+    /// # Errors
+    /// Unreadable run objects.
+    pub fn answer<S: Store>(&self, lake: &Lake<S>, report: Report, filter: &ReportFilter) -> Result<Rows> {
+        if let Some(rows) = self.report(report, filter) {
+            return Ok(rows);
+        }
+        let client = report.accepted(filter).client_id.unwrap_or_default();
+        let lines = lake.client_lines(self, client)?;
+        Ok(duff_core::reports::report(report, lines.iter(), &self.dims, filter))
+    }
+
+    /// The keys of the runs past the base, newest last, in memory.
+    pub fn run_key_count(&self) -> usize {
+        self.run_keys.iter().map(Vec::len).sum()
+    }
+}
