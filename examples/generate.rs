@@ -10,13 +10,15 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: generate [--rows N] [--bad-frac F] [--seed S] [--out PATH] \
-[--start-order-id K]
+[--start-order-id K] [--statuses drawn|advanced]
 
   --rows N            data rows to write (default 1000)
   --bad-frac F        probability in [0, 1] that a row is malformed (default 0.0)
   --seed S            PRNG seed (default 42)
   --out PATH          output file, `-` for stdout (default -)
-  --start-order-id K  first order id (default 100000)";
+  --start-order-id K  first order id (default 100000)
+  --statuses S        drawn (default), or advanced: the lines of the same seed and first
+                      order id with `created` orders moved on to delivered or broken";
 
 // ---------------------------------------------------------------------------
 // main

@@ -62,6 +62,11 @@ pub struct ServingConfig {
     /// How long objects that the newest two generations no longer name are kept, for
     /// readers that loaded an older generation (default 5 minutes).
     pub grace: Duration,
+    /// New versions sorted in memory before a chunk is set aside in a local file (default
+    /// 2^20: a fold holds about this many lines, whatever the size of the files).
+    pub chunk_lines: usize,
+    /// New lines folded at a time (default 2^16; their orders' lines are read per window).
+    pub window_lines: usize,
 }
 
 impl Default for ServingConfig {
@@ -71,6 +76,8 @@ impl Default for ServingConfig {
             min_compaction_lines: 1 << 20,
             lines_per_partition: 1 << 20,
             grace: Duration::from_secs(300),
+            chunk_lines: 1 << 20,
+            window_lines: 1 << 16,
         }
     }
 }
@@ -393,44 +400,84 @@ impl<S: Store> Lake<S> {
         for m in &metas {
             files.add(m.clone());
         }
-        // The new versions, from the new files' facts.
-        let mut versions = NewVersions::new();
-        for (m, meta) in new.iter().zip(&metas) {
-            for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                for batch in duff_core::parquet_batches(bytes)? {
-                    versions.add_batch(&files, meta, &batch?)?;
+        let runs: Vec<Run> = head.map_or_else(Vec::new, |g| g.runs.clone());
+        let estimate: u64 = new.iter().map(|m| m.rows_accepted).sum();
+        let file_id = FileId::of_bytes(folder.as_bytes());
+        let (run, lines_changed) = self.with_staging(&file_id, |staging| {
+            // The new versions, from the new files' facts: sorted a chunk at a time, the
+            // chunks set aside in local files and merged back in key order.
+            let mut versions = NewVersions::new();
+            let mut chunks = Vec::new();
+            let mut read = 0usize;
+            for (m, meta) in new.iter().zip(&metas) {
+                for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
+                    let bytes =
+                        self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
+                    for batch in duff_core::parquet_batches(bytes)? {
+                        let batch = batch?;
+                        read += batch.num_rows();
+                        versions.add_batch(&files, meta, &batch)?;
+                        if read >= self.serving.chunk_lines.max(1) {
+                            read = 0;
+                            let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
+                            write_local(&path, &files, &versions.take_sorted(&files))?;
+                            chunks.push(path);
+                        }
+                    }
                 }
             }
-        }
-        let orders = versions.orders(&files);
-        steps.lap("read");
-        // The current lines of the touched orders, newest run last (it wins).
-        let runs: &[Run] = head.map_or(&[], |g| &g.runs);
-        let before = self.lines_of_orders(runs, &orders, &mut names)?;
-        steps.lap("lookup");
-        let changed = duff_core::serving::fold_orders(&files, &mut cube, versions.lines(&files), &before);
-        drop(before);
-        duff_core::serving::fold_dims(&files, &mut dims, &versions);
-        drop(versions);
-        steps.lap("fold");
-
-        let lines_changed = changed.len() as u64;
-        let mut runs: Vec<Run> = runs.to_vec();
-        let mut compacted = false;
-        if runs.is_empty() {
-            // The first generation (or a rebuild): the lines are the base.
-            let parts = self.partitions(lines_changed);
-            runs.push(self.write_run(&files, changed, next, folder, "base", parts)?);
-        } else {
-            if !changed.is_empty() {
-                runs.push(self.write_run(&files, changed, next, folder, "run", 1)?);
+            let last = versions.take_sorted(&files);
+            duff_core::serving::fold_dims(&files, &mut dims, &versions);
+            drop(versions);
+            steps.lap("read");
+            // Fold a window of orders at a time: the current lines of its orders are read
+            // from the row groups holding them, the changed lines streamed to the new run.
+            let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
+            let name = if runs.is_empty() { "base" } else { "run" };
+            let mut writer = RunWriter::new(staging, name, &files, next, parts)?;
+            let mut merged = NewMerge::open(&chunks, last, &files)?;
+            let window_lines = self.serving.window_lines.max(1);
+            let mut window: Vec<Line> = Vec::with_capacity(window_lines);
+            let mut cache = ObjectCache::default();
+            let mut fold = |window: &mut Vec<Line>, names: &mut Names, steps: &mut Steps| -> Result<()> {
+                let mut orders: Vec<i64> = window.iter().map(|l| l.key.order_id).collect();
+                orders.dedup();
+                let before = self.lines_of_orders(&runs, &orders, names, &mut cache)?;
+                steps.lap("lookup");
+                let changed = duff_core::serving::fold_orders(&files, &mut cube, window, &before);
+                steps.lap("fold");
+                writer.push(&changed)?;
+                steps.lap("write");
+                window.clear();
+                Ok(())
+            };
+            while let Some(l) = merged.next_line(&mut names)? {
+                if window.len() >= window_lines && window.last().is_some_and(|w| w.key.order_id != l.key.order_id) {
+                    steps.lap("read");
+                    fold(&mut window, &mut names, steps)?;
+                }
+                window.push(l);
             }
+            steps.lap("read");
+            if !window.is_empty() {
+                fold(&mut window, &mut names, steps)?;
+            }
+            let count = writer.count;
+            let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder, &mut names)?) } else { None };
+            steps.lap("write");
+            Ok((run, count))
+        })?;
+
+        let mut runs = runs;
+        let mut compacted = false;
+        if let Some(run) = run {
+            runs.push(run);
+        }
+        if runs.len() > 1 {
             let base_lines = runs[0].lines;
             let pending: u64 = runs.iter().skip(1).map(|r| r.lines).sum();
             let cfg = &self.serving;
             if runs.len() - 1 > cfg.max_runs || pending > cfg.min_compaction_lines.max(base_lines / 4) {
-                steps.lap("write");
                 let base = self.compact(&files, &runs, next, folder, &mut names)?;
                 // The run just written is in the base now.
                 if let Some(last) = runs.last().filter(|r| r.generation == next) {
@@ -504,7 +551,13 @@ impl<S: Store> Lake<S> {
 
     /// Every current line of the `orders` (sorted), from `runs` (the newest wins), sorted
     /// by key.
-    fn lines_of_orders(&self, runs: &[Run], orders: &[i64], names: &mut Names) -> Result<Vec<Line>> {
+    fn lines_of_orders(
+        &self,
+        runs: &[Run],
+        orders: &[i64],
+        names: &mut Names,
+        cache: &mut ObjectCache,
+    ) -> Result<Vec<Line>> {
         let mut found: BTreeMap<LineKey, Line> = BTreeMap::new();
         if orders.is_empty() {
             return Ok(Vec::new());
@@ -514,7 +567,8 @@ impl<S: Store> Lake<S> {
             orders.get(i).is_some_and(|o| *o <= hi)
         };
         for run in runs {
-            self.read_run_lines(&run.by_key, "order_id", wanted, names, |l| {
+            let object = cache.open(self, &run.by_key)?;
+            read_lines_where(object, &run.by_key, "order_id", wanted, names, |l| {
                 if orders.binary_search(&l.key.order_id).is_ok() {
                     found.insert(l.key, l);
                 }
@@ -523,116 +577,25 @@ impl<S: Store> Lake<S> {
         Ok(found.into_values().collect())
     }
 
-    /// Writes `lines` (sorted by key) as a run of `parts` client partitions.
-    fn write_run(
-        &self,
-        files: &FileTable,
-        mut lines: Vec<Line>,
-        generation: u64,
-        folder: &str,
-        name: &str,
-        parts: usize,
-    ) -> Result<Run> {
-        let by_key = format!("{folder}/{name}_by_key.parquet");
-        self.put_lines(&by_key, files, &lines, generation)?;
-        let count = lines.len() as u64;
-        lines.sort_unstable_by_key(|l| (l.client_id, l.key));
-        let mut by_client = Vec::with_capacity(parts);
-        for p in 0..parts {
-            let key = format!("{folder}/{name}_by_client_{p:03}.parquet");
-            let part: Vec<&Line> = lines.iter().filter(|l| partition(l.client_id, parts) == p).collect();
-            self.put_line_refs(&key, files, &part, generation)?;
-            by_client.push(key);
-        }
-        Ok(Run { generation, lines: count, by_key, by_client })
-    }
-
-    fn put_lines(&self, key: &str, files: &FileTable, lines: &[Line], generation: u64) -> Result<()> {
-        let refs: Vec<&Line> = lines.iter().collect();
-        self.put_line_refs(key, files, &refs, generation)
-    }
-
-    fn put_line_refs(&self, key: &str, files: &FileTable, lines: &[&Line], generation: u64) -> Result<()> {
-        let mut w = TableWriter::new(Vec::new(), tables::lines_schema())?;
-        for chunk in lines.chunks(BATCH_LINES) {
-            w.write(&tables::lines_batch(files, chunk.iter().copied(), generation)?)?;
-        }
-        if lines.is_empty() {
-            w.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
-        }
-        self.store.put_bytes(key, &w.finish()?)?;
-        Ok(())
-    }
-
-    /// Merges `runs` (the newest wins for a key) into one base run of generation `next`:
-    /// streamed in key order, the `by_client` partitions spilled to local files and sorted
-    /// one at a time.
+    /// Merges `runs` (the newest wins for a key) into one base run of generation `next`,
+    /// streamed in key order (see [`RunWriter`]).
     fn compact(&self, files: &FileTable, runs: &[Run], next: u64, folder: &str, names: &mut Names) -> Result<Run> {
         let total: u64 = runs.iter().map(|r| r.lines).sum();
         let parts = self.partitions(total);
-        let file_id = FileId::of_bytes(folder.as_bytes());
+        let file_id = FileId::of_bytes(format!("{folder}/compact").as_bytes());
         self.with_staging(&file_id, |staging| {
-            let by_key_path = staging.join("base_by_key.parquet");
-            let mut by_key = TableWriter::new(open_staged(&by_key_path)?, tables::lines_schema())?;
-            let spill_paths: Vec<_> = (0..parts).map(|p| staging.join(format!("spill_{p:03}.parquet"))).collect();
-            let mut spills = Vec::with_capacity(parts);
-            for p in &spill_paths {
-                spills.push(TableWriter::new(open_staged(p)?, tables::lines_schema())?);
-            }
-            let mut spilled: Vec<Vec<Line>> = vec![Vec::new(); parts];
-            let mut key_batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
-            let mut count = 0u64;
-            let flush = |batch: &mut Vec<Line>,
-                         spilled: &mut Vec<Vec<Line>>,
-                         by_key: &mut TableWriter<BufWriter<File>>,
-                         spills: &mut Vec<TableWriter<BufWriter<File>>>|
-             -> Result<()> {
-                if !batch.is_empty() {
-                    by_key.write(&tables::lines_batch(files, batch.iter(), next)?)?;
-                    for l in batch.drain(..) {
-                        spilled[partition(l.client_id, parts)].push(l);
-                    }
-                }
-                for (p, s) in spilled.iter_mut().enumerate() {
-                    if s.len() >= BATCH_LINES {
-                        spills[p].write(&tables::lines_batch(files, s.iter(), next)?)?;
-                        s.clear();
-                    }
-                }
-                Ok(())
-            };
+            let mut writer = RunWriter::new(staging, "base", files, next, parts)?;
             let mut merge = RunMerge::open(self, runs)?;
+            let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
             while let Some(l) = merge.next_line(names)? {
-                count += 1;
-                key_batch.push(l);
-                if key_batch.len() == BATCH_LINES {
-                    flush(&mut key_batch, &mut spilled, &mut by_key, &mut spills)?;
+                batch.push(l);
+                if batch.len() == BATCH_LINES {
+                    writer.push(&batch)?;
+                    batch.clear();
                 }
             }
-            flush(&mut key_batch, &mut spilled, &mut by_key, &mut spills)?;
-            for (p, s) in spilled.iter().enumerate() {
-                spills[p].write(&tables::lines_batch(files, s.iter(), next)?)?;
-            }
-            drop(spilled);
-            by_key.finish()?;
-            for s in spills {
-                s.finish()?;
-            }
-            let by_key_name = format!("{folder}/base_by_key.parquet");
-            self.store.put_file(&by_key_name, &by_key_path)?;
-            let mut by_client = Vec::with_capacity(parts);
-            for (p, path) in spill_paths.iter().enumerate() {
-                let mut lines = Vec::new();
-                let f =
-                    File::open(path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-                tables::read_lines(f, None, names, |l| lines.push(l))?;
-                lines.sort_unstable_by_key(|l| (l.client_id, l.key));
-                let key = format!("{folder}/base_by_client_{p:03}.parquet");
-                let refs: Vec<&Line> = lines.iter().collect();
-                self.put_line_refs(&key, files, &refs, next)?;
-                by_client.push(key);
-            }
-            Ok(Run { generation: next, lines: count, by_key: by_key_name, by_client })
+            writer.push(&batch)?;
+            writer.finish(self, folder, names)
         })
     }
 
@@ -750,6 +713,215 @@ impl<S: Store> Lake<S> {
             )?;
         }
         Ok(out.into_values().collect())
+    }
+}
+
+/// Objects read during one fold, fetched once each from a store that keeps no local file.
+#[derive(Default)]
+struct ObjectCache {
+    bytes: BTreeMap<String, duff_core::bytes::Bytes>,
+}
+
+impl ObjectCache {
+    fn open<S: Store>(&mut self, lake: &Lake<S>, key: &str) -> Result<Object> {
+        if let Some(b) = self.bytes.get(key) {
+            return Ok(Object::Bytes(b.clone()));
+        }
+        let object = lake.open_object(key)?;
+        if let Object::Bytes(b) = &object {
+            self.bytes.insert(key.to_owned(), b.clone());
+        }
+        Ok(object)
+    }
+}
+
+/// The lines of a run object whose `column` statistics may match, for which `keep` holds.
+fn read_lines_where(
+    object: Object,
+    key: &str,
+    column: &str,
+    wanted: impl Fn(i64, i64) -> bool,
+    names: &mut Names,
+    mut keep: impl FnMut(Line),
+) -> Result<()> {
+    let wrap = |source| Error::ServingObject { key: key.to_owned(), source };
+    match object {
+        Object::File(f) => {
+            let groups = tables::row_groups_where(&f, column, wanted).map_err(wrap)?;
+            if !groups.is_empty() {
+                tables::read_lines(f, Some(groups), names, &mut keep).map_err(wrap)?;
+            }
+        }
+        Object::Bytes(b) => {
+            let groups = tables::row_groups_where(&b, column, wanted).map_err(wrap)?;
+            if !groups.is_empty() {
+                tables::read_lines(b, Some(groups), names, &mut keep).map_err(wrap)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes lines to a local Parquet file of the lines' schema.
+fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
+    let mut w = TableWriter::new(open_staged(path)?, tables::lines_schema())?;
+    for chunk in lines.chunks(BATCH_LINES) {
+        w.write(&tables::lines_batch(files, chunk.iter(), 0)?)?;
+    }
+    if lines.is_empty() {
+        w.write(&tables::lines_batch(files, std::iter::empty(), 0)?)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// A run written as its lines come (sorted by key): the `by_key` file streamed, the
+/// `by_client` partitions set aside in local files and sorted one at a time at the end, so
+/// that memory holds one partition, not the run.
+struct RunWriter<'a> {
+    files: &'a FileTable,
+    generation: u64,
+    name: &'static str,
+    staging: &'a Path,
+    by_key: TableWriter<BufWriter<File>>,
+    spills: Vec<TableWriter<BufWriter<File>>>,
+    pending: Vec<Vec<Line>>,
+    count: u64,
+}
+
+impl<'a> RunWriter<'a> {
+    fn new(
+        staging: &'a Path,
+        name: &'static str,
+        files: &'a FileTable,
+        generation: u64,
+        parts: usize,
+    ) -> Result<RunWriter<'a>> {
+        let by_key = TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
+        let mut spills = Vec::with_capacity(parts);
+        for p in 0..parts {
+            spills.push(TableWriter::new(
+                open_staged(&staging.join(format!("{name}_spill_{p:03}.parquet")))?,
+                tables::lines_schema(),
+            )?);
+        }
+        Ok(RunWriter {
+            files,
+            generation,
+            name,
+            staging,
+            by_key,
+            spills,
+            pending: vec![Vec::new(); parts.max(1)],
+            count: 0,
+        })
+    }
+
+    /// Appends lines, sorted by key and after every line pushed before.
+    fn push(&mut self, lines: &[Line]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.count += lines.len() as u64;
+        for chunk in lines.chunks(BATCH_LINES) {
+            self.by_key.write(&tables::lines_batch(self.files, chunk.iter(), self.generation)?)?;
+        }
+        let parts = self.spills.len();
+        for l in lines {
+            let p = partition(l.client_id, parts);
+            self.pending[p].push(l.clone());
+            if self.pending[p].len() >= BATCH_LINES {
+                self.spills[p].write(&tables::lines_batch(self.files, self.pending[p].iter(), self.generation)?)?;
+                self.pending[p].clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the files and puts them under `folder`.
+    fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str, names: &mut Names) -> Result<Run> {
+        let (files, generation) = (self.files, self.generation);
+        if self.count == 0 {
+            self.by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+        }
+        self.by_key.finish()?;
+        let by_key = format!("{folder}/{}_by_key.parquet", self.name);
+        lake.store.put_file(&by_key, &self.staging.join(format!("{}_by_key.parquet", self.name)))?;
+        let mut by_client = Vec::with_capacity(self.spills.len());
+        for (p, mut spill) in self.spills.into_iter().enumerate() {
+            spill.write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
+            self.pending[p] = Vec::new();
+            spill.finish()?;
+            let path = self.staging.join(format!("{}_spill_{p:03}.parquet", self.name));
+            let mut lines = Vec::new();
+            let f = File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
+            tables::read_lines(f, None, names, |l| lines.push(l))?;
+            let _ = std::fs::remove_file(&path);
+            lines.sort_unstable_by_key(|l| (l.client_id, l.key));
+            let sorted = self.staging.join(format!("{}_by_client_{p:03}.parquet", self.name));
+            let mut w = TableWriter::new(open_staged(&sorted)?, tables::lines_schema())?;
+            for chunk in lines.chunks(BATCH_LINES) {
+                w.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
+            }
+            if lines.is_empty() {
+                w.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+            }
+            w.finish()?;
+            let key = format!("{folder}/{}_by_client_{p:03}.parquet", self.name);
+            lake.store.put_file(&key, &sorted)?;
+            by_client.push(key);
+        }
+        Ok(Run { generation, lines: self.count, by_key, by_client })
+    }
+}
+
+/// The new versions of a fold in key order: chunks set aside in local files, merged with
+/// the last chunk held in memory; versions of one line in several chunks are folded.
+struct NewMerge<'a> {
+    files: &'a FileTable,
+    cursors: Vec<Cursor>,
+    last: std::collections::VecDeque<Line>,
+}
+
+impl<'a> NewMerge<'a> {
+    fn open(chunks: &[std::path::PathBuf], last: Vec<Line>, files: &'a FileTable) -> Result<NewMerge<'a>> {
+        let schema = tables::lines_schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
+        let mut cursors = Vec::with_capacity(chunks.len());
+        for path in chunks {
+            let f = File::open(path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
+            let batches = duff_core::parquet_reader_projected(f, &columns, None)?;
+            cursors.push(Cursor { batches: Box::new(batches), buffered: Default::default(), key: path.display().to_string() });
+        }
+        Ok(NewMerge { files, cursors, last: last.into() })
+    }
+
+    fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
+        let mut min: Option<LineKey> = self.last.front().map(|l| l.key);
+        for c in &mut self.cursors {
+            if let Some(l) = c.peek(names)? {
+                min = Some(min.map_or(l.key, |m| m.min(l.key)));
+            }
+        }
+        let Some(key) = min else { return Ok(None) };
+        let mut out: Option<Line> = None;
+        let mut take = |l: Line| match &mut out {
+            Some(o) => o.absorb(&l, self.files),
+            None => out = Some(l),
+        };
+        for c in &mut self.cursors {
+            if c.peek(names)?.is_some_and(|l| l.key == key)
+                && let Some(l) = c.buffered.pop_front()
+            {
+                take(l);
+            }
+        }
+        if self.last.front().is_some_and(|l| l.key == key)
+            && let Some(l) = self.last.pop_front()
+        {
+            take(l);
+        }
+        Ok(out)
     }
 }
 

@@ -13,8 +13,16 @@ use std::time::Duration;
 
 /// Compacts often and splits bases in many client partitions, so that small lakes go
 /// through every path.
+/// Sorts new versions 7 at a time and folds 5 lines at a time, too.
 fn tiny() -> ServingConfig {
-    ServingConfig { max_runs: 2, min_compaction_lines: 0, lines_per_partition: 8, grace: Duration::ZERO }
+    ServingConfig {
+        max_runs: 2,
+        min_compaction_lines: 0,
+        lines_per_partition: 8,
+        grace: Duration::ZERO,
+        chunk_lines: 7,
+        window_lines: 5,
+    }
 }
 
 fn lenient() -> IngestConfig {
@@ -95,7 +103,7 @@ fn assert_serves_the_lake<S: Store>(lake: &Lake<S>, snapshot: &ServingSnapshot) 
 
 /// Never compacts (runs pile up on the first base).
 fn piling() -> ServingConfig {
-    ServingConfig { max_runs: 100, min_compaction_lines: u64::MAX, lines_per_partition: 8, grace: Duration::ZERO }
+    ServingConfig { max_runs: 100, min_compaction_lines: u64::MAX, ..tiny() }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! Usage:
 //!
 //! ```text
-//! generate [--rows N] [--bad-frac F] [--seed S] [--out PATH] [--start-order-id K]
+//! generate [--rows N] [--bad-frac F] [--seed S] [--out PATH] [--start-order-id K] [--statuses drawn|advanced]
 //! ```
 //!
 //! Defaults: `--rows 1000 --bad-frac 0.0 --seed 42 --out - --start-order-id 100000`
@@ -80,12 +80,25 @@ pub struct Config {
     pub out: String,
     /// The first order id.
     pub start_order_id: u64,
+    /// Statuses moved on: with the seed and first order id of an earlier file, the same
+    /// order lines come out, their `created` orders now `delivered` (one in ten `broken`):
+    /// the status updates of a later day.
+    pub advanced: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { rows: 1000, bad_frac: 0.0, seed: 42, out: "-".to_owned(), start_order_id: 100_000 }
+        Self { rows: 1000, bad_frac: 0.0, seed: 42, out: "-".to_owned(), start_order_id: 100_000, advanced: false }
     }
+}
+
+/// The status of an order one step later: `created` becomes `delivered`, or `broken` for
+/// one order in ten (chosen by its id, without drawing from the generator).
+fn advance(status: &'static str, order_id: u64) -> &'static str {
+    if status != "created" {
+        return status;
+    }
+    if SplitMix64::new(order_id).next_u64().is_multiple_of(10) { "broken" } else { "delivered" }
 }
 
 /// What [`write_orders`] wrote.
@@ -580,7 +593,10 @@ pub fn write_orders<W: Write>(w: &mut W, cfg: &Config) -> io::Result<Stats> {
 
     let mut order_id = cfg.start_order_id;
     while stats.rows < cfg.rows {
-        let order = random_order(&mut rng, &catalog, order_id);
+        let mut order = random_order(&mut rng, &catalog, order_id);
+        if cfg.advanced {
+            order.status = advance(order.status, order_id);
+        }
         let line_count = rng.weighted(&LINES_PER_ORDER);
         let mut taken = [usize::MAX; 3];
         for slot in 0..line_count {
@@ -653,7 +669,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, C
 }
 
 fn is_known_flag(flag: &str) -> bool {
-    matches!(flag, "--rows" | "--bad-frac" | "--seed" | "--out" | "--start-order-id")
+    matches!(flag, "--rows" | "--bad-frac" | "--seed" | "--out" | "--start-order-id" | "--statuses")
 }
 
 fn next_value<I: Iterator<Item = OsString>>(args: &mut I, flag: &str) -> Result<String, CliError> {
@@ -668,6 +684,13 @@ fn apply_flag(cfg: &mut Config, flag: &str, value: &str) -> Result<(), CliError>
         "--seed" => cfg.seed = parse_u64(flag, value)?,
         "--start-order-id" => cfg.start_order_id = parse_u64(flag, value)?,
         "--bad-frac" => cfg.bad_frac = parse_fraction(flag, value)?,
+        "--statuses" => {
+            cfg.advanced = match value {
+                "drawn" => false,
+                "advanced" => true,
+                _ => return Err(CliError::Usage(format!("invalid value '{value}' for {flag}: expected drawn or advanced"))),
+            }
+        }
         "--out" if value.is_empty() => {
             return Err(CliError::Usage(format!("invalid value '' for {flag}: expected a path or -")));
         }
@@ -744,6 +767,30 @@ mod tests {
     fn same_seed_gives_identical_bytes() {
         assert_eq!(generate(5_000, 0.01, 7), generate(5_000, 0.01, 7));
         assert_ne!(generate(1_000, 0.0, 7), generate(1_000, 0.0, 8));
+    }
+
+    #[test]
+    fn advanced_statuses_keep_the_lines_and_move_created_on() {
+        let base = Config { rows: 3_000, ..Config::default() };
+        let later = Config { advanced: true, ..base.clone() };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_orders(&mut a, &base).unwrap();
+        write_orders(&mut b, &later).unwrap();
+        let (a, b) = (data_lines(&a), data_lines(&b));
+        assert_eq!(a.len(), b.len());
+        let mut moved = 0;
+        for (x, y) in a.iter().zip(&b) {
+            let (x, y) = (split_csv(x), split_csv(y));
+            assert_eq!(x[..9], y[..9], "the same line");
+            match (x[9].as_str(), y[9].as_str()) {
+                ("created", "delivered" | "broken") => moved += 1,
+                (s, t) => assert_eq!(s, t),
+            }
+        }
+        assert!(moved > 500, "{moved}");
+        let cli = parse_args(["--statuses", "advanced"].map(OsString::from)).unwrap();
+        assert!(cli.advanced);
+        assert!(parse_args(["--statuses", "later"].map(OsString::from)).is_err());
     }
 
     #[test]
@@ -887,7 +934,7 @@ mod tests {
             "7",
         ]))
         .expect("valid");
-        assert_eq!(cfg, Config { rows: 5, bad_frac: 0.25, seed: 9, out: "x.csv".to_owned(), start_order_id: 7 });
+        assert_eq!(cfg, Config { rows: 5, bad_frac: 0.25, seed: 9, out: "x.csv".to_owned(), start_order_id: 7, advanced: false });
     }
 
     #[test]

@@ -79,6 +79,15 @@ impl NewVersions {
         &self.lines
     }
 
+    /// Takes the new versions read so far, one per line, sorted by key (what the files said
+    /// of clients and products stays): a caller reading more than fits in memory sorts
+    /// and sets aside a chunk at a time, then merges the chunks.
+    pub fn take_sorted(&mut self, files: &FileTable) -> Vec<Line> {
+        self.settle(files);
+        self.sorted = false;
+        std::mem::take(&mut self.lines)
+    }
+
     /// The orders the new versions touch, sorted.
     pub fn orders(&mut self, files: &FileTable) -> Vec<i64> {
         self.settle(files);

@@ -1,0 +1,381 @@
+//! [`ServingEngine`]: the API answered from the lake's serving state (`duff_lake::serving`),
+//! never from its history.
+//!
+//! - A report that is not about one client is read from the generation's aggregates, held
+//!   in memory (a few megabytes: product, client and total cells, the dimensions' rows).
+//! - A report about one client, and a client's orders, are computed from that client's
+//!   current lines, read from the generation's runs (the row groups that hold the client)
+//!   and kept in a small cache per generation.
+//!
+//! Freshness: the newest generation's number is checked at most once per
+//! [`ServingEngineConfig::refresh_interval`] (two small reads); a newer generation is loaded
+//! in the background while requests keep being answered from the one in memory, then
+//! swapped in. Only the very first request waits for a load. A file is therefore answered
+//! at most one refresh interval plus one load after its generation is committed.
+
+use crate::catalog::{ClientOrders, Report};
+use crate::engine::{BoxFuture, EngineError, QueryEngine, ResultSet};
+use crate::question::Question;
+use duff_core::reports::{self, ReportFilter, Rows};
+use duff_core::serving::Line;
+use duff_lake::{Lake, ServingSnapshot, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How the serving engine follows the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServingEngineConfig {
+    /// How long the newest generation's number is trusted before it is read again
+    /// (default 1 s; 0 reads it on every request).
+    pub refresh_interval: Duration,
+    /// Clients whose current lines are kept per generation (default 256).
+    pub client_cache_entries: usize,
+}
+
+impl Default for ServingEngineConfig {
+    fn default() -> Self {
+        ServingEngineConfig { refresh_interval: Duration::from_secs(1), client_cache_entries: 256 }
+    }
+}
+
+/// The API answered from the serving state of a lake on any [`Store`]. See the
+/// [module docs](self).
+pub struct ServingEngine<S: Store + 'static> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Store + 'static> std::fmt::Debug for ServingEngine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingEngine").field("location", &self.inner.lake.store().location()).finish()
+    }
+}
+
+struct Inner<S: Store> {
+    lake: Lake<S>,
+    cfg: ServingEngineConfig,
+    /// The generation answering requests.
+    current: RwLock<Option<Arc<Loaded>>>,
+    /// When the newest generation's number was last read.
+    checked: Mutex<Option<Instant>>,
+    /// One load at a time.
+    loading: tokio::sync::Mutex<()>,
+}
+
+/// A loaded generation and its cache of client lines.
+struct Loaded {
+    snapshot: ServingSnapshot,
+    clients: Mutex<HashMap<i64, Arc<Vec<Line>>>>,
+}
+
+fn lake_error(e: duff_lake::Error) -> EngineError {
+    EngineError::Lake(Box::new(e))
+}
+
+fn join_error(e: tokio::task::JoinError) -> EngineError {
+    EngineError::Internal(Box::new(e))
+}
+
+impl<S: Store + 'static> ServingEngine<S> {
+    /// An engine over `lake`.
+    pub fn new(lake: Lake<S>, cfg: ServingEngineConfig) -> ServingEngine<S> {
+        ServingEngine {
+            inner: Arc::new(Inner {
+                lake,
+                cfg,
+                current: RwLock::new(None),
+                checked: Mutex::new(None),
+                loading: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Loads the newest generation now (a server calls it before listening) and returns
+    /// its number and current lines (0 and 0 for a lake without a generation).
+    ///
+    /// # Errors
+    /// The lake cannot be read.
+    pub async fn refresh(&self) -> Result<(u64, u64), EngineError> {
+        Inner::load_newest(&self.inner).await?;
+        Ok(self.generation().map_or((0, 0), |l| (l.snapshot.generation.generation, l.snapshot.generation.lines)))
+    }
+
+    fn generation(&self) -> Option<Arc<Loaded>> {
+        self.inner.current.read().ok().and_then(|g| g.clone())
+    }
+
+    /// The generation to answer from: the one in memory, refreshed in the background when
+    /// the refresh interval passed; loaded now only when none is in memory.
+    async fn snapshot(&self) -> Result<Option<Arc<Loaded>>, EngineError> {
+        let due = {
+            let mut checked = self.inner.checked.lock().map_err(|_| EngineError::internal("a lock was poisoned"))?;
+            let due = checked.is_none_or(|t| t.elapsed() >= self.inner.cfg.refresh_interval);
+            if due {
+                *checked = Some(Instant::now());
+            }
+            due
+        };
+        match self.generation() {
+            None => {
+                Inner::load_newest(&self.inner).await?;
+                Ok(self.generation())
+            }
+            Some(current) => {
+                if due {
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = Inner::load_newest(&inner).await {
+                            tracing::warn!(error = %e, "the serving state could not be refreshed");
+                        }
+                    });
+                }
+                Ok(Some(current))
+            }
+        }
+    }
+
+    /// A client's current lines in `g`, from the cache or the runs.
+    async fn client_lines(&self, g: &Arc<Loaded>, client_id: i64) -> Result<Arc<Vec<Line>>, EngineError> {
+        if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
+            return Ok(hit);
+        }
+        let (inner, g2) = (self.inner.clone(), g.clone());
+        let lines = tokio::task::spawn_blocking(move || inner.lake.client_lines(&g2.snapshot, client_id))
+            .await
+            .map_err(join_error)?
+            .map_err(lake_error)?;
+        let lines = Arc::new(lines);
+        if let Ok(mut cache) = g.clients.lock() {
+            if cache.len() >= self.inner.cfg.client_cache_entries {
+                cache.clear();
+            }
+            cache.insert(client_id, lines.clone());
+        }
+        Ok(lines)
+    }
+
+    async fn answer_report(&self, report: Report, filter: &ReportFilter) -> Result<ResultSet, EngineError> {
+        let r = core_report(report);
+        let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
+        let rows = match g.snapshot.report(r, filter) {
+            Some(rows) => rows,
+            None => {
+                let client = r.accepted(filter).client_id.unwrap_or_default();
+                let lines = self.client_lines(&g, client).await?;
+                reports::report(r, lines.iter(), &g.snapshot.dims, filter)
+            }
+        };
+        Ok(result_of(rows))
+    }
+
+    async fn answer_client_orders(&self, q: &ClientOrders) -> Result<ResultSet, EngineError> {
+        let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
+        let lines = self.client_lines(&g, q.client_id).await?;
+        Ok(client_orders(q, &lines, g.snapshot.dims.client_name(q.client_id)))
+    }
+}
+
+impl<S: Store + 'static> Inner<S> {
+    /// Reads the newest generation's number and loads it if it is not the one in memory.
+    async fn load_newest(inner: &Arc<Inner<S>>) -> Result<(), EngineError> {
+        let _one = inner.loading.lock().await;
+        let me = inner.clone();
+        let head = tokio::task::spawn_blocking(move || me.lake.serving_head())
+            .await
+            .map_err(join_error)?
+            .map_err(lake_error)?;
+        let Some(head) = head else { return Ok(()) };
+        let have = inner.current.read().ok().and_then(|g| g.as_ref().map(|l| l.snapshot.generation.generation));
+        if have == Some(head.generation) {
+            return Ok(());
+        }
+        let me = inner.clone();
+        let started = Instant::now();
+        let snapshot = tokio::task::spawn_blocking(move || me.lake.snapshot_of(head))
+            .await
+            .map_err(join_error)?
+            .map_err(lake_error)?;
+        tracing::info!(
+            generation = snapshot.generation.generation,
+            lines = snapshot.generation.lines,
+            ms = started.elapsed().as_millis() as u64,
+            "serving state loaded"
+        );
+        let loaded = Arc::new(Loaded { snapshot, clients: Mutex::new(HashMap::new()) });
+        if let Ok(mut g) = inner.current.write() {
+            *g = Some(loaded);
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store + 'static> QueryEngine for ServingEngine<S> {
+    fn name(&self) -> &'static str {
+        "serving"
+    }
+
+    fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+        Box::pin(async move {
+            match question {
+                Question::Report(r, f) => self.answer_report(*r, f).await,
+                Question::ClientOrders(q) => self.answer_client_orders(q).await,
+            }
+        })
+    }
+}
+
+/// The core's report of an API report.
+fn core_report(r: Report) -> reports::Report {
+    match r {
+        Report::SalesByProduct => reports::Report::SalesByProduct,
+        Report::OrderStatus => reports::Report::OrderStatus,
+        Report::OrdersByClient => reports::Report::OrdersByClient,
+        Report::SalesByChannel => reports::Report::SalesByChannel,
+        Report::BrokenRateByProduct => reports::Report::BrokenRateByProduct,
+        Report::BrokenRateByChannel => reports::Report::BrokenRateByChannel,
+        Report::ClientValue => reports::Report::ClientValue,
+    }
+}
+
+fn set(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> ResultSet {
+    ResultSet { columns: columns.iter().map(|c| (*c).to_owned()).collect(), rows }
+}
+
+fn some(v: impl ToString) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// A report's rows as the text a SQL engine gives.
+fn result_of(rows: Rows) -> ResultSet {
+    match rows {
+        Rows::SalesByProduct(v) => set(
+            &["product_id", "product_description", "orders", "units", "sales", "volume_l"],
+            v.into_iter()
+                .map(|r| {
+                    vec![
+                        some(r.product_id),
+                        Some(r.product_description),
+                        some(r.orders),
+                        some(r.units),
+                        Some(r.sales),
+                        Some(r.volume_l),
+                    ]
+                })
+                .collect(),
+        ),
+        Rows::OrderStatus(v) => set(
+            &["status", "orders", "units", "sales"],
+            v.into_iter().map(|r| vec![some(r.status.as_str()), some(r.orders), some(r.units), Some(r.sales)]).collect(),
+        ),
+        Rows::OrdersByClient(v) => set(
+            &["client_id", "client_name", "orders", "units", "sales"],
+            v.into_iter()
+                .map(|r| vec![some(r.client_id), Some(r.client_name), some(r.orders), some(r.units), Some(r.sales)])
+                .collect(),
+        ),
+        Rows::SalesByChannel(v) => set(
+            &["channel", "orders", "units", "sales", "volume_l"],
+            v.into_iter()
+                .map(|r| vec![some(r.channel.as_str()), some(r.orders), some(r.units), Some(r.sales), Some(r.volume_l)])
+                .collect(),
+        ),
+        Rows::BrokenRateByProduct(v) => set(
+            &["product_id", "product_description", "lines", "broken_lines", "broken_rate"],
+            v.into_iter()
+                .map(|r| {
+                    vec![
+                        some(r.product_id),
+                        Some(r.product_description),
+                        some(r.lines),
+                        some(r.broken_lines),
+                        Some(r.broken_rate),
+                    ]
+                })
+                .collect(),
+        ),
+        Rows::BrokenRateByChannel(v) => set(
+            &["channel", "lines", "broken_lines", "broken_rate"],
+            v.into_iter()
+                .map(|r| vec![some(r.channel.as_str()), some(r.lines), some(r.broken_lines), Some(r.broken_rate)])
+                .collect(),
+        ),
+        Rows::ClientValue(v) => set(
+            &[
+                "client_id",
+                "client_name",
+                "orders",
+                "lines",
+                "units",
+                "sales",
+                "avg_order_value",
+                "first_seen_at",
+                "last_seen_at",
+            ],
+            v.into_iter()
+                .map(|r| {
+                    vec![
+                        some(r.client_id),
+                        Some(r.client_name),
+                        some(r.orders),
+                        some(r.lines),
+                        some(r.units),
+                        Some(r.sales),
+                        Some(r.avg_order_value),
+                        Some(duff_core::lake::format_instant(r.first_seen_micros)),
+                        Some(duff_core::lake::format_instant(r.last_seen_micros)),
+                    ]
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// A page of a client's orders, shaped as [`Question::ClientOrders`] says: no row when the
+/// client has no line; one row of NULLs (but the name) when the filters keep none.
+fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> ResultSet {
+    const COLUMNS: [&str; 10] = [
+        "client_name",
+        "order_id",
+        "product_id",
+        "product_description",
+        "units",
+        "unit_price",
+        "amount",
+        "volume_l",
+        "channel",
+        "status",
+    ];
+    if lines.is_empty() {
+        return set(&COLUMNS, Vec::new());
+    }
+    let after = q.after.map(|k| (k.order_id, k.product_id));
+    let rows: Vec<Vec<Option<String>>> = lines
+        .iter()
+        .filter(|l| {
+            q.status.is_none_or(|s| s == l.status)
+                && q.channel.is_none_or(|c| c == l.channel)
+                && after.is_none_or(|a| (l.key.order_id, l.key.product_id) > a)
+        })
+        .take(q.limit as usize + 1)
+        .map(|l| {
+            vec![
+                Some(client_name.to_owned()),
+                some(l.key.order_id),
+                some(l.key.product_id),
+                Some(l.product_description.to_string()),
+                some(l.units),
+                Some(duff_core::format_scaled(i128::from(l.unit_price), duff_core::MONEY_SCALE)),
+                Some(duff_core::format_scaled(i128::from(l.amount), duff_core::MONEY_SCALE)),
+                Some(duff_core::format_scaled(i128::from(l.volume), duff_core::VOLUME_SCALE)),
+                some(l.channel.as_str()),
+                some(l.status.as_str()),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        let mut only_name = vec![None; COLUMNS.len()];
+        only_name[0] = Some(client_name.to_owned());
+        return set(&COLUMNS, vec![only_name]);
+    }
+    set(&COLUMNS, rows)
+}
