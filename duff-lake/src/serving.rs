@@ -797,7 +797,8 @@ impl<'a> RunWriter<'a> {
         generation: u64,
         parts: usize,
     ) -> Result<RunWriter<'a>> {
-        let by_key = TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
+        let by_key =
+            TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
         let mut spills = Vec::with_capacity(parts);
         for p in 0..parts {
             spills.push(TableWriter::new(
@@ -885,13 +886,15 @@ struct NewMerge<'a> {
 
 impl<'a> NewMerge<'a> {
     fn open(chunks: &[std::path::PathBuf], last: Vec<Line>, files: &'a FileTable) -> Result<NewMerge<'a>> {
-        let schema = tables::lines_schema();
-        let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
         let mut cursors = Vec::with_capacity(chunks.len());
         for path in chunks {
             let f = File::open(path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-            let batches = duff_core::parquet_reader_projected(f, &columns, None)?;
-            cursors.push(Cursor { batches: Box::new(batches), buffered: Default::default(), key: path.display().to_string() });
+            let batches = tables::lines_reader(f, None)?;
+            cursors.push(Cursor {
+                batches: Some(Box::new(batches)),
+                buffered: Default::default(),
+                key: path.display().to_string(),
+            });
         }
         Ok(NewMerge { files, cursors, last: last.into() })
     }
@@ -984,7 +987,9 @@ struct RunMerge {
 }
 
 struct Cursor {
-    batches: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send>,
+    /// `None` once exhausted: asking a Parquet reader past its end again is not free (it
+    /// costs more with every call), so it is asked once.
+    batches: Option<Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send>>,
     buffered: std::collections::VecDeque<Line>,
     key: String,
 }
@@ -992,7 +997,10 @@ struct Cursor {
 impl Cursor {
     fn peek(&mut self, names: &mut Names) -> Result<Option<&Line>> {
         while self.buffered.is_empty() {
-            let Some(batch) = self.batches.next() else { return Ok(None) };
+            let Some(batch) = self.batches.as_mut().and_then(Iterator::next) else {
+                self.batches = None;
+                return Ok(None);
+            };
             let wrap = |source| Error::ServingObject { key: self.key.clone(), source };
             let batch = batch.map_err(wrap)?;
             let buffered = &mut self.buffered;
@@ -1004,17 +1012,15 @@ impl Cursor {
 
 impl RunMerge {
     fn open<S: Store>(lake: &Lake<S>, runs: &[Run]) -> Result<RunMerge> {
-        let schema = tables::lines_schema();
-        let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
         let mut cursors = Vec::with_capacity(runs.len());
         for r in runs {
             let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
             let batches: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send> =
                 match lake.open_object(&r.by_key)? {
-                    Object::File(f) => Box::new(duff_core::parquet_reader_projected(f, &columns, None).map_err(wrap)?),
-                    Object::Bytes(b) => Box::new(duff_core::parquet_reader_projected(b, &columns, None).map_err(wrap)?),
+                    Object::File(f) => Box::new(tables::lines_reader(f, None).map_err(wrap)?),
+                    Object::Bytes(b) => Box::new(tables::lines_reader(b, None).map_err(wrap)?),
                 };
-            cursors.push(Cursor { batches, buffered: Default::default(), key: r.by_key.clone() });
+            cursors.push(Cursor { batches: Some(batches), buffered: Default::default(), key: r.by_key.clone() });
         }
         Ok(RunMerge { cursors })
     }

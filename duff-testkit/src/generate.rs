@@ -688,7 +688,11 @@ fn apply_flag(cfg: &mut Config, flag: &str, value: &str) -> Result<(), CliError>
             cfg.advanced = match value {
                 "drawn" => false,
                 "advanced" => true,
-                _ => return Err(CliError::Usage(format!("invalid value '{value}' for {flag}: expected drawn or advanced"))),
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "invalid value '{value}' for {flag}: expected drawn or advanced"
+                    )));
+                }
             }
         }
         "--out" if value.is_empty() => {
@@ -934,7 +938,10 @@ mod tests {
             "7",
         ]))
         .expect("valid");
-        assert_eq!(cfg, Config { rows: 5, bad_frac: 0.25, seed: 9, out: "x.csv".to_owned(), start_order_id: 7, advanced: false });
+        assert_eq!(
+            cfg,
+            Config { rows: 5, bad_frac: 0.25, seed: 9, out: "x.csv".to_owned(), start_order_id: 7, advanced: false }
+        );
     }
 
     #[test]

@@ -696,12 +696,27 @@ pub fn read_lines<R: parquet::file::reader::ChunkReader + 'static>(
     names: &mut Names,
     mut f: impl FnMut(Line),
 ) -> Result<()> {
-    let schema = lines_schema();
-    let columns: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
-    for batch in crate::parquet_io::parquet_reader_projected(reader, &columns, groups)? {
+    for batch in lines_reader(reader, groups)? {
         decode_lines(&batch?, names, &mut f)?;
     }
     Ok(())
+}
+
+/// The batches of a run file (every row group, or only `groups`), text decoded plain (the
+/// files are small per row group; dictionary arrays would cost more to build than they save).
+///
+/// # Errors
+/// When the file is not readable Parquet.
+pub fn lines_reader<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    groups: Option<Vec<usize>>,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
+    let mut builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)?
+        .with_batch_size(SERVING_ROW_GROUP_ROWS);
+    if let Some(groups) = groups {
+        builder = builder.with_row_groups(groups);
+    }
+    Ok(builder.build()?.map(|b| b.map_err(crate::Error::from)))
 }
 
 /// The keys of a run file, in file order (two columns decoded).
