@@ -52,6 +52,7 @@ pub use arrow_array;
 pub use bytes;
 
 mod columns;
+mod config;
 mod error;
 pub mod fanout;
 mod hash;
@@ -70,13 +71,13 @@ pub mod tables;
 mod validate;
 
 pub use columns::{Column, DELIMITERS, Header};
+pub use config::IngestConfig;
 pub use error::{Error, ErrorKind, Position, Result};
 pub use ingest::{
-    CollectSink, FileIngest, FileSummary, Finish, IngestConfig, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink,
-    ingest_bytes, ingest_reader,
+    CollectSink, FileIngest, Finish, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink, ingest_bytes, ingest_reader,
 };
 pub use lake::{FileHasher, FileId, FileMeta, Table};
-pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};
+pub use manifest::{FileError, FileSummary, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};
 pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
 pub use number::{format_litres, format_scaled, to_decimal};
 pub use parquet_io::{

@@ -14,11 +14,11 @@ use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::FileMeta;
 use crate::model::{Channel, Status};
-use crate::tables::{MONEY, VOLUME, timestamp_builder};
+use crate::tables::{MONEY, VOLUME, column, timestamp_builder};
 use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -130,26 +130,6 @@ struct FactColumns<'a> {
     amount: &'a arrow_array::PrimitiveArray<Decimal128Type>,
     volume: &'a arrow_array::PrimitiveArray<Decimal128Type>,
     line: &'a arrow_array::PrimitiveArray<Int64Type>,
-}
-
-pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
-    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
-        table: "fact_order_line",
-        message: format!("column `{name}` is missing"),
-    })?;
-    if c.data_type() != t {
-        return Err(ErrorKind::Schema {
-            table: "fact_order_line",
-            message: format!("column `{name}` is {}, expected {t}", c.data_type()),
-        }
-        .into());
-    }
-    if c.null_count() > 0 {
-        return Err(
-            ErrorKind::Schema { table: "fact_order_line", message: format!("column `{name}` has nulls") }.into()
-        );
-    }
-    Ok(c)
 }
 
 impl<'a> FactColumns<'a> {

@@ -29,13 +29,12 @@
 //! the fact and quarantine rows are cut into objects (one per part: [`Table::part_key`]).
 
 use crate::columns::Header;
+use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
-use crate::ingest::{
-    FileIngest, FileSummary, IngestConfig, PartOutput, SAMPLE_PROBLEMS, TableSink, manifest_of, repeated,
-};
+use crate::ingest::{FileIngest, PartOutput, TableSink, repeated};
 use crate::lake::{FileHasher, FileId, FileMeta, Table};
-use crate::manifest::{Manifest, OutputObject, Problem};
+use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
 use arrow_array::RecordBatch;
 use std::sync::Mutex;
@@ -623,7 +622,7 @@ pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<Part
         });
         dimensions.push((Table::DimProduct, dim_product_batch(meta, products.iter().map(|(k, v)| (*k, v)))?));
     }
-    let manifest = manifest_of(meta, cfg, bytes, header, &summary, problems, objects);
+    let manifest = Manifest::of_file(meta, cfg, bytes, header, &summary, problems, objects);
     Ok(FanOut { manifest, dimensions, parts, parts_read_again: 0 })
 }
 

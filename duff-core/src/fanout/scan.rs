@@ -1,8 +1,8 @@
 //! The plan's record scan: record boundaries only, no validation.
 
 use crate::columns::Header;
+use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
-use crate::ingest::IngestConfig;
 use crate::reader::{Field, Scan, read_header, scan_record};
 
 /// Finds the records of a file fed in order, from its first byte, in pieces of any size:

@@ -11,10 +11,11 @@
 //! outcome is [`Outcome::Published`] (a file over the reject threshold is refused whole).
 
 use crate::columns::{Column, Header};
-use crate::error::{Error, ErrorKind, Position, Result};
+use crate::config::IngestConfig;
+use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileHasher, FileMeta, Table};
-use crate::manifest::{Manifest, Outcome, OutputObject, Problem};
+use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::model::{OrderLine, Reason, ReasonCode};
 use crate::reader::{Field, Scan, scan_record};
 use crate::tables::{
@@ -75,117 +76,6 @@ impl TableSink for CollectSink {
 /// The longest field accepted; a longer one quarantines its row (`field_too_long`).
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
-/// Settings of an ingest. Parse and validate once (at cold start), then reuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngestConfig {
-    /// Quarantined share (parts per million of rows read) above which the file is refused.
-    pub reject_threshold_ppm: u32,
-    /// Rows per Arrow batch (and per Parquet write). The default, 32Ki rows (~10 MB of fact
-    /// batch), keeps the batches in flight between a reading and an encoding thread small.
-    pub batch_rows: usize,
-    /// The largest record accepted before the file is refused (a stray quote).
-    pub max_record_bytes: usize,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        IngestConfig { reject_threshold_ppm: 50_000, batch_rows: 32 * 1024, max_record_bytes: 16 << 20 }
-    }
-}
-
-impl IngestConfig {
-    /// Parses a reject threshold written as a fraction between 0 and 1 (`"0.05"` is 5 %),
-    /// with at most 6 decimal places.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] naming `DUFF_REJECT_THRESHOLD` when the text is not such a fraction.
-    pub fn parse_reject_threshold(text: &str) -> Result<u32> {
-        let bad = || -> Error {
-            ErrorKind::Config {
-                name: "DUFF_REJECT_THRESHOLD",
-                message: format!("'{text}' is not a fraction between 0 and 1 with at most 6 decimals (e.g. 0.05)"),
-            }
-            .into()
-        };
-        let ppm = crate::number::parse_decimal(text.trim().as_bytes(), 6).map_err(|_| bad())?;
-        if ppm > 1_000_000 {
-            return Err(bad());
-        }
-        u32::try_from(ppm).map_err(|_| bad())
-    }
-
-    /// The threshold as a decimal fraction (`"0.05"`).
-    pub fn reject_threshold_text(&self) -> String {
-        crate::number::to_decimal(i128::from(self.reject_threshold_ppm), 6)
-            .map(|d| d.normalize().to_string())
-            .unwrap_or_default()
-    }
-}
-
-/// Counts and exact totals of one file, or of a part of one (a byte range).
-///
-/// Summaries [`merge`](FileSummary::merge): merging is associative and commutative, so
-/// parts processed apart add up to the whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileSummary {
-    /// Data rows read (blank lines are not rows).
-    pub rows_read: u64,
-    /// Rows accepted into the lake.
-    pub rows_accepted: u64,
-    /// Rows quarantined.
-    pub rows_quarantined: u64,
-    /// Blank lines skipped.
-    pub blank_lines: u64,
-    /// Quarantined rows per reason (a row with two reasons counts under both).
-    pub by_reason: BTreeMap<ReasonCode, u64>,
-    /// Sum of `product_ccf` over accepted rows.
-    pub units: i128,
-    /// Sum of `amount` over accepted rows, in cents.
-    pub amount: i128,
-    /// Sum of `volume_l` over accepted rows, in millionths of a litre.
-    pub volume: i128,
-}
-
-impl FileSummary {
-    /// Adds `other` into `self`.
-    pub fn merge(&mut self, other: &FileSummary) {
-        self.rows_read += other.rows_read;
-        self.rows_accepted += other.rows_accepted;
-        self.rows_quarantined += other.rows_quarantined;
-        self.blank_lines += other.blank_lines;
-        for (code, n) in &other.by_reason {
-            *self.by_reason.entry(*code).or_default() += n;
-        }
-        self.units += other.units;
-        self.amount += other.amount;
-        self.volume += other.volume;
-    }
-
-    fn accept(&mut self, row: &OrderLine<'_>) {
-        self.rows_read += 1;
-        self.rows_accepted += 1;
-        self.units += i128::from(row.units);
-        self.amount += i128::from(row.amount);
-        self.volume += i128::from(row.volume);
-    }
-
-    fn quarantine(&mut self, reasons: &[Reason]) {
-        self.rows_read += 1;
-        self.rows_quarantined += 1;
-        let mut codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        for c in codes {
-            *self.by_reason.entry(c).or_default() += 1;
-        }
-    }
-
-    /// True when the quarantined share is strictly above `ppm` parts per million.
-    pub fn over_threshold(&self, ppm: u32) -> bool {
-        u128::from(self.rows_quarantined) * 1_000_000 > u128::from(self.rows_read) * u128::from(ppm)
-    }
-}
-
 /// How an ingest that deferred the search for repeated lines ends.
 #[derive(Debug)]
 pub enum Finish {
@@ -195,9 +85,6 @@ pub enum Finish {
     /// [`FileIngest::with_repeats`] (into a fresh sink).
     ReadAgain(RepeatedLines),
 }
-
-/// How many example problems a manifest keeps.
-pub(crate) const SAMPLE_PROBLEMS: usize = 10;
 
 /// The streaming ingest of one file. See the [crate docs](crate).
 pub struct FileIngest {
@@ -443,7 +330,7 @@ impl FileIngest {
         .filter(|(_, n)| *n > 0)
         .map(|(table, rows)| OutputObject { table, key: table.object_key(&self.meta), rows })
         .collect();
-        Ok(manifest_of(&self.meta, &self.cfg, self.bytes, &header, &self.summary, self.problems, outputs))
+        Ok(Manifest::of_file(&self.meta, &self.cfg, self.bytes, &header, &self.summary, self.problems, outputs))
     }
 
     /// Ends the input of a part of a fanned-out file (see [`for_range`](Self::for_range)
@@ -710,33 +597,6 @@ impl FileIngest {
         }
         Ok(())
     }
-}
-
-/// The manifest of a file from its counts: applies the reject threshold (a rejected file
-/// publishes no output).
-pub(crate) fn manifest_of(
-    meta: &FileMeta,
-    cfg: &IngestConfig,
-    bytes: u64,
-    header: &Header,
-    summary: &FileSummary,
-    problems: Vec<Problem>,
-    outputs: Vec<OutputObject>,
-) -> Manifest {
-    let rejected = summary.over_threshold(cfg.reject_threshold_ppm);
-    let mut m = Manifest::new(meta, cfg, bytes);
-    m.set_header(header);
-    m.set_summary(summary);
-    m.outputs = if rejected { Vec::new() } else { outputs };
-    m.sample_problems = problems;
-    if rejected {
-        m.outcome = Outcome::Rejected;
-        m.message = Some(format!(
-            "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
-            summary.rows_quarantined, summary.rows_read, m.quarantined_share, m.reject_threshold
-        ));
-    }
-    m
 }
 
 /// What one part of a fanned-out file hands to the merge ([`FileIngest::finish_part`]).
