@@ -506,8 +506,8 @@ impl StatusHistory {
         match self.files.last() {
             Some(last) if last.file_id == meta.file_id => {}
             Some(last) if meta.version_key() < last.version_key() => {
-                return Err(ErrorKind::Config {
-                    name: "status history",
+                return Err(ErrorKind::Internal {
+                    what: "status history",
                     message: format!("file {} applied after a newer file", meta.file_id),
                 }
                 .into());

@@ -242,11 +242,11 @@ impl Plan {
     /// Part `k`.
     ///
     /// # Errors
-    /// A part not in the plan.
+    /// [`ErrorKind::Internal`] for a part not in the plan.
     pub fn part(&self, k: usize) -> Result<PartRange> {
         self.parts.get(k).copied().ok_or_else(|| {
             let message = format!("part {k} of a plan of {} parts", self.parts.len());
-            ErrorKind::Config { name: "part", message }.into()
+            ErrorKind::Internal { what: "fan-out plan", message }.into()
         })
     }
 
@@ -549,13 +549,13 @@ fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
 /// manifest and dimensions.
 ///
 /// # Errors
-/// Outputs not one per part of the plan; dimension batches (a bug).
+/// [`ErrorKind::Internal`] for outputs not one per part of the plan; dimension batches (a bug).
 pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<PartOutput>) -> Result<FanOut> {
     let header = &plan.read_header(cfg)?;
     let parts = outputs.len();
     if parts != plan.parts.len() {
         let message = format!("{parts} part outputs for a plan of {} parts", plan.parts.len());
-        return Err(ErrorKind::Config { name: "parts", message }.into());
+        return Err(ErrorKind::Internal { what: "fan-out merge", message }.into());
     }
     let bytes = plan.bytes;
     let mut summary = FileSummary::default();
@@ -665,12 +665,13 @@ impl PartOutput {
     /// A part's output read back from [`to_json`](Self::to_json) and its hashes.
     ///
     /// # Errors
-    /// Malformed JSON, or hashes that are not the ones written with it (count or order).
+    /// Malformed JSON; [`ErrorKind::Internal`] for hashes that are not the ones written with
+    /// it (count or order).
     pub fn from_json(json: &[u8], hashes: Vec<u64>) -> Result<PartOutput> {
         let r: PartRecord = serde_json::from_slice(json)?;
         if r.hashes != hashes.len() as u64 || hashes.windows(2).any(|w| w[0] > w[1]) {
             let message = format!("{} line hashes (sorted?) for a part that wrote {}", hashes.len(), r.hashes);
-            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+            return Err(ErrorKind::Internal { what: "fan-out part hashes", message }.into());
         }
         Ok(PartOutput {
             summary: r.summary,
@@ -696,11 +697,11 @@ impl PartOutput {
     /// Hashes read back from [`hashes_to_bytes`](Self::hashes_to_bytes).
     ///
     /// # Errors
-    /// A length that is not a multiple of 8.
+    /// [`ErrorKind::Internal`] for a length that is not a multiple of 8.
     pub fn hashes_from_bytes(bytes: &[u8]) -> Result<Vec<u64>> {
         if !bytes.len().is_multiple_of(8) {
             let message = format!("{} bytes is not a whole number of 8-byte hashes", bytes.len());
-            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+            return Err(ErrorKind::Internal { what: "fan-out part hashes", message }.into());
         }
         Ok(bytes
             .chunks_exact(8)

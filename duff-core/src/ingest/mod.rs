@@ -227,7 +227,7 @@ impl FileIngest {
 
     /// Leaves the per-file client and product views to the sink, which computes them from
     /// the fact batches ([`TableSink::dimension_views`]): the reading thread then does less
-    /// per row. The sink must compute them, or finishing fails.
+    /// per row. The sink must compute them, or finishing fails ([`ErrorKind::Internal`]).
     pub fn views_from_sink(mut self) -> Self {
         self.views_from_sink = true;
         self
@@ -378,7 +378,7 @@ impl FileIngest {
         if self.views_from_sink {
             let views = sink.dimension_views().unwrap_or_else(|| {
                 let message = "the ingest leaves the dimension views to a sink that does not compute them".into();
-                Err(ErrorKind::Config { name: "sink", message }.into())
+                Err(ErrorKind::Internal { what: "table sink", message }.into())
             })?;
             self.views = views;
         }

@@ -132,3 +132,16 @@ fn the_content_identity_is_checked_for_a_whole_file_only() {
     part.push(&bytes, &mut sink).unwrap();
     assert!(part.finish_part(&mut sink).is_ok(), "a part's identity is the merge's to check");
 }
+
+#[test]
+fn views_left_to_a_sink_that_does_not_compute_them_is_an_internal_failure() {
+    let bytes = tricky();
+    let mut ingest = FileIngest::new(meta(&bytes), lenient()).views_from_sink();
+    let mut sink = CollectSink::default();
+    ingest.push(&bytes, &mut sink).unwrap();
+    let err = ingest.finish(&mut sink).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Internal { what: "table sink", .. }), "{err:?}");
+    assert_eq!(err.code(), "internal");
+    assert!(!err.is_input_error() && err.position().is_none());
+    assert!(err.to_string().starts_with("internal failure in table sink: "), "{err}");
+}

@@ -212,3 +212,21 @@ fn a_line_repeated_across_parts_is_quarantined_once() {
     assert_eq!(fan.manifest.quarantined_by_reason.get("duplicate_line"), Some(&1));
     assert_eq!(fan.manifest.sample_problems[0].line, 4);
 }
+
+#[test]
+fn steps_handed_what_no_step_wrote_fail_as_internal() {
+    let csv = format!("{HEADER}\n1,A,10,100,Lager,1.00,1,0.5,Retail,created\n");
+    let bytes = csv.as_bytes();
+    let meta = meta_at(bytes, "t.csv", T0);
+    let plan = duff_core::fanout::plan(&lenient(), &bytes, 1 << 20).unwrap().plan.unwrap();
+    let internal = |e: duff_core::Error| {
+        assert!(matches!(e.kind(), duff_core::ErrorKind::Internal { .. }), "{e:?}");
+        assert_eq!(e.code(), "internal");
+        assert!(!e.is_input_error());
+    };
+    internal(plan.part(1).unwrap_err());
+    internal(merge(&meta, &lenient(), &plan, Vec::new()).unwrap_err());
+    internal(duff_core::PartOutput::hashes_from_bytes(&[0; 9]).unwrap_err());
+    let out = ingest_range(&meta, &lenient(), &plan, 0, &bytes, None, &mut CollectSink::default()).unwrap();
+    internal(duff_core::PartOutput::from_json(&out.to_json().unwrap(), Vec::new()).unwrap_err());
+}
