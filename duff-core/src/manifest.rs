@@ -3,9 +3,9 @@
 
 use crate::columns::Header;
 use crate::config::IngestConfig;
+use crate::domain::{MONEY_SCALE, OrderLine, Reason, ReasonCode};
 use crate::error::Error;
 use crate::lake::{FileMeta, Table, format_instant};
-use crate::model::{MONEY_SCALE, OrderLine, Reason, ReasonCode};
 use crate::number::format_scaled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

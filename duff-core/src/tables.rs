@@ -3,9 +3,9 @@
 //! Every builder follows arrow-rs' shape: typed column builders, `append(&row)`,
 //! `finish() -> RecordBatch` (checked against the schema by `RecordBatch::try_new`).
 
+use crate::domain::{Channel, MONEY_SCALE, OrderLine, Reason, Status, VOLUME_SCALE};
 use crate::error::{ErrorKind, Result};
 use crate::lake::FileMeta;
-use crate::model::{Channel, MONEY_SCALE, OrderLine, Reason, Status, VOLUME_SCALE};
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };

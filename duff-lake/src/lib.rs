@@ -32,11 +32,12 @@ use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
 use duff_core::lake::{MANIFESTS, manifest_key, next_local_instant};
 use duff_core::report_state::Reports;
+use duff_core::report_state::SortedLines;
 use duff_core::reports::ReportFilter;
 use duff_core::tables::DimensionViews;
 use duff_core::{
     CurrentState, FileHasher, FileId, FileIngest, FileMeta, Finish, IngestConfig, Manifest, Outcome, ParquetSink,
-    RepeatedLines, ReportState, SortedLines, StatusHistory, Table, TableSink,
+    RepeatedLines, ReportState, StatusHistory, Table, TableSink,
 };
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -407,7 +408,7 @@ impl<S: Store> Lake<S> {
                     continue;
                 }
                 let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                for batch in duff_core::parquet_batches(bytes)? {
+                for batch in duff_core::parquet_io::parquet_batches(bytes)? {
                     let batch = batch?;
                     match out.table {
                         Table::FactOrderLine => {
@@ -486,15 +487,17 @@ impl<S: Store> Lake<S> {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<duff_core::Result<RecordBatch>>(2);
                 let file = File::open(path).map_err(io("opening", path))?;
                 scope.spawn(move || {
-                    let batches =
-                        match duff_core::parquet_reader_projected(file, &duff_core::report_state::REPORT_COLUMNS, None)
-                        {
-                            Ok(b) => b,
-                            Err(e) => {
-                                let _ = tx.send(Err(e));
-                                return;
-                            }
-                        };
+                    let batches = match duff_core::parquet_io::parquet_reader_projected(
+                        file,
+                        &duff_core::report_state::REPORT_COLUMNS,
+                        None,
+                    ) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
                     for b in batches {
                         if tx.send(b).is_err() {
                             return; // the merge stopped
@@ -527,8 +530,10 @@ impl<S: Store> Lake<S> {
                 None => Source::Bytes(self.object(&key)?),
             };
             let groups = match &source {
-                Source::File(path) => duff_core::parquet_row_groups(&File::open(path).map_err(io("opening", path))?)?,
-                Source::Bytes(b) => duff_core::parquet_row_groups(b)?,
+                Source::File(path) => {
+                    duff_core::parquet_io::parquet_row_groups(&File::open(path).map_err(io("opening", path))?)?
+                }
+                Source::Bytes(b) => duff_core::parquet_io::parquet_row_groups(b)?,
             };
             for (g, rows) in groups.into_iter().enumerate() {
                 units.push((i, sources.len(), g, rows));
@@ -563,10 +568,14 @@ impl<S: Store> Lake<S> {
                             let batches = match &sources[*source] {
                                 Source::File(path) => {
                                     let file = File::open(path).map_err(io("opening", path))?;
-                                    Box::new(duff_core::parquet_reader_projected(file, columns, Some(vec![*group]))?)
+                                    Box::new(duff_core::parquet_io::parquet_reader_projected(
+                                        file,
+                                        columns,
+                                        Some(vec![*group]),
+                                    )?)
                                         as Box<dyn Iterator<Item = duff_core::Result<RecordBatch>>>
                                 }
-                                Source::Bytes(b) => Box::new(duff_core::parquet_reader_projected(
+                                Source::Bytes(b) => Box::new(duff_core::parquet_io::parquet_reader_projected(
                                     b.clone(),
                                     columns,
                                     Some(vec![*group]),
@@ -671,7 +680,7 @@ pub const MAX_STREAMS: usize = 8;
 fn in_key_order(path: &Path) -> Result<bool> {
     let file = File::open(path).map_err(io("opening", path))?;
     let mut last = (i64::MIN, i64::MIN);
-    for batch in duff_core::parquet_reader_projected(file, &["order_id", "product_id"], None)? {
+    for batch in duff_core::parquet_io::parquet_reader_projected(file, &["order_id", "product_id"], None)? {
         let batch = batch?;
         let (Some(o), Some(p)) = (batch.column_by_name("order_id"), batch.column_by_name("product_id")) else {
             return Ok(false);

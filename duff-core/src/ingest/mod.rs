@@ -12,11 +12,11 @@
 
 use crate::columns::{Column, Header};
 use crate::config::IngestConfig;
+use crate::domain::{OrderLine, Reason, ReasonCode};
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileHasher, FileMeta, Table};
 use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
-use crate::model::{OrderLine, Reason, ReasonCode};
 use crate::reader::{Field, Scan, scan_record};
 use crate::tables::{
     ClientSeen, DimensionViews, FactOrderLineBuilder, ProductSeen, QuarantineBuilder, QuarantinedRow, RAW_TEXT_LIMIT,

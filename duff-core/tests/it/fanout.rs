@@ -139,7 +139,7 @@ proptest! {
                 (Ok(one), Ok((fan, parts))) => {
                     let mut m = fan.manifest.clone();
                     // Rows per table add up to one pass's objects.
-                    let per_table = |outs: &[duff_core::OutputObject]| {
+                    let per_table = |outs: &[duff_core::manifest::OutputObject]| {
                         let mut t: BTreeMap<Table, u64> = BTreeMap::new();
                         for o in outs { *t.entry(o.table).or_default() += o.rows; }
                         t
