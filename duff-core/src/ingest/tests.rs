@@ -3,7 +3,7 @@
 use super::*;
 use crate::lake::FileId;
 
-const HEADER: &str = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status";
+use duff_testkit::HEADER;
 
 /// A file with what moves line and record counts: a byte-order mark and blank lines before
 /// the header, CRLF, quoted newlines, a repeated line, bad rows, a blank line in the data.

@@ -170,9 +170,10 @@ proptest! {
 #[test]
 fn a_quoted_newline_never_starts_a_part() {
     // Part size 1: a part starts at every record, never after the newline inside quotes.
-    let csv = format!(
-        "{HEADER}\n1,A,10,100,\"two\nlines\",1.00,1,0.5,Retail,created\n2,B,11,100,\"x\ny\",1.00,1,0.5,Retail,created\n"
-    );
+    let csv = csv_file(&[
+        "1,A,10,100,\"two\nlines\",1.00,1,0.5,Retail,created",
+        "2,B,11,100,\"x\ny\",1.00,1,0.5,Retail,created",
+    ]);
     let bytes = csv.as_bytes();
     let meta = meta_at(bytes, "t.csv", T0);
     let sinks = MemParts::default();
@@ -202,7 +203,7 @@ fn a_quoted_newline_never_starts_a_part() {
 #[test]
 fn a_line_repeated_across_parts_is_quarantined_once() {
     let row = "1,A,10,100,Lager,1.00,1,0.5,Retail,created";
-    let csv = format!("{HEADER}\n{row}\n2,B,11,100,Lager,1.00,1,0.5,Retail,created\n{row}\n");
+    let csv = csv_file(&[row, "2,B,11,100,Lager,1.00,1,0.5,Retail,created", row]);
     let bytes = csv.as_bytes();
     let meta = meta_at(bytes, "t.csv", T0);
     let sinks = MemParts::default();
@@ -215,7 +216,7 @@ fn a_line_repeated_across_parts_is_quarantined_once() {
 
 #[test]
 fn steps_handed_what_no_step_wrote_fail_as_internal() {
-    let csv = format!("{HEADER}\n1,A,10,100,Lager,1.00,1,0.5,Retail,created\n");
+    let csv = csv_file(&["1,A,10,100,Lager,1.00,1,0.5,Retail,created"]);
     let bytes = csv.as_bytes();
     let meta = meta_at(bytes, "t.csv", T0);
     let plan = duff_core::fanout::plan(&lenient(), &bytes, 1 << 20).unwrap().plan.unwrap();

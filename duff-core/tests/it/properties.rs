@@ -118,7 +118,7 @@ proptest! {
 
     #[test]
     fn read_equals_accepted_plus_quarantined(rows in body_rows(), crlf in any::<bool>()) {
-        let mut csv = csv_of(&rows);
+        let mut csv = csv_file(&rows);
         if crlf { csv = csv.replace('\n', "\r\n"); }
         match ingest_with(csv.as_bytes(), lenient()) {
             Ok((m, sink)) => {

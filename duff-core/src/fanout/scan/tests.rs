@@ -2,7 +2,7 @@
 
 use super::*;
 
-const HEADER: &str = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status";
+use duff_testkit::HEADER;
 
 fn cfg() -> IngestConfig {
     IngestConfig::default()
