@@ -6,7 +6,8 @@
 //! # The method
 //!
 //! 1. **Plan** ([`Planner`]): one sequential pass hashes the file (its content identity)
-//!    and scans its records (record boundaries only, no validation), marking the first
+//!    and scans its records (record boundaries only, no validation: the record scan of
+//!    `duff-core/src/fanout/scan.rs`, apart from the row ingest), marking the first
 //!    record start at or after every `part_bytes` bytes. The scan tracks the quote state
 //!    from the file's first byte, so a part start is never inside a record, quoted
 //!    newlines included, and each start comes with its exact line and record numbers. A
