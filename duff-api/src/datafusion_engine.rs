@@ -70,7 +70,8 @@ impl Default for DataFusionConfig {
     }
 }
 
-/// The catalog's queries run by DataFusion over a lake. See the [module docs](self).
+/// The catalog's queries run by DataFusion over a lake (how, and its cache: the module docs of
+/// `duff-api/src/datafusion_engine.rs`).
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     inner: Arc<Inner>,

@@ -71,6 +71,7 @@ impl Error {
             ErrorKind::RecordTooLarge { .. } => "record_too_large",
             ErrorKind::ContentMismatch { .. } => "content_mismatch",
             ErrorKind::Config { .. } => "invalid_config",
+            ErrorKind::Internal { .. } => "internal",
             ErrorKind::Schema { .. } => "schema_mismatch",
             ErrorKind::Arrow(_) => "arrow",
             ErrorKind::Parquet(_) => "parquet",
@@ -208,12 +209,21 @@ pub enum ErrorKind {
         /// The identity computed from the bytes read.
         actual: String,
     },
-    /// An invalid configuration value.
+    /// An invalid configuration value (a setting given by the operator or the caller).
     #[error("invalid configuration `{name}`: {message}")]
     Config {
         /// The setting's name.
         name: &'static str,
         /// What is wrong with it.
+        message: String,
+    },
+    /// A broken invariant: a bug, or what one step of the pipeline hands the next (a plan,
+    /// a part's output) not being what that step wrote. Never the input file's fault.
+    #[error("internal failure in {what}: {message}")]
+    Internal {
+        /// What failed, e.g. `fan-out merge`.
+        what: &'static str,
+        /// The invariant that does not hold.
         message: String,
     },
     /// A table read back does not have the expected schema.

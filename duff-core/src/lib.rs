@@ -6,13 +6,32 @@
 //! totals). It never reads a clock, the environment or the network: time, identities and
 //! configuration are passed in, so the same code runs in AWS Lambda and on a laptop.
 //!
-//! Main types:
-//! - [`FileIngest`]: streaming ingest of one file (push bytes, get batches and a [`Manifest`]).
-//! - [`TableSink`], [`ParquetSink`]: where batches go; Parquet written to any `Write`.
-//! - [`CurrentState`], [`StatusHistory`]: files over time (latest state, history).
-//! - [`reports`]: the aggregates behind the reports, exact.
-//! - [`lake`]: the lake's layout and deterministic object keys.
-//! - [`Error`]: file-level errors with a [`Position`]; row problems are [`Reason`]s.
+//! # Where each concept lives
+//!
+//! The embedder's types are re-exported here; the public modules hold the rest.
+//!
+//! - `config`: [`IngestConfig`], the settings of an ingest (reject threshold, batch size).
+//! - `ingest`: [`FileIngest`], the streaming ingest of one file (bytes in, batches and a
+//!   [`Manifest`] out), its sinks ([`TableSink`], [`CollectSink`]) and [`ingest_bytes`].
+//! - `reader`: the CSV record scanner and the header line, shared by the ingest and the
+//!   fan-out's record scan.
+//! - `columns`: the required columns ([`Column`]) and the resolved [`Header`].
+//! - `validate`: one row's fields to an [`OrderLine`] or every [`Reason`] it breaks.
+//! - `domain`: the domain's vocabulary: [`OrderLine`], [`Channel`], [`Status`], [`Reason`],
+//!   [`ReasonCode`], the scales [`MONEY_SCALE`] and [`VOLUME_SCALE`].
+//! - `number`: exact decimals from bytes into scaled integers, and back to text.
+//! - [`manifest`]: the per-file commit record ([`Manifest`], [`Outcome`]) and the counts it
+//!   reconciles ([`FileSummary`]).
+//! - [`fanout`]: a big file in parts (plan, record scan, part ingest, merge) equal to one pass.
+//! - [`tables`]: the Arrow schemas of the lake's tables and their builders.
+//! - [`parquet_io`]: Parquet encoding to any `Write` ([`ParquetSink`]) and decoding back.
+//! - [`lake`]: file identities ([`FileId`], [`FileMeta`]), object keys, partitions ([`Table`]).
+//! - `state`: files over time: [`CurrentState`] (latest version of each order line) and
+//!   [`StatusHistory`].
+//! - [`report_state`]: the compact state the reports are computed from ([`ReportState`]).
+//! - [`reports`]: the exact aggregates behind the reports.
+//! - `error`: [`Error`], file-level errors with a [`Position`]; row problems are [`Reason`]s.
+//! - `hash`: a fast hasher for integer keys.
 //!
 //! # Example
 //!
@@ -52,16 +71,17 @@ pub use arrow_array;
 pub use bytes;
 
 mod columns;
+mod config;
+mod domain;
 mod error;
 pub mod fanout;
 mod hash;
 mod ingest;
 pub mod lake;
-mod manifest;
-mod model;
+pub mod manifest;
 pub mod models;
 mod number;
-mod parquet_io;
+pub mod parquet_io;
 mod reader;
 pub mod reports;
 pub mod serving;
@@ -69,20 +89,17 @@ mod state;
 pub mod tables;
 mod validate;
 
-pub use columns::{Column, DELIMITERS, Header};
+pub use columns::{Column, Header};
+pub use config::IngestConfig;
+pub use domain::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
 pub use error::{Error, ErrorKind, Position, Result};
 pub use ingest::{
-    CollectSink, FileIngest, FileSummary, Finish, IngestConfig, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink,
-    ingest_bytes, ingest_reader,
+    CollectSink, FileIngest, Finish, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink, ingest_bytes, ingest_reader,
 };
 pub use lake::{FileHasher, FileId, FileMeta, Table};
-pub use manifest::{FileError, MANIFEST_VERSION, Manifest, Outcome, OutputObject, Problem, Totals};
-pub use model::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
-pub use number::{format_litres, format_scaled, to_decimal};
-pub use parquet_io::{
-    ParquetSink, ROW_GROUP_ROWS, parquet_batches, parquet_reader_projected, parquet_row_groups, read_parquet,
-    to_parquet_bytes, write_parquet, writer_properties,
-};
+pub use manifest::{FileSummary, Manifest, Outcome};
+pub use number::{format_litres, format_scaled};
+pub use parquet_io::{ParquetSink, read_parquet, to_parquet_bytes, write_parquet};
 pub use serving::Line;
 pub use state::{
     CurrentState, FactRow, LineKey, StatusChange, StatusHistory, for_each_fact, order_status_history_schema, sort_files,

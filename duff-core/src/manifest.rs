@@ -2,10 +2,10 @@
 //! objects written. Written last, it is the file's commit record in the lake.
 
 use crate::columns::Header;
+use crate::config::IngestConfig;
+use crate::domain::{MONEY_SCALE, OrderLine, Reason, ReasonCode};
 use crate::error::Error;
-use crate::ingest::{FileSummary, IngestConfig};
 use crate::lake::{FileMeta, Table, format_instant};
-use crate::model::MONEY_SCALE;
 use crate::number::format_scaled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -184,6 +184,33 @@ impl Manifest {
         m
     }
 
+    /// The manifest of a file from its counts: applies the reject threshold (a rejected file
+    /// publishes no output).
+    pub(crate) fn of_file(
+        meta: &FileMeta,
+        cfg: &IngestConfig,
+        bytes: u64,
+        header: &Header,
+        summary: &FileSummary,
+        problems: Vec<Problem>,
+        outputs: Vec<OutputObject>,
+    ) -> Manifest {
+        let rejected = summary.over_threshold(cfg.reject_threshold_ppm);
+        let mut m = Manifest::new(meta, cfg, bytes);
+        m.set_header(header);
+        m.set_summary(summary);
+        m.outputs = if rejected { Vec::new() } else { outputs };
+        m.sample_problems = problems;
+        if rejected {
+            m.outcome = Outcome::Rejected;
+            m.message = Some(format!(
+                "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
+                summary.rows_quarantined, summary.rows_read, m.quarantined_share, m.reject_threshold
+            ));
+        }
+        m
+    }
+
     pub(crate) fn set_header(&mut self, h: &Header) {
         self.delimiter = Some(char::from(h.delimiter).to_string());
         self.header = h.names.clone();
@@ -275,5 +302,72 @@ impl Manifest {
             s.push_str(&format!("  ({m})"));
         }
         s
+    }
+}
+
+/// How many example problems a manifest keeps.
+pub(crate) const SAMPLE_PROBLEMS: usize = 10;
+
+/// Counts and exact totals of one file, or of a part of one (a byte range).
+///
+/// Summaries [`merge`](FileSummary::merge): merging is associative and commutative, so
+/// parts processed apart add up to the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileSummary {
+    /// Data rows read (blank lines are not rows).
+    pub rows_read: u64,
+    /// Rows accepted into the lake.
+    pub rows_accepted: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+    /// Blank lines skipped.
+    pub blank_lines: u64,
+    /// Quarantined rows per reason (a row with two reasons counts under both).
+    pub by_reason: BTreeMap<ReasonCode, u64>,
+    /// Sum of `product_ccf` over accepted rows.
+    pub units: i128,
+    /// Sum of `amount` over accepted rows, in cents.
+    pub amount: i128,
+    /// Sum of `volume_l` over accepted rows, in millionths of a litre.
+    pub volume: i128,
+}
+
+impl FileSummary {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &FileSummary) {
+        self.rows_read += other.rows_read;
+        self.rows_accepted += other.rows_accepted;
+        self.rows_quarantined += other.rows_quarantined;
+        self.blank_lines += other.blank_lines;
+        for (code, n) in &other.by_reason {
+            *self.by_reason.entry(*code).or_default() += n;
+        }
+        self.units += other.units;
+        self.amount += other.amount;
+        self.volume += other.volume;
+    }
+
+    pub(crate) fn accept(&mut self, row: &OrderLine<'_>) {
+        self.rows_read += 1;
+        self.rows_accepted += 1;
+        self.units += i128::from(row.units);
+        self.amount += i128::from(row.amount);
+        self.volume += i128::from(row.volume);
+    }
+
+    pub(crate) fn quarantine(&mut self, reasons: &[Reason]) {
+        self.rows_read += 1;
+        self.rows_quarantined += 1;
+        let mut codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in codes {
+            *self.by_reason.entry(c).or_default() += 1;
+        }
+    }
+
+    /// True when the quarantined share is strictly above `ppm` parts per million.
+    pub fn over_threshold(&self, ppm: u32) -> bool {
+        u128::from(self.rows_quarantined) * 1_000_000 > u128::from(self.rows_read) * u128::from(ppm)
     }
 }

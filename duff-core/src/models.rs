@@ -18,7 +18,7 @@
 use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileMeta, micros_to_datetime};
-use crate::model::{Channel, Status};
+use crate::domain::{Channel, Status};
 use crate::reports::{ClientValue, Report, ReportFilter, Rows, ratio6};
 use crate::serving::Line;
 use crate::state::{CurrentState, LineKey, StatusHistory};

@@ -159,7 +159,7 @@ pub fn format_scaled(mantissa: i128, scale: u32) -> String {
 /// Formats litres: exact, trailing zeros dropped down to 2 places (`3960000` at scale 6
 /// is `"3.96"`, `24000000` is `"24.00"`, `355000` is `"0.355"`).
 pub fn format_litres(mantissa: i128) -> String {
-    let mut s = format_scaled(mantissa, crate::model::VOLUME_SCALE);
+    let mut s = format_scaled(mantissa, crate::domain::VOLUME_SCALE);
     let keep = s.find('.').map_or(s.len(), |dot| dot + 3);
     while s.len() > keep && s.ends_with('0') {
         s.pop();

@@ -6,7 +6,12 @@
 //! records end with LF or CRLF. Two things the `csv` crate does not report are reported
 //! here: a quote that is never closed (the `csv` crate silently merges every following row
 //! into the last field) and text after a closing quote.
+//!
+//! [`read_header`] reads the header line at the start of a file with the same scanner (the
+//! one header reading of the row ingest and of the fan-out's record scan).
 
+use crate::columns::{self, Header};
+use crate::error::{ErrorKind, Position, Result};
 use memchr::{memchr, memchr2};
 
 /// One field of a record: a byte range of the buffer, and whether it needs unescaping.
@@ -170,6 +175,120 @@ pub(crate) fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
         rest = rest.get(k + 2..).unwrap_or(&[]);
     }
     out.extend_from_slice(rest);
+}
+
+/// The header line, read from the start of a file.
+#[derive(Debug)]
+pub(crate) struct HeaderRead {
+    /// The resolved header.
+    pub header: Header,
+    /// Offset just after the header record (where the first data record starts).
+    pub next: usize,
+    /// The line after the header (1-based; blank lines before the header and newlines
+    /// inside its quoted fields counted).
+    pub next_line: u64,
+    /// Blank lines skipped before the header.
+    pub blank_lines: u64,
+}
+
+/// Reads the header from `buf`, the first bytes of a file (`eof`: the whole file).
+/// `Ok(None)`: `buf` does not hold the whole header line yet (feed more, and call again with
+/// the longer buffer). A result depends only on `buf` and `eof`.
+///
+/// # Errors
+/// The file-level problems of a header: not CSV text, no header, an unsupported line
+/// ending, a header longer than `max_record_bytes`, an unterminated quote, missing or
+/// duplicate columns.
+pub(crate) fn read_header(buf: &[u8], eof: bool, max_record_bytes: usize) -> Result<Option<HeaderRead>> {
+    let pos_at = |line: u64, byte: usize| Position { line, record: 0, byte: byte as u64 };
+    if !eof && buf.len() < 4 {
+        return Ok(None);
+    }
+    sniff_binary(buf)?;
+    let mut start = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut line = 1;
+    // Leading blank lines are skipped (and counted).
+    loop {
+        let rest = &buf[start..];
+        if rest.starts_with(b"\n") {
+            start += 1;
+        } else if rest.starts_with(b"\r\n") {
+            start += 2;
+        } else if rest == b"\r" && !eof {
+            return Ok(None);
+        } else {
+            break;
+        }
+        line += 1;
+    }
+    if start >= buf.len() {
+        return if eof { Err(ErrorKind::NoHeader.into()) } else { Ok(None) };
+    }
+    let line_end = match memchr(b'\n', &buf[start..]) {
+        Some(k) => start + k,
+        None if eof => buf.len(),
+        None if buf.len() - start > max_record_bytes => {
+            let pos = pos_at(line, start);
+            return Err(match memchr(b'\r', &buf[start..]) {
+                Some(k) => ErrorKind::UnsupportedLineEnding { pos: pos_at(line, start + k) },
+                None => ErrorKind::RecordTooLarge { pos, limit: max_record_bytes },
+            }
+            .into());
+        }
+        None => return Ok(None),
+    };
+    let text = &buf[start..line_end];
+    let pos = pos_at(line, start);
+    if let Some(k) = memchr(0, text) {
+        return Err(
+            ErrorKind::NotCsvText { what: format!("binary data (a NUL byte at byte {})", start + k), pos }.into()
+        );
+    }
+    if let Some(k) = memchr(b'\r', text).filter(|k| start + k + 1 < line_end) {
+        return Err(ErrorKind::UnsupportedLineEnding { pos: pos_at(line, start + k) }.into());
+    }
+    if std::str::from_utf8(text).is_err() {
+        return Err(ErrorKind::NotCsvText { what: "the header line is not UTF-8 text".into(), pos }.into());
+    }
+    let delim = columns::detect_delimiter(text);
+    let mut fields = Vec::new();
+    let (next, next_line) = match scan_record(buf, start, delim, eof, &mut fields) {
+        Scan::Record { next, raw_end, inner_newlines, .. } => {
+            if buf[start..raw_end].iter().all(u8::is_ascii_whitespace) {
+                return Err(ErrorKind::NoHeader.into());
+            }
+            (next, line + 1 + inner_newlines)
+        }
+        Scan::NeedMore => return Ok(None),
+        Scan::Unterminated => return Err(ErrorKind::UnterminatedQuote { pos }.into()),
+    };
+    let mut scratch = Vec::new();
+    let names = fields
+        .iter()
+        .map(|f| {
+            unescape_into(&buf[f.start..f.end], &mut scratch);
+            String::from_utf8_lossy(&scratch).into_owned()
+        })
+        .collect();
+    let header = columns::resolve(names, delim, pos)?;
+    Ok(Some(HeaderRead { header, next, next_line, blank_lines: line - 1 }))
+}
+
+/// Refuses content that is not CSV text at all, from its first bytes.
+fn sniff_binary(buf: &[u8]) -> Result<()> {
+    let pos = Position::default();
+    let what = if buf.starts_with(&[0x1F, 0x8B]) {
+        "gzip-compressed data (decompress the file first)"
+    } else if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+        "UTF-16 text (byte-order mark FF FE / FE FF); save the file as UTF-8"
+    } else if buf.starts_with(b"PK\x03\x04") {
+        "a ZIP archive (an .xlsx workbook?); export the sheet as CSV"
+    } else if buf.len() >= 2 && (buf[0] == 0 || buf[1] == 0) {
+        "UTF-16 text or binary data (NUL bytes); save the file as UTF-8"
+    } else {
+        return Ok(());
+    };
+    Err(ErrorKind::NotCsvText { what: what.into(), pos }.into())
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@
 use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::FileMeta;
-use crate::model::{Channel, Status};
+use crate::domain::{Channel, Status};
 use crate::serving::{ClientRow, Dims, FileTable, Line, Names, ProductRow, Version};
-use crate::tables::{MONEY, VOLUME, timestamp_builder};
+use crate::tables::{MONEY, VOLUME, column, timestamp_builder};
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -77,26 +77,6 @@ struct FactColumns<'a> {
     amount: &'a arrow_array::PrimitiveArray<Decimal128Type>,
     volume: &'a arrow_array::PrimitiveArray<Decimal128Type>,
     line: &'a arrow_array::PrimitiveArray<Int64Type>,
-}
-
-pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
-    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
-        table: "fact_order_line",
-        message: format!("column `{name}` is missing"),
-    })?;
-    if c.data_type() != t {
-        return Err(ErrorKind::Schema {
-            table: "fact_order_line",
-            message: format!("column `{name}` is {}, expected {t}", c.data_type()),
-        }
-        .into());
-    }
-    if c.null_count() > 0 {
-        return Err(
-            ErrorKind::Schema { table: "fact_order_line", message: format!("column `{name}` has nulls") }.into()
-        );
-    }
-    Ok(c)
 }
 
 impl<'a> FactColumns<'a> {
@@ -354,8 +334,8 @@ impl StatusHistory {
         match self.files.last() {
             Some(last) if last.file_id == meta.file_id => {}
             Some(last) if meta.version_key() < last.version_key() => {
-                return Err(ErrorKind::Config {
-                    name: "status history",
+                return Err(ErrorKind::Internal {
+                    what: "status history",
                     message: format!("file {} applied after a newer file", meta.file_id),
                 }
                 .into());

@@ -3,13 +3,13 @@
 //! Every builder follows arrow-rs' shape: typed column builders, `append(&row)`,
 //! `finish() -> RecordBatch` (checked against the schema by `RecordBatch::try_new`).
 
-use crate::error::Result;
+use crate::domain::{Channel, MONEY_SCALE, OrderLine, Reason, Status, VOLUME_SCALE};
+use crate::error::{ErrorKind, Result};
 use crate::lake::FileMeta;
-use crate::model::{Channel, MONEY_SCALE, OrderLine, Reason, Status, VOLUME_SCALE};
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
 
@@ -345,7 +345,7 @@ impl DimensionViews {
     pub fn apply_facts(&mut self, batch: &RecordBatch) -> Result<()> {
         use arrow_array::cast::AsArray;
         use arrow_array::types::{Decimal128Type, Int64Type};
-        let col = |n, t: &DataType| crate::state::column(batch, n, t);
+        let col = |n, t: &DataType| column(batch, n, t);
         let client_id = col("client_id", &DataType::Int64)?.as_primitive::<Int64Type>();
         let product_id = col("product_id", &DataType::Int64)?.as_primitive::<Int64Type>();
         let line = col("line", &DataType::Int64)?.as_primitive::<Int64Type>();
@@ -518,4 +518,28 @@ pub fn dim_status_batch() -> Result<RecordBatch> {
 /// A timestamp column builder in UTC.
 pub(crate) fn timestamp_builder(capacity: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+}
+
+/// The column `name` of a `fact_order_line` batch, checked to be of type `t` without nulls.
+///
+/// # Errors
+/// [`ErrorKind::Schema`] when it is missing, of another type or has nulls.
+pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str, t: &DataType) -> Result<&'a ArrayRef> {
+    let c = batch.column_by_name(name).ok_or_else(|| ErrorKind::Schema {
+        table: "fact_order_line",
+        message: format!("column `{name}` is missing"),
+    })?;
+    if c.data_type() != t {
+        return Err(ErrorKind::Schema {
+            table: "fact_order_line",
+            message: format!("column `{name}` is {}, expected {t}", c.data_type()),
+        }
+        .into());
+    }
+    if c.null_count() > 0 {
+        return Err(
+            ErrorKind::Schema { table: "fact_order_line", message: format!("column `{name}` has nulls") }.into()
+        );
+    }
+    Ok(c)
 }

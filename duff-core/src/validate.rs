@@ -3,7 +3,7 @@
 //! unless a text field holds doubled quotes.
 
 use crate::columns::{Column, Header};
-use crate::model::{Channel, OrderLine, Reason, ReasonCode, Status};
+use crate::domain::{Channel, OrderLine, Reason, ReasonCode, Status};
 use crate::number::{MAX_DECIMAL18, NumError, parse_decimal, parse_int};
 use crate::reader::{Field, unescape_into};
 use std::borrow::Cow;

@@ -440,7 +440,7 @@ impl<S: Store> Lake<S> {
                     continue;
                 }
                 let bytes = self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                for batch in duff_core::parquet_batches(bytes)? {
+                for batch in duff_core::parquet_io::parquet_batches(bytes)? {
                     let batch = batch?;
                     match out.table {
                         Table::FactOrderLine => {

@@ -413,7 +413,7 @@ impl<S: Store> Lake<S> {
                 for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
                     let bytes =
                         self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                    for batch in duff_core::parquet_batches(bytes)? {
+                    for batch in duff_core::parquet_io::parquet_batches(bytes)? {
                         let batch = batch?;
                         read += batch.num_rows();
                         versions.add_batch(&files, meta, &batch)?;

@@ -60,7 +60,7 @@ impl AthenaConfig {
     }
 }
 
-/// Runs catalog queries on Athena. See the [module docs](self).
+/// Runs catalog queries on Athena (how: the module docs of `duff-lambda-api/src/athena.rs`).
 #[derive(Debug, Clone)]
 pub struct AthenaEngine {
     client: Client,

@@ -36,8 +36,8 @@
 //!   (`product_ccf`) come from {1, 4, 6, 12, 24, 48}.
 //! - Exactly `--rows` data rows are written; the last order may be cut short.
 //! - With probability `--bad-frac` a row is replaced by a malformed variant,
-//!   cycling through the kinds of [`Malformed`] in order. Malformed rows count
-//!   toward `--rows`. The random draws do not depend on `--bad-frac`, so the
+//!   cycling in order through the kinds of malformed row (the `Malformed` enum of
+//!   `duff-testkit/src/generate.rs`). Malformed rows count toward `--rows`. The random draws do not depend on `--bad-frac`, so the
 //!   well-formed rows of two runs with the same seed are identical.
 //!
 //! The same arguments always give byte-identical output. Ends by printing

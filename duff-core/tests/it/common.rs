@@ -1,8 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use duff_core::{CollectSink, FileId, FileMeta, IngestConfig, Manifest, Result, Table};
-
-pub const HEADER: &str = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status";
+pub use duff_testkit::{HEADER, csv_file};
 
 /// The brief's five rows.
 pub const BRIEF: &str = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status
@@ -65,7 +64,7 @@ pub fn quarantine(sink: &CollectSink) -> Vec<(i64, String, String)> {
 
 /// The reason codes of a single-row file, or the empty string when it was accepted.
 pub fn codes_of_row(row: &str) -> String {
-    let (m, sink) = ingest(&format!("{HEADER}\n{row}\n"));
+    let (m, sink) = ingest(&csv_file(&[row]));
     assert!(m.reconciles(), "{m:?}");
     let q = quarantine(&sink);
     assert_eq!(q.len() as u64, m.rows_quarantined);

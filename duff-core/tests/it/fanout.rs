@@ -139,7 +139,7 @@ proptest! {
                 (Ok(one), Ok((fan, parts))) => {
                     let mut m = fan.manifest.clone();
                     // Rows per table add up to one pass's objects.
-                    let per_table = |outs: &[duff_core::OutputObject]| {
+                    let per_table = |outs: &[duff_core::manifest::OutputObject]| {
                         let mut t: BTreeMap<Table, u64> = BTreeMap::new();
                         for o in outs { *t.entry(o.table).or_default() += o.rows; }
                         t
@@ -170,9 +170,10 @@ proptest! {
 #[test]
 fn a_quoted_newline_never_starts_a_part() {
     // Part size 1: a part starts at every record, never after the newline inside quotes.
-    let csv = format!(
-        "{HEADER}\n1,A,10,100,\"two\nlines\",1.00,1,0.5,Retail,created\n2,B,11,100,\"x\ny\",1.00,1,0.5,Retail,created\n"
-    );
+    let csv = csv_file(&[
+        "1,A,10,100,\"two\nlines\",1.00,1,0.5,Retail,created",
+        "2,B,11,100,\"x\ny\",1.00,1,0.5,Retail,created",
+    ]);
     let bytes = csv.as_bytes();
     let meta = meta_at(bytes, "t.csv", T0);
     let sinks = MemParts::default();
@@ -202,7 +203,7 @@ fn a_quoted_newline_never_starts_a_part() {
 #[test]
 fn a_line_repeated_across_parts_is_quarantined_once() {
     let row = "1,A,10,100,Lager,1.00,1,0.5,Retail,created";
-    let csv = format!("{HEADER}\n{row}\n2,B,11,100,Lager,1.00,1,0.5,Retail,created\n{row}\n");
+    let csv = csv_file(&[row, "2,B,11,100,Lager,1.00,1,0.5,Retail,created", row]);
     let bytes = csv.as_bytes();
     let meta = meta_at(bytes, "t.csv", T0);
     let sinks = MemParts::default();
@@ -211,4 +212,22 @@ fn a_line_repeated_across_parts_is_quarantined_once() {
     assert_eq!(fan.parts_read_again, 1);
     assert_eq!(fan.manifest.quarantined_by_reason.get("duplicate_line"), Some(&1));
     assert_eq!(fan.manifest.sample_problems[0].line, 4);
+}
+
+#[test]
+fn steps_handed_what_no_step_wrote_fail_as_internal() {
+    let csv = csv_file(&["1,A,10,100,Lager,1.00,1,0.5,Retail,created"]);
+    let bytes = csv.as_bytes();
+    let meta = meta_at(bytes, "t.csv", T0);
+    let plan = duff_core::fanout::plan(&lenient(), &bytes, 1 << 20).unwrap().plan.unwrap();
+    let internal = |e: duff_core::Error| {
+        assert!(matches!(e.kind(), duff_core::ErrorKind::Internal { .. }), "{e:?}");
+        assert_eq!(e.code(), "internal");
+        assert!(!e.is_input_error());
+    };
+    internal(plan.part(1).unwrap_err());
+    internal(merge(&meta, &lenient(), &plan, Vec::new()).unwrap_err());
+    internal(duff_core::PartOutput::hashes_from_bytes(&[0; 9]).unwrap_err());
+    let out = ingest_range(&meta, &lenient(), &plan, 0, &bytes, None, &mut CollectSink::default()).unwrap();
+    internal(duff_core::PartOutput::from_json(&out.to_json().unwrap(), Vec::new()).unwrap_err());
 }

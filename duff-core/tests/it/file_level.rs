@@ -1,4 +1,4 @@
-//! File-level failures of CONTRACT §1: the whole file is refused, with what and where.
+//! File-level failures: the whole file is refused, with what and where.
 
 use crate::common::*;
 use duff_core::{ErrorKind, IngestConfig};
@@ -38,13 +38,12 @@ fn duplicated_required_column() {
 #[test]
 fn a_quote_left_open_at_the_end_fails_instead_of_swallowing_rows() {
     // The csv crate would silently make one record of the last three lines.
-    let csv = format!(
-        "{HEADER}\n{}\n{}\n{}\n{}\n",
+    let csv = csv_file(&[
         row_with("order_id", "1"),
         row_with("status", "\"created"),
         row_with("order_id", "3"),
-        row_with("order_id", "4")
-    );
+        row_with("order_id", "4"),
+    ]);
     let e = fails(csv.as_bytes());
     match e.kind() {
         ErrorKind::UnterminatedQuote { pos } => {
@@ -59,7 +58,7 @@ fn a_quote_left_open_at_the_end_fails_instead_of_swallowing_rows() {
 #[test]
 fn the_csv_crate_really_merges_those_rows() {
     // Documents why the check above exists: a plain csv::Reader accepts the file.
-    let csv = format!("{HEADER}\n{}\n{}\n", row_with("status", "\"created"), row_with("order_id", "3"));
+    let csv = csv_file(&[row_with("status", "\"created"), row_with("order_id", "3")]);
     let mut r = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
     let records: Vec<_> = r.records().collect();
     assert_eq!(records.len(), 1, "the open quote swallowed the next row");

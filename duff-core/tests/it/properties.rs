@@ -2,7 +2,10 @@
 
 use crate::common::*;
 use duff_core::reports::{self, ReportFilter};
-use duff_core::{CollectSink, CurrentState, FileIngest, FileMeta, FileSummary, Table, read_parquet, to_parquet_bytes};
+use duff_core::{
+    CollectSink, CurrentState, FileIngest, FileMeta, FileSummary, Manifest, Outcome, Table, read_parquet,
+    to_parquet_bytes,
+};
 use proptest::prelude::*;
 
 /// Collects the batches and computes the dimension views of the fact batches.
@@ -115,13 +118,33 @@ proptest! {
 
     #[test]
     fn read_equals_accepted_plus_quarantined(rows in body_rows(), crlf in any::<bool>()) {
-        let mut csv = csv_of(&rows);
+        let mut csv = csv_file(&rows);
         if crlf { csv = csv.replace('\n', "\r\n"); }
-        if let Ok((m, sink)) = ingest_with(csv.as_bytes(), lenient()) {
-            prop_assert!(m.reconciles(), "{:?}", m);
-            prop_assert_eq!(m.rows_read, m.rows_accepted + m.rows_quarantined);
-            prop_assert_eq!(sink.rows(Table::FactOrderLine) as u64, m.rows_accepted);
-            prop_assert_eq!(sink.rows(Table::Quarantine) as u64, m.rows_quarantined);
+        match ingest_with(csv.as_bytes(), lenient()) {
+            Ok((m, sink)) => {
+                prop_assert!(m.reconciles(), "{:?}", m);
+                prop_assert_eq!(m.rows_read, m.rows_accepted + m.rows_quarantined);
+                prop_assert_eq!(sink.rows(Table::FactOrderLine) as u64, m.rows_accepted);
+                prop_assert_eq!(sink.rows(Table::Quarantine) as u64, m.rows_quarantined);
+            }
+            Err(e) => {
+                // Refused whole: a file-level problem of the content, at a record of the
+                // data (the header is valid), and a failed manifest that reads nothing.
+                prop_assert!(e.is_input_error(), "{e:?}");
+                let pos = *e.position().ok_or_else(|| TestCaseError::fail(format!("no position: {e}")))?;
+                prop_assert!(pos.record >= 1 && pos.byte < csv.len() as u64, "{e}");
+                let failed = Manifest::failed(&meta_at(csv.as_bytes(), "test.csv", T0), &lenient(), csv.len() as u64, &e);
+                prop_assert!(failed.reconciles(), "{:?}", failed);
+                prop_assert_eq!((failed.rows_read, failed.outcome), (0, Outcome::Failed));
+                prop_assert!(failed.outputs.is_empty());
+                prop_assert_eq!(failed.error.as_ref().and_then(|f| f.line), Some(pos.line));
+                // The rows before the failing record are read, accepted or quarantined,
+                // and counted by the position: the records before it, less the header.
+                let (before, _) = ingest_with(&csv.as_bytes()[..pos.byte as usize], lenient())
+                    .map_err(|e| TestCaseError::fail(format!("the rows before {pos} fail: {e}")))?;
+                prop_assert!(before.reconciles(), "{:?}", before);
+                prop_assert_eq!(before.rows_read, pos.record - 1, "{}", e);
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! One test per row rule (reason code) of CONTRACT §1, and what must be accepted.
+//! One test per row rule (reason code) of the orders file, and what must be accepted.
 
 use crate::common::*;
 use duff_core::{Outcome, ReasonCode};
@@ -19,7 +19,7 @@ fn field_count_too_few_and_too_many() {
 
 #[test]
 fn invalid_utf8() {
-    let mut csv = format!("{HEADER}\n").into_bytes();
+    let mut csv = csv_file::<&str>(&[]).into_bytes();
     csv.extend_from_slice(row_with("client_name", "Moe\u{e9}").replace('\u{e9}', "\u{1}").as_bytes());
     // Replace the marker by a lone Latin-1 byte (0xE9), which is not UTF-8.
     let at = csv.iter().rposition(|b| *b == 1).unwrap();
@@ -34,7 +34,7 @@ fn invalid_utf8() {
 #[test]
 fn duplicate_line_in_the_same_file() {
     let r = row_with("status", "created");
-    let (m, sink) = ingest(&format!("{HEADER}\n{r}\n{}\n{r}\n", row_with("order_id", "9")));
+    let (m, sink) = ingest(&csv_file(&[r.clone(), row_with("order_id", "9"), r.clone()]));
     assert_eq!((m.rows_read, m.rows_accepted, m.rows_quarantined), (3, 2, 1));
     let q = quarantine(&sink);
     assert_eq!((q[0].0, q[0].1.as_str()), (4, "duplicate_line"));
@@ -157,7 +157,7 @@ fn every_reason_code_has_a_test_above() {
 #[test]
 fn a_row_reports_every_violation() {
     let row = "0,  ,12x,102,Duff Classic,2.505,-6,0,Phone,lost";
-    let (m, sink) = ingest(&format!("{HEADER}\n{row}\n"));
+    let (m, sink) = ingest(&csv_file(&[row]));
     assert_eq!(m.rows_quarantined, 1);
     let codes = &quarantine(&sink)[0].1;
     for c in [
@@ -181,7 +181,7 @@ fn a_row_reports_every_violation() {
 #[test]
 fn quarantine_keeps_line_number_and_raw_text() {
     let bad = row_with("status", "lost");
-    let csv = format!("{HEADER}\n{}\n\"multi\nline\",x\n{bad}\n", row_with("status", "created"));
+    let csv = csv_file(&[row_with("status", "created"), "\"multi\nline\",x".into(), bad.clone()]);
     let (m, sink) = ingest(&csv);
     let q = quarantine(&sink);
     assert_eq!(m.rows_read, 3);
@@ -197,8 +197,7 @@ fn quarantine_keeps_line_number_and_raw_text() {
 fn accepted_forms_of_the_contract() {
     // Any case for enums (stored canonical), spaces trimmed, `.33` and `3.` decimals,
     // leading zeros, quoted fields with commas, doubled quotes and newlines.
-    let csv =
-        format!("{HEADER}\n 1001 ,\"Moe's, \"\"Tavern\"\"\",5678,0102,\"Duff\nClassic\",3.,6,.33,b2b,DELIVERED\n");
+    let csv = csv_file(&[" 1001 ,\"Moe's, \"\"Tavern\"\"\",5678,0102,\"Duff\nClassic\",3.,6,.33,b2b,DELIVERED"]);
     let (m, sink) = ingest(&csv);
     assert_eq!((m.rows_accepted, m.rows_quarantined), (1, 0), "{:?}", quarantine(&sink));
     assert_eq!(m.totals.amount, "18.00");
@@ -234,8 +233,7 @@ fn blank_lines_are_not_rows() {
 
 #[test]
 fn derived_amount_and_volume_are_exact() {
-    let (m, _) =
-        ingest(&format!("{HEADER}\n{}\n", row_with("product_price", "0.10").replace(",6,0.33,", ",3,0.333333,")));
+    let (m, _) = ingest(&csv_file(&[row_with("product_price", "0.10").replace(",6,0.33,", ",3,0.333333,")]));
     assert_eq!(m.totals.amount, "0.30");
     assert_eq!(m.totals.volume_l, "0.999999");
 }

@@ -1,4 +1,5 @@
-//! Row-level types: the validated order line, its enums, and quarantine reasons.
+//! The domain's vocabulary: the validated order line, its channel and status, the reasons a
+//! row is quarantined, and the scales of money and litres.
 
 use crate::columns::Column;
 use serde::{Deserialize, Serialize};

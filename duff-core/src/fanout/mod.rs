@@ -6,7 +6,8 @@
 //! # The method
 //!
 //! 1. **Plan** ([`Planner`]): one sequential pass hashes the file (its content identity)
-//!    and scans its records (record boundaries only, no validation), marking the first
+//!    and scans its records (record boundaries only, no validation: the record scan of
+//!    `duff-core/src/fanout/scan.rs`, apart from the row ingest), marking the first
 //!    record start at or after every `part_bytes` bytes. The scan tracks the quote state
 //!    from the file's first byte, so a part start is never inside a record, quoted
 //!    newlines included, and each start comes with its exact line and record numbers. A
@@ -29,15 +30,20 @@
 //! the fact and quarantine rows are cut into objects (one per part: [`Table::part_key`]).
 
 use crate::columns::Header;
+use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
-use crate::ingest::{FileIngest, IngestConfig, PartOutput, TableSink, manifest_of};
+use crate::ingest::{FileIngest, PartOutput, TableSink, repeated};
 use crate::lake::{FileHasher, FileId, FileMeta, Table};
-use crate::manifest::{Manifest, OutputObject};
+use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
 use arrow_array::RecordBatch;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod scan;
+
+use scan::RecordScan;
 
 /// Random access to the bytes of a file (a local file, a downloaded object, a slice).
 pub trait ByteSource: Sync {
@@ -237,11 +243,11 @@ impl Plan {
     /// Part `k`.
     ///
     /// # Errors
-    /// A part not in the plan.
+    /// [`ErrorKind::Internal`] for a part not in the plan.
     pub fn part(&self, k: usize) -> Result<PartRange> {
         self.parts.get(k).copied().ok_or_else(|| {
             let message = format!("part {k} of a plan of {} parts", self.parts.len());
-            ErrorKind::Config { name: "part", message }.into()
+            ErrorKind::Internal { what: "fan-out plan", message }.into()
         })
     }
 
@@ -249,8 +255,8 @@ impl Plan {
     ///
     /// # Errors
     /// A file-level problem of the header (none in a plan made by the [`Planner`]).
-    pub fn read_header(&self, meta: &FileMeta, cfg: &IngestConfig) -> Result<Header> {
-        read_header(meta, cfg, &Pieces::new(self.bytes).with(0, self.header.clone()))
+    pub fn read_header(&self, cfg: &IngestConfig) -> Result<Header> {
+        read_header(cfg, &Pieces::new(self.bytes).with(0, self.header.clone()))
     }
 
     /// A plan read back from [`to_json`](Self::to_json).
@@ -277,7 +283,7 @@ pub struct Planned {
 /// The fan-out's first step: fed the whole file once, in order, it hashes it and finds the
 /// exact part starts (see the [module docs](self)). Memory: one input block.
 pub struct Planner {
-    scan: Option<FileIngest>,
+    scan: Option<RecordScan>,
     /// The bytes fed until the header was read.
     head: Vec<u8>,
     error: Option<crate::Error>,
@@ -294,8 +300,7 @@ impl std::fmt::Debug for Planner {
 impl Planner {
     /// A planner cutting parts of about `part_bytes` (at least one record each).
     pub fn new(cfg: &IngestConfig, part_bytes: u64) -> Planner {
-        let meta = FileMeta { file_id: FileId::of_bytes(b""), source: String::new(), ingested_at_micros: 0 };
-        let scan = FileIngest::new(meta, cfg.clone()).as_first_range().scanning().marking_every(part_bytes);
+        let scan = RecordScan::new(cfg, part_bytes);
         Planner { scan: Some(scan), head: Vec::new(), error: None, hasher: FileHasher::default(), bytes: 0 }
     }
 
@@ -307,7 +312,7 @@ impl Planner {
             self.head.extend_from_slice(bytes);
         }
         if let Some(scan) = self.scan.as_mut()
-            && let Err(e) = scan.push(bytes, &mut crate::ingest::CollectSink::default())
+            && let Err(e) = scan.push(bytes)
         {
             self.error = Some(e);
             self.scan = None;
@@ -338,16 +343,13 @@ impl Planner {
         let plan = match (self.error, self.scan) {
             (Some(e), _) => Err(e),
             (None, None) => Err(ErrorKind::NoHeader.into()),
-            (None, Some(scan)) => scan.finish_marking().and_then(|end| {
-                if end.header.is_none() {
-                    return Err(ErrorKind::NoHeader.into());
-                }
+            (None, Some(scan)) => scan.finish().map(|end| {
                 let mut starts = vec![Position::default()];
                 starts.extend(end.marks.into_iter().filter(|m| m.byte < bytes));
                 let ends: Vec<u64> = starts.iter().skip(1).map(|p| p.byte).chain([bytes]).collect();
                 let parts = starts.into_iter().zip(ends).map(|(start, end)| PartRange { start, end }).collect();
                 head.truncate(usize::try_from(end.data_start).unwrap_or(usize::MAX));
-                Ok(Plan { file_id: file_id.clone(), bytes, header_end: end.data_start, header: head, parts })
+                Plan { file_id: file_id.clone(), bytes, header_end: end.data_start, header: head, parts }
             }),
         };
         Planned { file_id, bytes, plan }
@@ -377,13 +379,22 @@ pub fn plan(cfg: &IngestConfig, source: &dyn ByteSource, part_bytes: u64) -> Res
 ///
 /// # Errors
 /// A file-level problem of the header, read failures.
-pub fn read_header(meta: &FileMeta, cfg: &IngestConfig, source: &dyn ByteSource) -> Result<Header> {
-    let mut ingest = FileIngest::new(meta.clone(), cfg.clone()).as_first_range().scanning().stopping_at(0);
-    let mut none = crate::ingest::CollectSink::default();
-    feed(source, &mut ingest, 0, &mut none)?;
-    match ingest.finish_scan_with_header()?.1 {
-        Some(h) => Ok(h),
-        None => Err(ErrorKind::NoHeader.into()),
+pub fn read_header(cfg: &IngestConfig, source: &dyn ByteSource) -> Result<Header> {
+    const BLOCK: usize = 1 << 20;
+    let mut buf = Vec::new();
+    loop {
+        let len = buf.len();
+        buf.resize(len + BLOCK, 0);
+        let n = source.read_at(len as u64, &mut buf[len..])?;
+        buf.truncate(len + n);
+        let eof = n == 0;
+        if let Some(read) = crate::reader::read_header(&buf, eof, cfg.max_record_bytes)? {
+            return Ok(read.header);
+        }
+        if eof {
+            // `read_header` at the end of input reads a header or fails.
+            return Err(ErrorKind::NoHeader.into());
+        }
     }
 }
 
@@ -417,7 +428,7 @@ pub fn ingest_range(
     let ingest = if k == 0 {
         FileIngest::new(meta.clone(), cfg.clone()).as_first_range()
     } else {
-        FileIngest::for_range(meta.clone(), cfg.clone(), plan.read_header(meta, cfg)?, part.start)
+        FileIngest::for_range(meta.clone(), cfg.clone(), plan.read_header(cfg)?, part.start)
     };
     let ingest = ingest.stopping_at(if k + 1 == plan.parts.len() { u64::MAX } else { part.end });
     let mut ingest = match repeats {
@@ -434,8 +445,7 @@ pub fn find_repeats<'a>(hashes: impl IntoIterator<Item = &'a [u64]>) -> Vec<Part
     let mut earlier: Vec<u64> = Vec::new();
     let mut again = Vec::new();
     for (part, hashes) in hashes.into_iter().enumerate() {
-        let mut within: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-        within.dedup();
+        let within = repeated(hashes);
         let mut unique = hashes.to_vec();
         unique.dedup();
         let before = intersect(&unique, &earlier);
@@ -540,16 +550,16 @@ fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
 /// manifest and dimensions.
 ///
 /// # Errors
-/// Outputs not one per part of the plan; dimension batches (a bug).
+/// [`ErrorKind::Internal`] for outputs not one per part of the plan; dimension batches (a bug).
 pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<PartOutput>) -> Result<FanOut> {
-    let header = &plan.read_header(meta, cfg)?;
+    let header = &plan.read_header(cfg)?;
     let parts = outputs.len();
     if parts != plan.parts.len() {
         let message = format!("{parts} part outputs for a plan of {} parts", plan.parts.len());
-        return Err(ErrorKind::Config { name: "parts", message }.into());
+        return Err(ErrorKind::Internal { what: "fan-out merge", message }.into());
     }
     let bytes = plan.bytes;
-    let mut summary = crate::ingest::FileSummary::default();
+    let mut summary = FileSummary::default();
     let mut problems = Vec::new();
     let mut clients: IntMap<i64, ClientSeen> = IntMap::default();
     let mut products: IntMap<i64, ProductSeen> = IntMap::default();
@@ -593,7 +603,7 @@ pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<Part
                 .or_insert(p);
         }
     }
-    problems.truncate(crate::ingest::SAMPLE_PROBLEMS);
+    problems.truncate(SAMPLE_PROBLEMS);
     // Outputs in one pass's order: facts, quarantine, then the dimensions.
     objects.sort_by_key(|o| o.table);
     let mut dimensions = Vec::new();
@@ -613,7 +623,7 @@ pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<Part
         });
         dimensions.push((Table::DimProduct, dim_product_batch(meta, products.iter().map(|(k, v)| (*k, v)))?));
     }
-    let manifest = manifest_of(meta, cfg, bytes, header, &summary, problems, objects);
+    let manifest = Manifest::of_file(meta, cfg, bytes, header, &summary, problems, objects);
     Ok(FanOut { manifest, dimensions, parts, parts_read_again: 0 })
 }
 
@@ -621,8 +631,8 @@ pub fn merge(meta: &FileMeta, cfg: &IngestConfig, plan: &Plan, outputs: Vec<Part
 /// apart, as raw little-endian `u64`s: [`PartOutput::hashes_to_bytes`]).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PartRecord {
-    summary: crate::ingest::FileSummary,
-    problems: Vec<crate::manifest::Problem>,
+    summary: FileSummary,
+    problems: Vec<Problem>,
     clients: Vec<(i64, ClientSeen)>,
     products: Vec<(i64, ProductSeen)>,
     end: Position,
@@ -656,12 +666,13 @@ impl PartOutput {
     /// A part's output read back from [`to_json`](Self::to_json) and its hashes.
     ///
     /// # Errors
-    /// Malformed JSON, or hashes that are not the ones written with it (count or order).
+    /// Malformed JSON; [`ErrorKind::Internal`] for hashes that are not the ones written with
+    /// it (count or order).
     pub fn from_json(json: &[u8], hashes: Vec<u64>) -> Result<PartOutput> {
         let r: PartRecord = serde_json::from_slice(json)?;
         if r.hashes != hashes.len() as u64 || hashes.windows(2).any(|w| w[0] > w[1]) {
             let message = format!("{} line hashes (sorted?) for a part that wrote {}", hashes.len(), r.hashes);
-            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+            return Err(ErrorKind::Internal { what: "fan-out part hashes", message }.into());
         }
         Ok(PartOutput {
             summary: r.summary,
@@ -687,11 +698,11 @@ impl PartOutput {
     /// Hashes read back from [`hashes_to_bytes`](Self::hashes_to_bytes).
     ///
     /// # Errors
-    /// A length that is not a multiple of 8.
+    /// [`ErrorKind::Internal`] for a length that is not a multiple of 8.
     pub fn hashes_from_bytes(bytes: &[u8]) -> Result<Vec<u64>> {
         if !bytes.len().is_multiple_of(8) {
             let message = format!("{} bytes is not a whole number of 8-byte hashes", bytes.len());
-            return Err(ErrorKind::Config { name: "part hashes", message }.into());
+            return Err(ErrorKind::Internal { what: "fan-out part hashes", message }.into());
         }
         Ok(bytes
             .chunks_exact(8)

@@ -10,22 +10,30 @@
 //! What the sink receives is *staged*: publish it only when the returned manifest's
 //! outcome is [`Outcome::Published`] (a file over the reject threshold is refused whole).
 
-use crate::columns::{self, Column, Header};
-use crate::error::{Error, ErrorKind, Position, Result};
+use crate::columns::{Column, Header};
+use crate::config::IngestConfig;
+use crate::domain::{OrderLine, Reason, ReasonCode};
+use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileHasher, FileMeta, Table};
-use crate::manifest::{Manifest, Outcome, OutputObject, Problem};
-use crate::model::{OrderLine, Reason, ReasonCode};
-use crate::reader::{Field, Scan, scan_record, unescape_into};
+use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
+use crate::reader::{Field, Scan, scan_record};
 use crate::tables::{
     ClientSeen, DimensionViews, FactOrderLineBuilder, ProductSeen, QuarantineBuilder, QuarantinedRow, RAW_TEXT_LIMIT,
     dim_client_batch, dim_product_batch,
 };
 use crate::validate::{shown, validate};
 use arrow_array::RecordBatch;
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use repeats::{HashSetU64, LineIndex};
+use std::collections::BTreeMap;
 use std::io::Read;
+
+mod repeats;
+#[cfg(test)]
+mod tests;
+
+pub use repeats::RepeatedLines;
+pub(crate) use repeats::repeated;
 
 /// Where batches go. Implemented by Parquet writers, collectors in tests, uploaders.
 pub trait TableSink {
@@ -68,184 +76,6 @@ impl TableSink for CollectSink {
 /// The longest field accepted; a longer one quarantines its row (`field_too_long`).
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
-/// Settings of an ingest. Parse and validate once (at cold start), then reuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngestConfig {
-    /// Quarantined share (parts per million of rows read) above which the file is refused.
-    pub reject_threshold_ppm: u32,
-    /// Rows per Arrow batch (and per Parquet write). The default, 32Ki rows (~10 MB of fact
-    /// batch), keeps the batches in flight between a reading and an encoding thread small.
-    pub batch_rows: usize,
-    /// The largest record accepted before the file is refused (a stray quote).
-    pub max_record_bytes: usize,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        IngestConfig { reject_threshold_ppm: 50_000, batch_rows: 32 * 1024, max_record_bytes: 16 << 20 }
-    }
-}
-
-impl IngestConfig {
-    /// Parses a reject threshold written as a fraction between 0 and 1 (`"0.05"` is 5 %),
-    /// with at most 6 decimal places.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] naming `DUFF_REJECT_THRESHOLD` when the text is not such a fraction.
-    pub fn parse_reject_threshold(text: &str) -> Result<u32> {
-        let bad = || -> Error {
-            ErrorKind::Config {
-                name: "DUFF_REJECT_THRESHOLD",
-                message: format!("'{text}' is not a fraction between 0 and 1 with at most 6 decimals (e.g. 0.05)"),
-            }
-            .into()
-        };
-        let ppm = crate::number::parse_decimal(text.trim().as_bytes(), 6).map_err(|_| bad())?;
-        if ppm > 1_000_000 {
-            return Err(bad());
-        }
-        u32::try_from(ppm).map_err(|_| bad())
-    }
-
-    /// The threshold as a decimal fraction (`"0.05"`).
-    pub fn reject_threshold_text(&self) -> String {
-        crate::number::to_decimal(i128::from(self.reject_threshold_ppm), 6)
-            .map(|d| d.normalize().to_string())
-            .unwrap_or_default()
-    }
-}
-
-/// Counts and exact totals of one file, or of a part of one (a byte range).
-///
-/// Summaries [`merge`](FileSummary::merge): merging is associative and commutative, so
-/// parts processed apart add up to the whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileSummary {
-    /// Data rows read (blank lines are not rows).
-    pub rows_read: u64,
-    /// Rows accepted into the lake.
-    pub rows_accepted: u64,
-    /// Rows quarantined.
-    pub rows_quarantined: u64,
-    /// Blank lines skipped.
-    pub blank_lines: u64,
-    /// Quarantined rows per reason (a row with two reasons counts under both).
-    pub by_reason: BTreeMap<ReasonCode, u64>,
-    /// Sum of `product_ccf` over accepted rows.
-    pub units: i128,
-    /// Sum of `amount` over accepted rows, in cents.
-    pub amount: i128,
-    /// Sum of `volume_l` over accepted rows, in millionths of a litre.
-    pub volume: i128,
-}
-
-impl FileSummary {
-    /// Adds `other` into `self`.
-    pub fn merge(&mut self, other: &FileSummary) {
-        self.rows_read += other.rows_read;
-        self.rows_accepted += other.rows_accepted;
-        self.rows_quarantined += other.rows_quarantined;
-        self.blank_lines += other.blank_lines;
-        for (code, n) in &other.by_reason {
-            *self.by_reason.entry(*code).or_default() += n;
-        }
-        self.units += other.units;
-        self.amount += other.amount;
-        self.volume += other.volume;
-    }
-
-    fn accept(&mut self, row: &OrderLine<'_>) {
-        self.rows_read += 1;
-        self.rows_accepted += 1;
-        self.units += i128::from(row.units);
-        self.amount += i128::from(row.amount);
-        self.volume += i128::from(row.volume);
-    }
-
-    fn quarantine(&mut self, reasons: &[Reason]) {
-        self.rows_read += 1;
-        self.rows_quarantined += 1;
-        let mut codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        for c in codes {
-            *self.by_reason.entry(c).or_default() += 1;
-        }
-    }
-
-    /// True when the quarantined share is strictly above `ppm` parts per million.
-    pub fn over_threshold(&self, ppm: u32) -> bool {
-        u128::from(self.rows_quarantined) * 1_000_000 > u128::from(self.rows_read) * u128::from(ppm)
-    }
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type HashSetU64 = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
-
-/// How an ingest finds lines that repeat an earlier line of the same file.
-#[derive(Debug)]
-enum LineIndex {
-    /// Every line's hash in a set: exact in one pass, for input that cannot be read twice.
-    /// A random probe per line: at millions of lines, a cache miss per line.
-    Set(HashSetU64),
-    /// Every line's hash appended to a vector (8 bytes per line, written in order); the
-    /// repeats are found by sorting at the end, and a file that has some is read again
-    /// with [`LineIndex::Known`].
-    Deferred(Vec<u64>),
-    /// The second reading: only these hashes repeat; the first line with each is kept.
-    Known { repeats: HashSetU64, seen: HashSetU64 },
-}
-
-impl LineIndex {
-    /// Records a line; false when it repeats an earlier line (always true when deferred).
-    #[inline]
-    fn insert(&mut self, hash: u64) -> bool {
-        match self {
-            LineIndex::Set(set) => set.insert(hash),
-            LineIndex::Deferred(v) => {
-                v.push(hash);
-                true
-            }
-            LineIndex::Known { repeats, seen } => !repeats.contains(&hash) || seen.insert(hash),
-        }
-    }
-}
-
-/// The hashes of the lines that repeat in a file, found by an ingest that deferred the
-/// search (see [`FileIngest::deferring_repeats`]): read the file again with
-/// [`FileIngest::with_repeats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepeatedLines(Vec<u64>);
-
-impl RepeatedLines {
-    /// How many distinct lines repeat.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when no line repeats.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// How an ingest that deferred the search for repeated lines ends.
 #[derive(Debug)]
 pub enum Finish {
@@ -255,9 +85,6 @@ pub enum Finish {
     /// [`FileIngest::with_repeats`] (into a fresh sink).
     ReadAgain(RepeatedLines),
 }
-
-/// How many example problems a manifest keeps.
-pub(crate) const SAMPLE_PROBLEMS: usize = 10;
 
 /// The streaming ingest of one file. See the [crate docs](crate).
 pub struct FileIngest {
@@ -280,29 +107,15 @@ pub struct FileIngest {
     views: DimensionViews,
     summary: FileSummary,
     problems: Vec<Problem>,
+    /// The content identity of the bytes fed (not of a part: the identity is the whole file's).
     hasher: FileHasher,
     bytes: u64,
-    /// False for a byte range: the identity is the whole file's.
-    verify_identity: bool,
-    /// The size hint of [`FileIngest::deferring_repeats`].
-    expected_bytes: u64,
-    /// The deferred line index was sized from the first block.
-    line_index_sized: bool,
     /// Records starting at or after this file offset are left to the next part.
     stop_at: u64,
     /// The record at `stop_at` was reached: further input is ignored.
     done: bool,
-    /// Only find records (count lines and records): the fan-out's plan.
-    scan_only: bool,
-    /// Mark a part start every this many bytes (0: never): the fan-out's plan.
-    mark_every: u64,
-    /// The offset at or after which the next record start is marked.
-    next_mark: u64,
-    /// The marked part starts.
-    marks: Vec<Position>,
-    /// Where the first record after the header starts (0 until the header is read).
-    data_start: u64,
-    /// A part of a fanned-out file: dimensions are returned, not written.
+    /// A part of a fanned-out file: the content identity is not verified, dimensions are
+    /// returned, not written.
     is_part: bool,
     /// The sink computes the client and product views ([`TableSink::dimension_views`]).
     views_from_sink: bool,
@@ -340,16 +153,8 @@ impl FileIngest {
             problems: Vec::new(),
             hasher: FileHasher::default(),
             bytes: 0,
-            verify_identity: true,
-            expected_bytes: 0,
-            line_index_sized: false,
             stop_at: u64::MAX,
             done: false,
-            scan_only: false,
-            mark_every: 0,
-            next_mark: u64::MAX,
-            marks: Vec::new(),
-            data_start: 0,
             is_part: false,
             views_from_sink: false,
         }
@@ -367,7 +172,6 @@ impl FileIngest {
         ingest.line = start.line;
         ingest.record = start.record;
         ingest.buf_offset = start.byte;
-        ingest.verify_identity = false;
         ingest.is_part = true;
         ingest
     }
@@ -378,8 +182,7 @@ impl FileIngest {
     /// lines must then be read twice. `expected_bytes` (the file's size, or 0) sizes the
     /// vector once the first block shows the average line length.
     pub fn deferring_repeats(mut self, expected_bytes: u64) -> Self {
-        self.seen = LineIndex::Deferred(Vec::new());
-        self.expected_bytes = expected_bytes;
+        self.seen = LineIndex::deferred(expected_bytes);
         self
     }
 
@@ -387,7 +190,7 @@ impl FileIngest {
     /// those lines are tracked (the first of each is kept, the others are quarantined as
     /// `duplicate_line`); the result equals a one-pass ingest with the full index.
     pub fn with_repeats(mut self, repeats: &RepeatedLines) -> Self {
-        self.seen = LineIndex::Known { repeats: repeats.0.iter().copied().collect(), seen: HashSetU64::default() };
+        self.seen = LineIndex::known(&repeats.0, &[]);
         self
     }
 
@@ -398,12 +201,8 @@ impl FileIngest {
     /// As [`finish`](Self::finish).
     pub fn finish_deferred(mut self, sink: &mut dyn TableSink) -> Result<Finish> {
         self.process(true, sink)?;
-        if let LineIndex::Deferred(hashes) = &mut self.seen {
-            let mut hashes = std::mem::take(hashes);
-            sort_u64(&mut hashes);
-            let mut repeats: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-            drop(hashes);
-            repeats.dedup();
+        if let LineIndex::Deferred { .. } = self.seen {
+            let repeats = repeated(&self.seen.take_sorted());
             if !repeats.is_empty() {
                 return Ok(Finish::ReadAgain(RepeatedLines(repeats)));
             }
@@ -414,7 +213,6 @@ impl FileIngest {
     /// Marks this ingest as the first byte range of a fanned-out file (it reads the header;
     /// the content identity, being the whole file's, is not verified).
     pub fn as_first_range(mut self) -> Self {
-        self.verify_identity = false;
         self.is_part = true;
         self
     }
@@ -429,53 +227,15 @@ impl FileIngest {
 
     /// Leaves the per-file client and product views to the sink, which computes them from
     /// the fact batches ([`TableSink::dimension_views`]): the reading thread then does less
-    /// per row. The sink must compute them, or finishing fails.
+    /// per row. The sink must compute them, or finishing fails ([`ErrorKind::Internal`]).
     pub fn views_from_sink(mut self) -> Self {
         self.views_from_sink = true;
-        self
-    }
-
-    /// Only finds the records (counts lines and records, checks nothing else): what the
-    /// fan-out's [`Planner`](crate::fanout::Planner) runs to find exact part starts. End it
-    /// with [`finish_scan`](Self::finish_scan).
-    pub fn scanning(mut self) -> Self {
-        self.scan_only = true;
-        self
-    }
-
-    /// Marks the start of the first record at or after every `every` bytes past the
-    /// previous mark (the first one `every` bytes past the header): the part starts of the
-    /// fan-out's plan, exact whatever the quoting since the scan runs from the file's start.
-    pub(crate) fn marking_every(mut self, every: u64) -> Self {
-        self.mark_every = every.max(1);
         self
     }
 
     /// True once the record at the [`stopping_at`](Self::stopping_at) offset was reached.
     pub fn is_done(&self) -> bool {
         self.done
-    }
-
-    /// Ends a [`scanning`](Self::scanning) ingest: where the next part starts (its line and
-    /// record are counted from this part's start position).
-    ///
-    /// # Errors
-    /// A file-level problem met while scanning (only meaningful if this part's start was
-    /// a true record boundary).
-    pub fn finish_scan(self) -> Result<Position> {
-        self.finish_scan_with_header().map(|(p, _)| p)
-    }
-
-    /// [`finish_scan`](Self::finish_scan), with the header once the end of input was seen.
-    pub(crate) fn finish_scan_with_header(self) -> Result<(Position, Option<Header>)> {
-        self.finish_marking().map(|s| (s.end, s.header))
-    }
-
-    /// Ends a scan: where it ended, the header, where the data starts and the marks.
-    pub(crate) fn finish_marking(mut self) -> Result<ScanEnd> {
-        let mut none = CollectSink::default();
-        self.process(true, &mut none)?;
-        Ok(ScanEnd { end: self.next_position(), header: self.header, data_start: self.data_start, marks: self.marks })
     }
 
     /// Where the next record starts (after everything fed so far was handled).
@@ -507,7 +267,7 @@ impl FileIngest {
         if self.done {
             return Ok(());
         }
-        if self.verify_identity {
+        if !self.is_part {
             self.hasher.update(bytes);
         }
         self.bytes += bytes.len() as u64;
@@ -541,7 +301,7 @@ impl FileIngest {
             if n == 0 {
                 return Ok(());
             }
-            if self.verify_identity {
+            if !self.is_part {
                 self.hasher.update(&self.buf[len..]);
             }
             self.bytes += n as u64;
@@ -570,7 +330,7 @@ impl FileIngest {
         .filter(|(_, n)| *n > 0)
         .map(|(table, rows)| OutputObject { table, key: table.object_key(&self.meta), rows })
         .collect();
-        Ok(manifest_of(&self.meta, &self.cfg, self.bytes, &header, &self.summary, self.problems, outputs))
+        Ok(Manifest::of_file(&self.meta, &self.cfg, self.bytes, &header, &self.summary, self.problems, outputs))
     }
 
     /// Ends the input of a part of a fanned-out file (see [`for_range`](Self::for_range)
@@ -581,12 +341,7 @@ impl FileIngest {
     /// A file-level problem in the part, or a sink failure.
     pub fn finish_part(mut self, sink: &mut dyn TableSink) -> Result<PartOutput> {
         self.flush_all(sink)?;
-        let mut hashes = match std::mem::replace(&mut self.seen, LineIndex::Deferred(Vec::new())) {
-            LineIndex::Deferred(v) => v,
-            LineIndex::Set(set) => set.into_iter().collect(),
-            LineIndex::Known { .. } => Vec::new(),
-        };
-        sort_u64(&mut hashes);
+        let hashes = self.seen.take_sorted();
         Ok(PartOutput {
             summary: self.summary,
             problems: self.problems,
@@ -601,7 +356,7 @@ impl FileIngest {
     /// Handles the end of input and sends every pending batch.
     fn flush_all(&mut self, sink: &mut dyn TableSink) -> Result<()> {
         self.process(true, sink)?;
-        if self.verify_identity {
+        if !self.is_part {
             let actual = self.hasher.finish();
             if actual != self.meta.file_id {
                 return Err(ErrorKind::ContentMismatch {
@@ -623,7 +378,7 @@ impl FileIngest {
         if self.views_from_sink {
             let views = sink.dimension_views().unwrap_or_else(|| {
                 let message = "the ingest leaves the dimension views to a sink that does not compute them".into();
-                Err(ErrorKind::Config { name: "sink", message }.into())
+                Err(ErrorKind::Internal { what: "table sink", message }.into())
             })?;
             self.views = views;
         }
@@ -648,7 +403,7 @@ impl FileIngest {
         self.buf = buf;
         match result {
             Ok(consumed) => {
-                self.size_line_index(self.bytes - (self.buf.len() - consumed) as u64);
+                self.seen.size_once(self.bytes - (self.buf.len() - consumed) as u64);
                 self.buf.drain(..consumed);
                 self.buf_offset += consumed as u64;
                 Ok(())
@@ -661,14 +416,14 @@ impl FileIngest {
     fn process_buf(&mut self, buf: &[u8], eof: bool, sink: &mut dyn TableSink) -> Result<usize> {
         let mut pos = 0;
         if self.header.is_none() {
-            match self.read_header(buf, eof)? {
-                Some(next) => pos = next,
-                None => return Ok(0),
-            }
-            self.data_start = self.buf_offset + pos as u64;
-            if self.mark_every > 0 {
-                self.next_mark = self.data_start.saturating_add(self.mark_every);
-            }
+            let Some(read) = crate::reader::read_header(buf, eof, self.cfg.max_record_bytes)? else {
+                return Ok(0);
+            };
+            self.header = Some(read.header);
+            self.line = read.next_line;
+            self.record = 1;
+            self.summary.blank_lines += read.blank_lines;
+            pos = read.next;
         }
         let Some(delim) = self.header.as_ref().map(|h| h.delimiter) else {
             return Ok(pos);
@@ -677,25 +432,16 @@ impl FileIngest {
         // One UTF-8 check over the whole block (the common, valid case); rows beyond the
         // first invalid byte are checked one by one.
         let block_start = pos;
-        let block: &str = match std::str::from_utf8(if self.scan_only { &[] } else { &buf[pos..] }) {
+        let block: &str = match std::str::from_utf8(&buf[pos..]) {
             Ok(text) => text,
             Err(e) => std::str::from_utf8(&buf[pos..pos + e.valid_up_to()]).unwrap_or_default(),
         };
         let utf8_until = block_start + block.len();
         let text = crate::validate::TextBlock { text: block, base: block_start };
-        let mut limit = self.stop_at.min(self.next_mark);
         let result = loop {
-            if self.buf_offset + pos as u64 >= limit {
-                if self.buf_offset + pos as u64 >= self.stop_at {
-                    self.done = true;
-                    break Ok(pos);
-                }
-                if pos < buf.len() {
-                    let at = self.position(pos);
-                    self.marks.push(at);
-                    self.next_mark = at.byte.saturating_add(self.mark_every);
-                    limit = self.stop_at.min(self.next_mark);
-                }
+            if self.buf_offset + pos as u64 >= self.stop_at {
+                self.done = true;
+                break Ok(pos);
             }
             if pos >= buf.len() {
                 break Ok(pos);
@@ -726,100 +472,8 @@ impl FileIngest {
         result
     }
 
-    /// Sizes the deferred line index once, from the average line length of the first block
-    /// (`consumed`: the bytes handled since the start of this ingest).
-    fn size_line_index(&mut self, consumed: u64) {
-        if let LineIndex::Deferred(v) = &mut self.seen
-            && !self.line_index_sized
-            && v.len() >= 1024
-        {
-            self.line_index_sized = true;
-            let per_line = consumed / v.len() as u64;
-            let lines = self.expected_bytes / per_line.max(1);
-            v.reserve_exact(usize::try_from(lines + lines / 16).unwrap_or(0).saturating_sub(v.len()));
-        }
-    }
-
     fn position(&self, at: usize) -> Position {
         Position { line: self.line, record: self.record, byte: self.buf_offset + at as u64 }
-    }
-
-    /// Reads the header once the buffer holds its whole line. `None`: need more input.
-    fn read_header(&mut self, buf: &[u8], eof: bool) -> Result<Option<usize>> {
-        let pos_at = |line: u64, byte: usize| Position { line, record: 0, byte: byte as u64 };
-        if !eof && buf.len() < 4 {
-            return Ok(None);
-        }
-        sniff_binary(buf)?;
-        let mut start = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-        // Leading blank lines are skipped (and counted).
-        loop {
-            let rest = &buf[start..];
-            if rest.starts_with(b"\n") {
-                start += 1;
-            } else if rest.starts_with(b"\r\n") {
-                start += 2;
-            } else if rest == b"\r" && !eof {
-                return Ok(None);
-            } else {
-                break;
-            }
-            self.line += 1;
-            self.summary.blank_lines += 1;
-        }
-        if start >= buf.len() {
-            return if eof { Err(ErrorKind::NoHeader.into()) } else { Ok(None) };
-        }
-        let line_end = match memchr::memchr(b'\n', &buf[start..]) {
-            Some(k) => start + k,
-            None if eof => buf.len(),
-            None if buf.len() - start > self.cfg.max_record_bytes => {
-                let pos = pos_at(self.line, start);
-                return Err(match memchr::memchr(b'\r', &buf[start..]) {
-                    Some(k) => ErrorKind::UnsupportedLineEnding { pos: pos_at(self.line, start + k) },
-                    None => ErrorKind::RecordTooLarge { pos, limit: self.cfg.max_record_bytes },
-                }
-                .into());
-            }
-            None => return Ok(None),
-        };
-        let line = &buf[start..line_end];
-        let pos = pos_at(self.line, start);
-        if let Some(k) = memchr::memchr(0, line) {
-            return Err(
-                ErrorKind::NotCsvText { what: format!("binary data (a NUL byte at byte {})", start + k), pos }.into()
-            );
-        }
-        if let Some(k) = memchr::memchr(b'\r', line).filter(|k| start + k + 1 < line_end) {
-            return Err(ErrorKind::UnsupportedLineEnding { pos: pos_at(self.line, start + k) }.into());
-        }
-        if std::str::from_utf8(line).is_err() {
-            return Err(ErrorKind::NotCsvText { what: "the header line is not UTF-8 text".into(), pos }.into());
-        }
-        let delim = columns::detect_delimiter(line);
-        let mut fields = Vec::new();
-        let next = match scan_record(buf, start, delim, eof, &mut fields) {
-            Scan::Record { next, raw_end, inner_newlines, .. } => {
-                if buf[start..raw_end].iter().all(|b| b.is_ascii_whitespace()) {
-                    return Err(ErrorKind::NoHeader.into());
-                }
-                self.line += 1 + inner_newlines;
-                next
-            }
-            Scan::NeedMore => return Ok(None),
-            Scan::Unterminated => return Err(ErrorKind::UnterminatedQuote { pos }.into()),
-        };
-        let mut scratch = Vec::new();
-        let names = fields
-            .iter()
-            .map(|f| {
-                unescape_into(&buf[f.start..f.end], &mut scratch);
-                String::from_utf8_lossy(&scratch).into_owned()
-            })
-            .collect();
-        self.header = Some(columns::resolve(names, delim, pos)?);
-        self.record = 1;
-        Ok(Some(next))
     }
 
     fn handle_record(
@@ -841,9 +495,6 @@ impl FileIngest {
         };
         let pos = self.position(start);
         self.record += 1;
-        if self.scan_only {
-            return Ok(());
-        }
         let mut reasons = std::mem::take(&mut self.reasons);
         reasons.clear();
 
@@ -948,46 +599,6 @@ impl FileIngest {
     }
 }
 
-/// The manifest of a file from its counts: applies the reject threshold (a rejected file
-/// publishes no output).
-pub(crate) fn manifest_of(
-    meta: &FileMeta,
-    cfg: &IngestConfig,
-    bytes: u64,
-    header: &Header,
-    summary: &FileSummary,
-    problems: Vec<Problem>,
-    outputs: Vec<OutputObject>,
-) -> Manifest {
-    let rejected = summary.over_threshold(cfg.reject_threshold_ppm);
-    let mut m = Manifest::new(meta, cfg, bytes);
-    m.set_header(header);
-    m.set_summary(summary);
-    m.outputs = if rejected { Vec::new() } else { outputs };
-    m.sample_problems = problems;
-    if rejected {
-        m.outcome = Outcome::Rejected;
-        m.message = Some(format!(
-            "{} of {} rows quarantined ({}), above the reject threshold {}: nothing of this file is published",
-            summary.rows_quarantined, summary.rows_read, m.quarantined_share, m.reject_threshold
-        ));
-    }
-    m
-}
-
-/// The end of a scan ([`FileIngest::finish_marking`]).
-#[derive(Debug)]
-pub(crate) struct ScanEnd {
-    /// Where the scan ended (the next record's position).
-    pub(crate) end: Position,
-    /// The header, if read.
-    pub(crate) header: Option<Header>,
-    /// Where the first record after the header starts.
-    pub(crate) data_start: u64,
-    /// The marked record starts.
-    pub(crate) marks: Vec<Position>,
-}
-
 /// What one part of a fanned-out file hands to the merge ([`FileIngest::finish_part`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartOutput {
@@ -1010,10 +621,7 @@ impl FileIngest {
     /// repeated lines: `repeats` are the hashes that repeat, `seen_before` those of them
     /// already met in earlier parts (so their first line here is a repeat too).
     pub(crate) fn with_part_repeats(mut self, repeats: &[u64], seen_before: &[u64]) -> Self {
-        self.seen = LineIndex::Known {
-            repeats: repeats.iter().copied().collect(),
-            seen: seen_before.iter().copied().collect(),
-        };
+        self.seen = LineIndex::known(repeats, seen_before);
         self
     }
 }
@@ -1030,23 +638,6 @@ struct Span {
 
 fn column_at(header: &Header, i: usize) -> Option<Column> {
     Column::ALL.into_iter().find(|c| header.field_of(*c) == i)
-}
-
-/// Refuses content that is not CSV text at all, from its first bytes.
-fn sniff_binary(buf: &[u8]) -> Result<()> {
-    let pos = Position::default();
-    let what = if buf.starts_with(&[0x1F, 0x8B]) {
-        "gzip-compressed data (decompress the file first)"
-    } else if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
-        "UTF-16 text (byte-order mark FF FE / FE FF); save the file as UTF-8"
-    } else if buf.starts_with(b"PK\x03\x04") {
-        "a ZIP archive (an .xlsx workbook?); export the sheet as CSV"
-    } else if buf.len() >= 2 && (buf[0] == 0 || buf[1] == 0) {
-        "UTF-16 text or binary data (NUL bytes); save the file as UTF-8"
-    } else {
-        return Ok(());
-    };
-    Err(ErrorKind::NotCsvText { what: what.into(), pos }.into())
 }
 
 /// Ingests a whole file from a reader: the one-call form of [`FileIngest`].
@@ -1072,36 +663,4 @@ pub fn ingest_bytes(meta: FileMeta, cfg: IngestConfig, bytes: &[u8], sink: &mut 
     let mut ingest = FileIngest::new(meta, cfg);
     ingest.push(bytes, sink)?;
     ingest.finish(sink)
-}
-
-/// Sorts line hashes: a least-significant-digit radix sort (four passes of 16 bits), two to
-/// three times faster than a comparison sort on millions of random 64-bit values.
-fn sort_u64(v: &mut Vec<u64>) {
-    if v.len() < 4096 {
-        v.sort_unstable();
-        return;
-    }
-    let mut dst = vec![0u64; v.len()];
-    let mut src = std::mem::take(v);
-    let mut counts = vec![0usize; 1 << 16];
-    for pass in 0..4 {
-        let shift = pass * 16;
-        counts.fill(0);
-        for x in &src {
-            counts[((x >> shift) & 0xFFFF) as usize] += 1;
-        }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            let n = *c;
-            *c = sum;
-            sum += n;
-        }
-        for x in &src {
-            let d = ((x >> shift) & 0xFFFF) as usize;
-            dst[counts[d]] = *x;
-            counts[d] += 1;
-        }
-        std::mem::swap(&mut src, &mut dst);
-    }
-    *v = src;
 }
