@@ -11,6 +11,7 @@
 //! | this page | [`Lake`]: the one-pass ingest and its commit, the readers of the lake |
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
+//! | [`location`] | [`LakeLocation`]: `s3://bucket/prefix` or a local directory, parsed once |
 //!
 //! ```no_run
 //! use duff_lake::{LocalLake, IngestResult};
@@ -22,9 +23,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod location;
 pub mod parts;
 pub mod store;
 
+pub use location::{LakeLocation, LocationError};
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 pub use store::{DirStore, Store};
 

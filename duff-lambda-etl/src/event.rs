@@ -15,11 +15,11 @@
 //! Every candidate is then screened: folder markers (key ending in `/`), keys that do not
 //! end in `.csv` (any case) and keys inside the lake (the loop guard) are ignored.
 
-use crate::config::LakeLocation;
 use crate::error::{Error, Result};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::s3::S3Event;
 use chrono::{DateTime, Utc};
+use duff_lake::LakeLocation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

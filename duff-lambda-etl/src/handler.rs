@@ -1,6 +1,6 @@
 //! The handler: decode the event, download each object, run the lake's ingest, report.
 
-use crate::config::{Config, LakeLocation};
+use crate::config::Config;
 use crate::download::{DownloadPolicy, download};
 use crate::error::{Error, Result, S3Failure};
 use crate::event::{self, Item, ObjectRef, RangeTask, Trigger};
@@ -8,6 +8,7 @@ use crate::s3store::S3Store;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
+use duff_lake::LakeLocation;
 use duff_lake::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

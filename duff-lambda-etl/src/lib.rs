@@ -37,7 +37,7 @@ pub mod event;
 pub mod handler;
 pub mod s3store;
 
-pub use config::{Config, LakeLocation};
+pub use config::Config;
 pub use error::{Error, Result};
 pub use handler::{
     Deps, ModelTable, ModelsReport, REFRESH_MODELS, RecordOutcome, RecordReport, Response, function_handler, handle,
