@@ -3,8 +3,8 @@
 //! It is an adapter around [`duff_core`]: it reads files, stages each table's Parquet in
 //! a local folder, puts the objects under the deterministic keys of [`duff_core::lake`],
 //! and writes the file's manifest last (the commit). [`Lake`] is generic over a [`Store`]:
-//! a folder ([`DirStore`]) for the local pipeline, S3 in the ETL Lambda. Same protocol,
-//! same bytes.
+//! a folder ([`DirStore`]) for the local pipeline, S3 (`S3Store`, feature `s3`) in the
+//! Lambdas. Same protocol, same bytes.
 //!
 //! | module | what |
 //! |---|---|
@@ -12,6 +12,7 @@
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
 //! | [`location`] | [`LakeLocation`]: `s3://bucket/prefix` or a local directory, parsed once |
+//! | `s3` | `S3Store`, the [`Store`] over S3, and the classification of S3 failures (feature `s3`) |
 //!
 //! ```no_run
 //! use duff_lake::{LocalLake, IngestResult};
@@ -25,10 +26,14 @@
 
 pub mod location;
 pub mod parts;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod store;
 
 pub use location::{LakeLocation, LocationError};
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
+#[cfg(feature = "s3")]
+pub use s3::{S3Failure, S3Store};
 pub use store::{DirStore, Store};
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,5 @@
 //! The storage seam: the few object operations the lake needs, with a folder
-//! implementation here and an S3 one in `duff-lambda-etl`.
+//! implementation here and an S3 one in the `s3` module (feature `s3`).
 
 use crate::{Error, Result};
 use std::fs;

@@ -12,9 +12,10 @@
 //! - A stream that stalls (no bytes for [`DownloadPolicy::stall_timeout`]) counts as cut.
 //! - Request-level retries (5xx, throttling, timeouts) are the SDK's (standard mode).
 
-use crate::error::{Error, Result, S3Failure, s3_error};
+use crate::error::{Error, Result, s3_error};
 use crate::event::{ObjectRef, bare_etag};
 use aws_sdk_s3::Client;
+use duff_lake::S3Failure;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

@@ -1,27 +1,15 @@
-//! The function's one error type, and how S3 SDK failures are classified.
+//! The function's one error type (S3 SDK failures are classified by [`duff_lake::s3::classify`]).
 //!
 //! The rule (CONTRACT §5): the function returns an error to Lambda only when a retry can
 //! help. [`Error::is_retryable`] says which; the handler turns everything else into an
 //! outcome in its response.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use duff_lake::s3::{HttpStatus, S3Failure, classify};
 use std::path::PathBuf;
 
 /// A convenient alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What an S3 failure means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum S3Failure {
-    /// Throttling, a 5xx, a timeout, a lost connection: a later attempt may succeed.
-    Retryable,
-    /// The object (or version) does not exist (404).
-    NotFound,
-    /// A precondition failed (412): the object is not the one the request named.
-    PreconditionFailed,
-    /// Anything else (403 access denied, 400...): retrying the same request will not help.
-    Permanent,
-}
 
 /// Errors of the ETL function.
 #[derive(Debug, thiserror::Error)]
@@ -116,60 +104,6 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Classifies an SDK error: what it means, and a message with its causes.
-pub fn classify<E, R>(err: &SdkError<E, R>) -> (S3Failure, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    let message = DisplayErrorContext(err).to_string();
-    let failure = match err {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => S3Failure::Retryable,
-        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Permanent,
-        SdkError::DispatchFailure(_) => S3Failure::Retryable,
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status_code();
-            classify_service(status, err.code())
-        }
-        _ => S3Failure::Permanent,
-    };
-    (failure, message)
-}
-
-/// The status of a raw HTTP response (implemented for the SDK's response type).
-pub trait HttpStatus {
-    /// The HTTP status code.
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-/// Classifies a service error by its HTTP status and S3 error code.
-pub fn classify_service(status: u16, code: Option<&str>) -> S3Failure {
-    const RETRYABLE_CODES: [&str; 8] = [
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "InternalError",
-        "ServiceUnavailable",
-        // A concurrent conditional write on the same key: S3 asks the caller to retry.
-        "ConditionalRequestConflict",
-    ];
-    match (status, code) {
-        (_, Some(c)) if RETRYABLE_CODES.contains(&c) => S3Failure::Retryable,
-        (404, _) | (_, Some("NoSuchKey" | "NoSuchVersion" | "NotFound")) => S3Failure::NotFound,
-        (412, _) | (_, Some("PreconditionFailed")) => S3Failure::PreconditionFailed,
-        (408 | 429, _) | (500..=599, _) => S3Failure::Retryable,
-        _ => S3Failure::Permanent,
-    }
-}
-
 /// Builds an [`Error::S3`] from an SDK error.
 pub fn s3_error<E, R>(action: &'static str, bucket: &str, key: &str, err: &SdkError<E, R>) -> Error
 where
@@ -183,20 +117,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn service_errors_are_classified_by_status_and_code() {
-        assert_eq!(classify_service(503, Some("SlowDown")), S3Failure::Retryable);
-        assert_eq!(classify_service(500, None), S3Failure::Retryable);
-        assert_eq!(classify_service(429, None), S3Failure::Retryable);
-        assert_eq!(classify_service(400, Some("RequestTimeout")), S3Failure::Retryable);
-        assert_eq!(classify_service(409, Some("ConditionalRequestConflict")), S3Failure::Retryable);
-        assert_eq!(classify_service(403, Some("AccessDenied")), S3Failure::Permanent);
-        assert_eq!(classify_service(404, Some("NoSuchKey")), S3Failure::NotFound);
-        assert_eq!(classify_service(404, None), S3Failure::NotFound);
-        assert_eq!(classify_service(412, Some("PreconditionFailed")), S3Failure::PreconditionFailed);
-        assert_eq!(classify_service(400, Some("InvalidArgument")), S3Failure::Permanent);
-    }
 
     #[test]
     fn only_transient_failures_are_retryable() {

@@ -2,14 +2,13 @@
 
 use crate::config::Config;
 use crate::download::{DownloadPolicy, download};
-use crate::error::{Error, Result, S3Failure};
+use crate::error::{Error, Result};
 use crate::event::{self, Item, ObjectRef, RangeTask, Trigger};
-use crate::s3store::S3Store;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
 use duff_lake::LakeLocation;
-use duff_lake::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
+use duff_lake::{IngestResult, Lake, LocalLake, PlanOutcome, S3Failure, S3Store, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;

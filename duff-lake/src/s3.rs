@@ -1,23 +1,23 @@
-//! [`S3Store`]: the lake's [`Store`] over S3.
+//! [`S3Store`]: the lake's [`Store`] over S3 (the `s3` feature), and what an S3 SDK failure
+//! means ([`classify`]) for both the store and the ETL Lambda's downloads.
 //!
 //! The [`Store`] trait is synchronous (the ingest is CPU-bound, streaming, and shared with
 //! the local pipeline); this implementation drives the SDK's futures with
 //! [`Handle::block_on`]. It must therefore be called from a thread that is not running
-//! async tasks: the handler runs the ingest in [`tokio::task::spawn_blocking`].
+//! async tasks: the Lambdas run the lake's steps in [`tokio::task::spawn_blocking`].
 //!
 //! - `put_if_absent` is a `PutObject` with `If-None-Match: *`: a `412` means another
 //!   writer committed first (`Ok(false)`). This is the manifest commit.
 //! - `put_file` streams the staged file: one `PutObject` below the multipart threshold,
 //!   otherwise a multipart upload, aborted if any part fails.
 //! - `copy` is a server-side `CopyObject` (the fan-out's merge moves parts' objects).
-//! - Every failure is a [`duff_lake::Error::Store`] saying whether a retry may help.
+//! - Every failure is an [`Error::Store`] saying whether a retry may help.
 
-use crate::error::{S3Failure, classify};
+use crate::{Error, Result, Store};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use duff_lake::{Error, Result, Store};
 use std::path::Path;
 use tokio::runtime::Handle;
 
@@ -25,6 +25,73 @@ use tokio::runtime::Handle;
 pub const MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// The size of each part of a multipart upload (16 MiB; S3's minimum is 5 MiB).
 pub const PART_SIZE: u64 = 16 << 20;
+
+/// What an S3 failure means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Failure {
+    /// Throttling, a 5xx, a timeout, a lost connection: a later attempt may succeed.
+    Retryable,
+    /// The object (or version) does not exist (404).
+    NotFound,
+    /// A precondition failed (412): the object is not the one the request named.
+    PreconditionFailed,
+    /// Anything else (403 access denied, 400...): retrying the same request will not help.
+    Permanent,
+}
+
+/// Classifies an SDK error: what it means, and a message with its causes.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> (S3Failure, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    let message = DisplayErrorContext(err).to_string();
+    let failure = match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => S3Failure::Retryable,
+        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Permanent,
+        SdkError::DispatchFailure(_) => S3Failure::Retryable,
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status_code();
+            classify_service(status, err.code())
+        }
+        _ => S3Failure::Permanent,
+    };
+    (failure, message)
+}
+
+/// The status of a raw HTTP response (implemented for the SDK's response type).
+pub trait HttpStatus {
+    /// The HTTP status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Classifies a service error by its HTTP status and S3 error code.
+pub fn classify_service(status: u16, code: Option<&str>) -> S3Failure {
+    const RETRYABLE_CODES: [&str; 8] = [
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        // A concurrent conditional write on the same key: S3 asks the caller to retry.
+        "ConditionalRequestConflict",
+    ];
+    match (status, code) {
+        (_, Some(c)) if RETRYABLE_CODES.contains(&c) => S3Failure::Retryable,
+        (404, _) | (_, Some("NoSuchKey" | "NoSuchVersion" | "NotFound")) => S3Failure::NotFound,
+        (412, _) | (_, Some("PreconditionFailed")) => S3Failure::PreconditionFailed,
+        (408 | 429, _) | (500..=599, _) => S3Failure::Retryable,
+        _ => S3Failure::Permanent,
+    }
+}
 
 /// A lake under `s3://bucket/prefix`.
 #[derive(Debug, Clone)]
@@ -271,5 +338,24 @@ impl Store for S3Store {
 
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_are_classified_by_status_and_code() {
+        assert_eq!(classify_service(503, Some("SlowDown")), S3Failure::Retryable);
+        assert_eq!(classify_service(500, None), S3Failure::Retryable);
+        assert_eq!(classify_service(429, None), S3Failure::Retryable);
+        assert_eq!(classify_service(400, Some("RequestTimeout")), S3Failure::Retryable);
+        assert_eq!(classify_service(409, Some("ConditionalRequestConflict")), S3Failure::Retryable);
+        assert_eq!(classify_service(403, Some("AccessDenied")), S3Failure::Permanent);
+        assert_eq!(classify_service(404, Some("NoSuchKey")), S3Failure::NotFound);
+        assert_eq!(classify_service(404, None), S3Failure::NotFound);
+        assert_eq!(classify_service(412, Some("PreconditionFailed")), S3Failure::PreconditionFailed);
+        assert_eq!(classify_service(400, Some("InvalidArgument")), S3Failure::Permanent);
     }
 }
