@@ -61,6 +61,17 @@ impl ObjectRef {
     pub fn source(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
     }
+
+    /// The ingest instant, in microseconds since the epoch: the event's time, else the
+    /// object's `Last-Modified` (`last_modified_micros`, from the GET).
+    ///
+    /// # Errors
+    /// [`Error::Event`] when there is neither.
+    pub fn ingest_instant(&self, last_modified_micros: Option<i64>) -> Result<i64> {
+        self.event_time_micros
+            .or(last_modified_micros)
+            .ok_or_else(|| Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()))
+    }
 }
 
 /// One step of the big-file fan-out (docs/deploy.md, "Big files"), asked by the state
@@ -550,5 +561,23 @@ mod tests {
     fn etags_lose_their_quotes() {
         assert_eq!(bare_etag("\"abc\""), "abc");
         assert_eq!(bare_etag("abc-2"), "abc-2");
+    }
+
+    #[test]
+    fn the_ingest_instant_is_the_event_time_else_last_modified() {
+        let mut o = ObjectRef {
+            bucket: "b".into(),
+            key: "k.csv".into(),
+            version_id: None,
+            etag: None,
+            size: None,
+            event_time_micros: Some(5),
+        };
+        assert_eq!(o.ingest_instant(Some(9)).unwrap(), 5, "the event's time first");
+        assert_eq!(o.ingest_instant(None).unwrap(), 5);
+        o.event_time_micros = None;
+        assert_eq!(o.ingest_instant(Some(9)).unwrap(), 9, "else Last-Modified");
+        let e = o.ingest_instant(None).unwrap_err();
+        assert!(matches!(&e, Error::Event(m) if m.contains("ingest instant is unknown")), "{e}");
     }
 }
