@@ -24,12 +24,15 @@
 //! ```
 #![deny(missing_docs)]
 
+mod error;
 pub mod location;
 pub mod parts;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod store;
 
+pub use error::{BoxError, Error, Result};
+use error::{broken, io, panicked};
 pub use location::{LakeLocation, LocationError};
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 #[cfg(feature = "s3")]
@@ -49,59 +52,6 @@ use duff_core::{
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-
-/// Errors of the local lake: I/O with the path concerned, or a core error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading or writing a path failed.
-    #[error("{action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The core refused or failed.
-    #[error(transparent)]
-    Core(#[from] duff_core::Error),
-    /// A manifest in the lake could not be read.
-    #[error("reading manifest {key}")]
-    Manifest {
-        /// The manifest's key.
-        key: String,
-        /// The cause.
-        #[source]
-        source: duff_core::Error,
-    },
-    /// A manifest names an object that is not in the store.
-    #[error("object {key} named by a manifest is missing")]
-    MissingObject {
-        /// The object's key.
-        key: String,
-    },
-    /// A storage backend failed (S3...).
-    #[error("{action} {key}: {message}")]
-    Store {
-        /// What was being done.
-        action: &'static str,
-        /// The key concerned.
-        key: String,
-        /// The backend's message.
-        message: String,
-        /// Whether a retry may help (throttling, 5xx, timeouts).
-        retryable: bool,
-    },
-}
-
-/// A convenient alias.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io { action, path: path.to_owned(), source }
-}
 
 /// What ingesting a file did.
 #[derive(Debug, Clone)]
@@ -351,11 +301,10 @@ impl<S: Store> Lake<S> {
             match outcome {
                 Ok(Finish::ReadAgain(r)) if repeats.is_none() => repeats = Some(r),
                 Ok(Finish::ReadAgain(_)) => {
-                    let e = duff_core::ErrorKind::Config {
-                        name: "repeated lines",
+                    return Err(Error::Internal {
+                        what: "search for repeated lines",
                         message: "the second reading asked for a third".into(),
-                    };
-                    break (Err(e.into()), bytes);
+                    });
                 }
                 Ok(Finish::Done(m)) => break (Ok(*m), bytes),
                 Err(e) => break (Err(e), bytes),
@@ -591,13 +540,7 @@ impl<S: Store> Lake<S> {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(duff_core::Error::from(duff_core::ErrorKind::Config {
-                            name: "report reader",
-                            message: "a thread panicked".into(),
-                        })
-                        .into())
-                    })
+                    h.join().unwrap_or_else(|p| Err(Error::Internal { what: "report reader", message: panicked(&*p) }))
                 })
                 .collect()
         });
@@ -729,7 +672,7 @@ enum Staged {
 }
 
 fn writer_stopped() -> duff_core::Error {
-    duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
+    broken("parquet writer", "the writer stopped")
 }
 
 impl TableSink for ChannelSink {
@@ -781,9 +724,7 @@ fn stage_pass(
             None => ingest.finish_deferred(&mut sink),
         });
         drop(sink);
-        let written = writer.join().unwrap_or_else(|_| {
-            Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }.into())
-        });
+        let written = writer.join().unwrap_or_else(|p| Err(broken("parquet writer", panicked(&*p))));
         let outcome = match (read, written) {
             // The writer's own error explains a closed channel best.
             (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
@@ -853,8 +794,7 @@ fn encode_staged(
                 let answer = if compute_views {
                     Ok(std::mem::take(&mut views))
                 } else {
-                    Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "no views computed".into() }
-                        .into())
+                    Err(broken("parquet writer", "no views computed"))
                 };
                 let _ = reply.send(answer);
             }
@@ -893,10 +833,8 @@ impl TableSink for PipedSink {
         self.tx = None;
         match self.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Err(e))) => Err(e),
-            _ => {
-                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }
-                    .into())
-            }
+            Some(Err(p)) => Err(broken("parquet writer", panicked(&*p))),
+            Some(Ok(Ok(()))) | None => Err(writer_stopped()),
         }
     }
 }
@@ -915,10 +853,7 @@ impl duff_core::fanout::PartSinks for StagedParts<'_> {
         sink.tx = None;
         match sink.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => {
-                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
-                    .into())
-            }
+            Some(Err(p)) => Err(broken("parquet writer", panicked(&*p))),
             None => Ok(()),
         }
     }

@@ -13,9 +13,9 @@
 //! - `copy` is a server-side `CopyObject` (the fan-out's merge moves parts' objects).
 //! - Every failure is an [`Error::Store`] saying whether a retry may help.
 
-use crate::{Error, Result, Store};
+use crate::{BoxError, Error, Result, Store};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::path::Path;
@@ -39,14 +39,13 @@ pub enum S3Failure {
     Permanent,
 }
 
-/// Classifies an SDK error: what it means, and a message with its causes.
-pub fn classify<E, R>(err: &SdkError<E, R>) -> (S3Failure, String)
+/// Classifies an SDK error: what it means for the caller.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> S3Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus,
 {
-    let message = DisplayErrorContext(err).to_string();
-    let failure = match err {
+    match err {
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => S3Failure::Retryable,
         SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Permanent,
         SdkError::DispatchFailure(_) => S3Failure::Retryable,
@@ -55,8 +54,17 @@ where
             classify_service(status, err.code())
         }
         _ => S3Failure::Permanent,
-    };
-    (failure, message)
+    }
+}
+
+/// An [`Error::Store`] keeping the SDK error `e` as its source, retryable when S3 says a
+/// retry may help; `full_key` is the object's S3 key.
+fn sdk_error<E>(action: &'static str, full_key: String, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let retryable = classify(&e) == S3Failure::Retryable;
+    Error::Store { action, key: full_key, source: Box::new(e), retryable }
 }
 
 /// The status of a raw HTTP response (implemented for the SDK's response type).
@@ -138,16 +146,17 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    fn err<E>(&self, action: &'static str, key: &str, e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+    /// [`sdk_error`] for the lake key `key`.
+    fn err<E>(&self, action: &'static str, key: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let (failure, message) = classify(e);
-        Error::Store { action, key: self.full_key(key), message, retryable: failure == S3Failure::Retryable }
+        sdk_error(action, self.full_key(key), e)
     }
 
-    fn local_err(action: &'static str, key: &str, message: String) -> Error {
-        Error::Store { action, key: key.to_owned(), message, retryable: false }
+    /// A failure on this side of the request (reading the staged file...): not retryable.
+    fn local_err(action: &'static str, full_key: &str, source: impl Into<BoxError>) -> Error {
+        Error::Store { action, key: full_key.to_owned(), source: source.into(), retryable: false }
     }
 
     fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<()> {
@@ -155,9 +164,9 @@ impl S3Store {
         let created = self
             .handle
             .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(&full).send())
-            .map_err(|e| self.err("starting the multipart upload of", key, &e))?;
+            .map_err(|e| self.err("starting the multipart upload of", key, e))?;
         let Some(upload_id) = created.upload_id else {
-            return Err(Self::local_err("starting the multipart upload of", &full, "no upload id returned".into()));
+            return Err(Self::local_err("starting the multipart upload of", &full, "S3 returned no upload id"));
         };
         match self.upload_parts(&full, &upload_id, path, size) {
             Ok(parts) => {
@@ -173,7 +182,7 @@ impl S3Store {
                 );
                 completed.map(|_| ()).map_err(|e| {
                     self.abort(&full, &upload_id);
-                    self.err("completing the multipart upload of", key, &e)
+                    self.err("completing the multipart upload of", key, e)
                 })
             }
             Err(e) => {
@@ -192,7 +201,7 @@ impl S3Store {
             let body = self
                 .handle
                 .block_on(ByteStream::read_from().path(path).offset(offset).length(Length::Exact(len)).build())
-                .map_err(|e| Self::local_err("reading the staged file for", full, e.to_string()))?;
+                .map_err(|e| Self::local_err("reading the staged file for", full, e))?;
             let out = self
                 .handle
                 .block_on(
@@ -206,15 +215,7 @@ impl S3Store {
                         .body(body)
                         .send(),
                 )
-                .map_err(|e| {
-                    let (failure, message) = classify(&e);
-                    Error::Store {
-                        action: "uploading a part of",
-                        key: full.to_owned(),
-                        message,
-                        retryable: failure == S3Failure::Retryable,
-                    }
-                })?;
+                .map_err(|e| sdk_error("uploading a part of", full.to_owned(), e))?;
             parts.push(CompletedPart::builder().set_e_tag(out.e_tag).part_number(number).build());
             offset += len;
             number += 1;
@@ -240,13 +241,14 @@ impl Store for S3Store {
         let out = match got {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => return Ok(None),
-            Err(e) => return Err(self.err("reading", key, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("reading", key, e)),
         };
+        // A body cut mid-way: the GET again may succeed.
         let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
             action: "reading",
             key: self.full_key(key),
-            message: e.to_string(),
+            source: Box::new(e),
             retryable: true,
         })?;
         Ok(Some(bytes.to_vec()))
@@ -257,7 +259,7 @@ impl Store for S3Store {
             self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full_key(prefix)).into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = self.handle.block_on(pages.next()) {
-            let page = page.map_err(|e| self.err("listing", prefix, &e))?;
+            let page = page.map_err(|e| self.err("listing", prefix, e))?;
             for obj in page.contents() {
                 if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(self.prefix.as_str())) {
                     keys.push(rel.to_owned());
@@ -278,11 +280,11 @@ impl Store for S3Store {
         let body = self
             .handle
             .block_on(ByteStream::from_path(path))
-            .map_err(|e| Self::local_err("reading the staged file for", &self.full_key(key), e.to_string()))?;
+            .map_err(|e| Self::local_err("reading the staged file for", &self.full_key(key), e))?;
         self.handle
             .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
             .map(|_| ())
-            .map_err(|e| self.err("writing", key, &e))
+            .map_err(|e| self.err("writing", key, e))
     }
 
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
@@ -290,7 +292,7 @@ impl Store for S3Store {
         self.handle
             .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
             .map(|_| ())
-            .map_err(|e| self.err("writing", key, &e))
+            .map_err(|e| self.err("writing", key, e))
     }
 
     fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
@@ -300,8 +302,8 @@ impl Store for S3Store {
         );
         match put {
             Ok(_) => Ok(true),
-            Err(e) if classify(&e).0 == S3Failure::PreconditionFailed => Ok(false),
-            Err(e) => Err(self.err("creating", key, &e)),
+            Err(e) if classify(&e) == S3Failure::PreconditionFailed => Ok(false),
+            Err(e) => Err(self.err("creating", key, e)),
         }
     }
 
@@ -321,8 +323,8 @@ impl Store for S3Store {
         );
         match copied {
             Ok(_) => Ok(()),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => Err(Error::MissingObject { key: from.to_owned() }),
-            Err(e) => Err(self.err("copying into", to, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => Err(Error::MissingObject { key: from.to_owned() }),
+            Err(e) => Err(self.err("copying into", to, e)),
         }
     }
 
@@ -331,8 +333,8 @@ impl Store for S3Store {
             self.handle.block_on(self.client.delete_object().bucket(&self.bucket).key(self.full_key(key)).send());
         match deleted {
             Ok(_) => Ok(()),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => Ok(()),
-            Err(e) => Err(self.err("removing", key, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => Ok(()),
+            Err(e) => Err(self.err("removing", key, e)),
         }
     }
 

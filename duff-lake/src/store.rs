@@ -1,6 +1,7 @@
 //! The storage seam: the few object operations the lake needs, with a folder
 //! implementation here and an S3 one in the `s3` module (feature `s3`).
 
+use crate::error::io;
 use crate::{Error, Result};
 use std::fs;
 use std::io::Write;
@@ -126,10 +127,6 @@ impl std::fmt::Debug for dyn Store + '_ {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Store").field(&self.location()).finish()
     }
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io { action, path: path.to_owned(), source }
 }
 
 /// A lake in a local folder.

@@ -5,6 +5,7 @@
 //! outcome in its response.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use duff_lake::BoxError;
 use duff_lake::s3::{HttpStatus, S3Failure, classify};
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub enum Error {
     #[error("invalid event: {0}")]
     Event(String),
     /// An S3 request failed.
-    #[error("{action} s3://{bucket}/{key}: {message}")]
+    #[error("{action} s3://{bucket}/{key}{}", detail(.message.as_deref()))]
     S3 {
         /// What was being done.
         action: &'static str,
@@ -35,10 +36,14 @@ pub enum Error {
         bucket: String,
         /// The key.
         key: String,
-        /// The SDK's message, with its causes.
-        message: String,
+        /// What went wrong when no SDK error says it (a stream cut too often, a wrong
+        /// range...).
+        message: Option<String>,
         /// What the failure means.
         failure: S3Failure,
+        /// The SDK's error, when a request failed.
+        #[source]
+        source: Option<BoxError>,
     },
     /// Writing the downloaded object to the local disk failed.
     #[error("{action} {path}")]
@@ -54,9 +59,21 @@ pub enum Error {
     /// The lake (ingest, storage) failed.
     #[error("lake")]
     Lake(#[from] duff_lake::Error),
-    /// The blocking ingest task did not finish (it panicked or was cancelled).
-    #[error("ingest task: {0}")]
-    Task(String),
+    /// A task of the function could not run or finish: the blocking lake task panicked or
+    /// was cancelled, or no Tokio runtime was there to run the S3 store.
+    #[error("{what}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// The cause (the task's join error...).
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// `": message"`, or nothing.
+fn detail(message: Option<&str>) -> String {
+    message.map(|m| format!(": {m}")).unwrap_or_default()
 }
 
 impl Error {
@@ -81,7 +98,7 @@ impl Error {
             Error::S3 { .. } => "Duff.S3",
             Error::Io { .. } => "Duff.LocalIo",
             Error::Lake(_) => "Duff.Lake",
-            Error::Task(_) => "Duff.Task",
+            Error::Task { .. } => "Duff.Task",
         }
     }
 
@@ -104,14 +121,21 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Builds an [`Error::S3`] from an SDK error.
-pub fn s3_error<E, R>(action: &'static str, bucket: &str, key: &str, err: &SdkError<E, R>) -> Error
+/// An [`Error::S3`] keeping the SDK error `err` as its source.
+pub fn s3_error<E, R>(action: &'static str, bucket: &str, key: &str, err: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HttpStatus,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus + Send + Sync + 'static,
 {
-    let (failure, message) = classify(err);
-    Error::S3 { action, bucket: bucket.to_owned(), key: key.to_owned(), message, failure }
+    let failure = classify(&err);
+    Error::S3 {
+        action,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message: None,
+        failure,
+        source: Some(Box::new(err)),
+    }
 }
 
 #[cfg(test)]
@@ -124,14 +148,15 @@ mod tests {
             action: "reading",
             bucket: "b".into(),
             key: "k".into(),
-            message: "m".into(),
+            message: Some("m".into()),
             failure,
+            source: None,
         };
         assert!(s3(S3Failure::Retryable).is_retryable());
         assert!(!s3(S3Failure::Permanent).is_retryable());
         assert!(!s3(S3Failure::NotFound).is_retryable());
         let store = |retryable| {
-            Error::Lake(duff_lake::Error::Store { action: "writing", key: "k".into(), message: "m".into(), retryable })
+            Error::Lake(duff_lake::Error::Store { action: "writing", key: "k".into(), source: "m".into(), retryable })
         };
         assert!(store(true).is_retryable());
         assert!(!store(false).is_retryable());

@@ -67,7 +67,7 @@ impl Deps {
         let (store, staging): (Arc<dyn Store>, _) = match &config.lake {
             LakeLocation::S3 { bucket, prefix } => {
                 let handle = tokio::runtime::Handle::try_current()
-                    .map_err(|e| Error::Task(format!("the S3 lake needs a Tokio runtime: {e}")))?;
+                    .map_err(|e| Error::Task { what: "the S3 lake needs a Tokio runtime", source: Box::new(e) })?;
                 let store = S3Store::new(s3.clone(), bucket, prefix, handle);
                 (Arc::new(store), config.work_dir.join("duff-staging"))
             }
@@ -469,13 +469,16 @@ async fn blocking<T: Send + 'static>(
     job: impl FnOnce(&SharedLake) -> duff_lake::Result<T> + Send + 'static,
 ) -> Result<T> {
     let lake = Arc::clone(&deps.lake);
-    tokio::task::spawn_blocking(move || job(&lake)).await.map_err(|e| Error::Task(e.to_string()))?.map_err(Error::from)
+    tokio::task::spawn_blocking(move || job(&lake))
+        .await
+        .map_err(|e| Error::Task { what: "the blocking lake task did not finish", source: Box::new(e) })?
+        .map_err(Error::from)
 }
 
 /// An object gone or overwritten since its event: the record is `ignored`, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Vanished {
-    /// Deleted (`404`): a deletion needs nothing. The S3 message.
+    /// Deleted (`404`): a deletion needs nothing. The error's message.
     Gone(String),
     /// Overwritten (`412` on the ETag the event named): the new upload has its own event.
     Overwritten,
@@ -485,7 +488,7 @@ impl Vanished {
     /// The case of `e`, when it is one.
     fn of(e: &Error) -> Option<Vanished> {
         match e {
-            Error::S3 { failure: S3Failure::NotFound, message, .. } => Some(Vanished::Gone(message.clone())),
+            Error::S3 { failure: S3Failure::NotFound, .. } => Some(Vanished::Gone(e.full_message())),
             Error::S3 { failure: S3Failure::PreconditionFailed, .. } => Some(Vanished::Overwritten),
             _ => None,
         }
@@ -529,21 +532,18 @@ async fn range_step(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<Re
             }
         }
         RangeTask::Part { key, part } => {
-            let (part, key) = (*part, key.clone());
-            let fetch = Arc::new(PartFetcher::new(deps, obj));
-            let f = Arc::clone(&fetch);
-            let done =
-                match blocking(deps, move |lake| lake.ingest_part(&key, part, &|range| f.range(range), &cfg)).await {
-                    Ok(done) => done,
-                    // The GET's own error (object gone, overwritten, throttled) says most.
-                    Err(e) => return Err(fetch.failure().unwrap_or(e)),
-                };
+            let (part, key, fetch) = (*part, key.clone(), PartFetcher::new(deps, obj));
+            let done = blocking(deps, move |lake| lake.ingest_part(&key, part, &|range| fetch.range(range), &cfg))
+                .await
+                .map_err(fetch_failure)?;
             tracing::info!(source = obj.source(), part, rows = ?done.rows, published_already = done.published_already, "fan-out part step done");
             Ok(Response { part: Some(done), ..Response::default() })
         }
         RangeTask::Merge { key } => {
             let (key, fetch) = (key.clone(), PartFetcher::new(deps, obj));
-            let result = blocking(deps, move |lake| lake.merge_parts(&key, &cfg, &|range| fetch.range(range))).await?;
+            let result = blocking(deps, move |lake| lake.merge_parts(&key, &cfg, &|range| fetch.range(range)))
+                .await
+                .map_err(fetch_failure)?;
             Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
         }
     }
@@ -556,8 +556,6 @@ struct PartFetcher {
     s3: Client,
     policy: DownloadPolicy,
     object: ObjectRef,
-    /// The first GET failure, as the S3 error it was.
-    failed: std::sync::Mutex<Option<Error>>,
 }
 
 impl PartFetcher {
@@ -567,30 +565,31 @@ impl PartFetcher {
             s3: deps.s3.clone(),
             policy: deps.download,
             object: obj.clone(),
-            failed: std::sync::Mutex::new(None),
         }
-    }
-
-    /// The first GET failure, if a fetch failed.
-    fn failure(&self) -> Option<Error> {
-        self.failed.lock().ok().and_then(|mut f| f.take())
     }
 
     fn range(&self, range: duff_core::fanout::PartRange) -> duff_lake::Result<Box<dyn duff_core::fanout::ByteSource>> {
         let read = crate::download::get_range(&self.s3, &self.object, range.start.byte, range.end, &self.policy);
-        let bytes = self.handle.block_on(read).map_err(|e| {
-            let lake_error = duff_lake::Error::Store {
-                action: "reading a part of",
-                key: self.object.source(),
-                message: e.full_message(),
-                retryable: e.is_retryable(),
-            };
-            if let Ok(mut f) = self.failed.lock() {
-                f.get_or_insert(e);
-            }
-            lake_error
+        // The lake's error keeps the GET's own, for `fetch_failure`.
+        let bytes = self.handle.block_on(read).map_err(|e| duff_lake::Error::Store {
+            action: "reading a part of",
+            key: self.object.source(),
+            retryable: e.is_retryable(),
+            source: Box::new(e),
         })?;
         Ok(Box::new(duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes)))
+    }
+}
+
+/// The error of a part's GET when a lake step failed because of it (the GET's own error
+/// says most: object gone, overwritten, throttled); any other error as it is.
+fn fetch_failure(e: Error) -> Error {
+    match e {
+        Error::Lake(duff_lake::Error::Store { action, key, source, retryable }) => match source.downcast::<Error>() {
+            Ok(get) => *get,
+            Err(source) => Error::Lake(duff_lake::Error::Store { action, key, source, retryable }),
+        },
+        e => e,
     }
 }
 
@@ -644,10 +643,12 @@ mod tests {
             action: "reading",
             bucket: "duff-raw".into(),
             key: "incoming/x.csv".into(),
-            message: "NoSuchKey".into(),
+            message: None,
             failure,
+            source: Some("NoSuchKey".into()),
         };
-        assert_eq!(Vanished::of(&s3(S3Failure::NotFound)), Some(Vanished::Gone("NoSuchKey".into())));
+        let gone = "reading s3://duff-raw/incoming/x.csv: NoSuchKey";
+        assert_eq!(Vanished::of(&s3(S3Failure::NotFound)), Some(Vanished::Gone(gone.into())));
         assert_eq!(Vanished::of(&s3(S3Failure::PreconditionFailed)), Some(Vanished::Overwritten));
         assert_eq!(Vanished::of(&s3(S3Failure::Retryable)), None);
         assert_eq!(Vanished::of(&s3(S3Failure::Permanent)), None);
@@ -669,5 +670,42 @@ mod tests {
         let overwritten = Vanished::Overwritten.ignored(&obj);
         assert_eq!(overwritten.outcome, RecordOutcome::Ignored);
         assert!(overwritten.message.is_some_and(|m| m.contains("overwritten since the event")));
+    }
+
+    /// A lake step that failed because a part's GET did answers the GET's own error, so
+    /// that an object gone or overwritten is told apart from a lake failure.
+    #[test]
+    fn a_failed_part_fetch_surfaces_as_the_get_error() {
+        let get = Error::S3 {
+            action: "reading",
+            bucket: "duff-raw".into(),
+            key: "big.csv".into(),
+            message: None,
+            failure: S3Failure::PreconditionFailed,
+            source: Some("412 Precondition Failed".into()),
+        };
+        let in_lake = Error::Lake(duff_lake::Error::Store {
+            action: "reading a part of",
+            key: "s3://duff-raw/big.csv".into(),
+            retryable: false,
+            source: Box::new(get),
+        });
+        assert!(
+            in_lake.full_message().contains("412 Precondition Failed"),
+            "the cause is kept: {}",
+            in_lake.full_message()
+        );
+        let back = fetch_failure(in_lake);
+        assert!(matches!(&back, Error::S3 { failure: S3Failure::PreconditionFailed, .. }), "{back:?}");
+        assert_eq!(back.error_type(), "Duff.SourceChanged");
+        // A store failure of the lake itself stays one.
+        let store = Error::Lake(duff_lake::Error::Store {
+            action: "writing",
+            key: "lake/x".into(),
+            retryable: true,
+            source: "503 Slow Down".into(),
+        });
+        assert!(matches!(fetch_failure(store), Error::Lake(duff_lake::Error::Store { retryable: true, .. })));
+        assert!(matches!(fetch_failure(Error::Event("x".into())), Error::Event(_)));
     }
 }
