@@ -27,7 +27,7 @@ use std::time::Duration;
 const ETAG: &str = "9b2cf535f27731c974343645a3985328";
 
 fn csv() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/orders.csv")).unwrap()
+    std::fs::read(duff_testkit::sample("orders.csv")).unwrap()
 }
 
 /// A body that yields some bytes, then (optionally) a connection reset or a stall.
