@@ -63,7 +63,8 @@ pub enum Error {
 }
 
 impl From<duff_core::Error> for Error {
-    /// A core error, or [`Error::Internal`] for one that carries a [`broken`] invariant.
+    /// A core error, or [`Error::Internal`] for one that carries a broken invariant of this
+    /// crate (raised where only a core error fits: a sink of the core's).
     fn from(e: duff_core::Error) -> Error {
         match e.into_kind() {
             duff_core::ErrorKind::Io(io) => match io.get_ref().and_then(|c| c.downcast_ref::<Broken>()) {
