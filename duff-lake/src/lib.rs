@@ -3,8 +3,8 @@
 //! It is an adapter around [`duff_core`]: it reads files, stages each table's Parquet in
 //! a local folder, puts the objects under the deterministic keys of [`duff_core::lake`],
 //! and writes the file's manifest last (the commit). [`Lake`] is generic over a [`Store`]:
-//! a folder ([`DirStore`]) for the local pipeline, S3 in the ETL Lambda. Same protocol,
-//! same bytes.
+//! a folder ([`DirStore`]) for the local pipeline, S3 (`S3Store`, feature `s3`) in the
+//! Lambdas. Same protocol, same bytes.
 //!
 //! | module | what |
 //! |---|---|
@@ -12,6 +12,8 @@
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
 //! | [`serving`] | the serving state: generations of the current lines and report aggregates, folded after each commit |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
+//! | [`location`] | [`LakeLocation`]: `s3://bucket/prefix` or a local directory, parsed once |
+//! | `s3` | `S3Store`, the [`Store`] over S3, and the classification of S3 failures (feature `s3`) |
 //!
 //! ```no_run
 //! use duff_lake::{LocalLake, IngestResult};
@@ -23,11 +25,20 @@
 //! ```
 #![deny(missing_docs)]
 
+mod error;
+pub mod location;
 pub mod parts;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod serving;
 pub mod store;
 
+pub use error::{BoxError, Error, Result};
+use error::{broken, io, panicked};
+pub use location::{LakeLocation, LocationError};
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
+#[cfg(feature = "s3")]
+pub use s3::{S3Failure, S3Store};
 pub use serving::{Generation, ServingConfig, ServingSnapshot, ServingUpdate};
 pub use store::{DirStore, Store};
 
@@ -42,74 +53,6 @@ use duff_core::{
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-
-/// Errors of the local lake: I/O with the path concerned, or a core error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading or writing a path failed.
-    #[error("{action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The core refused or failed.
-    #[error(transparent)]
-    Core(#[from] duff_core::Error),
-    /// A manifest in the lake could not be read.
-    #[error("reading manifest {key}")]
-    Manifest {
-        /// The manifest's key.
-        key: String,
-        /// The cause.
-        #[source]
-        source: duff_core::Error,
-    },
-    /// A manifest names an object that is not in the store.
-    #[error("object {key} named by a manifest is missing")]
-    MissingObject {
-        /// The object's key.
-        key: String,
-    },
-    /// A storage backend failed (S3...).
-    #[error("{action} {key}: {message}")]
-    Store {
-        /// What was being done.
-        action: &'static str,
-        /// The key concerned.
-        key: String,
-        /// The backend's message.
-        message: String,
-        /// Whether a retry may help (throttling, 5xx, timeouts).
-        retryable: bool,
-    },
-    /// The serving state is not what its records say (rebuild it: `Lake::rebuild_serving`).
-    #[error("serving state: {message}")]
-    Serving {
-        /// What is wrong.
-        message: String,
-    },
-    /// An object of the serving state could not be read.
-    #[error("serving state: reading {key}")]
-    ServingObject {
-        /// The object's key.
-        key: String,
-        /// The cause.
-        #[source]
-        source: duff_core::Error,
-    },
-}
-
-/// A convenient alias.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io { action, path: path.to_owned(), source }
-}
 
 /// What ingesting a file did.
 #[derive(Debug, Clone)]
@@ -376,11 +319,10 @@ impl<S: Store> Lake<S> {
             match outcome {
                 Ok(Finish::ReadAgain(r)) if repeats.is_none() => repeats = Some(r),
                 Ok(Finish::ReadAgain(_)) => {
-                    let e = duff_core::ErrorKind::Config {
-                        name: "repeated lines",
+                    return Err(Error::Internal {
+                        what: "search for repeated lines",
                         message: "the second reading asked for a third".into(),
-                    };
-                    break (Err(e.into()), bytes);
+                    });
                 }
                 Ok(Finish::Done(m)) => break (Ok(*m), bytes),
                 Err(e) => break (Err(e), bytes),
@@ -528,7 +470,7 @@ enum Staged {
 }
 
 fn writer_stopped() -> duff_core::Error {
-    duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }.into()
+    broken("parquet writer", "the writer stopped")
 }
 
 impl TableSink for ChannelSink {
@@ -580,9 +522,7 @@ fn stage_pass(
             None => ingest.finish_deferred(&mut sink),
         });
         drop(sink);
-        let written = writer.join().unwrap_or_else(|_| {
-            Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }.into())
-        });
+        let written = writer.join().unwrap_or_else(|p| Err(broken("parquet writer", panicked(&*p))));
         let outcome = match (read, written) {
             // The writer's own error explains a closed channel best.
             (Err(_), Err(w)) | (Ok(_), Err(w)) => Err(w),
@@ -652,8 +592,7 @@ fn encode_staged(
                 let answer = if compute_views {
                     Ok(std::mem::take(&mut views))
                 } else {
-                    Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "no views computed".into() }
-                        .into())
+                    Err(broken("parquet writer", "no views computed"))
                 };
                 let _ = reply.send(answer);
             }
@@ -692,10 +631,8 @@ impl TableSink for PipedSink {
         self.tx = None;
         match self.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Err(e))) => Err(e),
-            _ => {
-                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the writer stopped".into() }
-                    .into())
-            }
+            Some(Err(p)) => Err(broken("parquet writer", panicked(&*p))),
+            Some(Ok(Ok(()))) | None => Err(writer_stopped()),
         }
     }
 }
@@ -714,10 +651,7 @@ impl duff_core::fanout::PartSinks for StagedParts<'_> {
         sink.tx = None;
         match sink.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => {
-                Err(duff_core::ErrorKind::Config { name: "parquet writer", message: "the thread panicked".into() }
-                    .into())
-            }
+            Some(Err(p)) => Err(broken("parquet writer", panicked(&*p))),
             None => Ok(()),
         }
     }

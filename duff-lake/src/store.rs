@@ -1,6 +1,7 @@
 //! The storage seam: the few object operations the lake needs, with a folder
-//! implementation here and an S3 one in `duff-lambda-etl`.
+//! implementation here and an S3 one in the `s3` module (feature `s3`).
 
+use crate::error::io;
 use crate::{Error, Result};
 use std::fs;
 use std::io::Write;
@@ -77,8 +78,55 @@ pub trait Store: Send + Sync {
     }
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io { action, path: path.to_owned(), source }
+/// A shared store is a store (every method, overrides included, is the inner store's): a
+/// lake built once on an `Arc<dyn Store>` runs the same code on a folder and on S3.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).list(prefix)
+    }
+
+    fn put_file(&self, key: &str, path: &Path) -> Result<()> {
+        (**self).put_file(key, path)
+    }
+
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        (**self).put_bytes(key, bytes)
+    }
+
+    fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+        (**self).put_if_absent(key, bytes)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        (**self).delete(key)
+    }
+
+    fn copy(&self, from: &str, to: &str) -> Result<()> {
+        (**self).copy(from, to)
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        (**self).delete_prefix(prefix)
+    }
+
+    fn location(&self) -> String {
+        (**self).location()
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        (**self).local_path(key)
+    }
+}
+
+/// A store shows as its location (`Store("s3://bucket/prefix")`).
+impl std::fmt::Debug for dyn Store + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Store").field(&self.location()).finish()
+    }
 }
 
 /// A lake in a local folder.
@@ -288,5 +336,22 @@ mod tests {
         assert!(!dir.path().join("w").exists());
         assert!(dir.path().exists(), "never the root");
         s.delete_prefix("w/none/").unwrap();
+    }
+
+    /// Through an `Arc<dyn Store>`, the folder's own `copy`, `delete_prefix` and
+    /// `local_path` are used, not the trait's defaults.
+    #[test]
+    fn a_shared_store_keeps_the_inner_stores_methods() {
+        let dir = tempfile::tempdir().unwrap();
+        let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(DirStore::open(dir.path()).unwrap());
+        assert_eq!(s.local_path("a/b.json"), Some(dir.path().join("a/b.json")));
+        s.put_bytes("w/f/a.json", b"1").unwrap();
+        s.copy("w/f/a.json", "t/a.json").unwrap();
+        assert_eq!(s.get("t/a.json").unwrap().as_deref(), Some(&b"1"[..]));
+        assert!(matches!(s.copy("w/f/none.json", "t/b.json"), Err(Error::MissingObject { .. })));
+        s.delete_prefix("w/f/").unwrap();
+        assert!(!dir.path().join("w").exists(), "the folder's delete_prefix removes emptied parents");
+        assert_eq!(s.location(), dir.path().display().to_string());
+        assert_eq!(format!("{s:?}"), format!("Store({:?})", dir.path().display().to_string()));
     }
 }

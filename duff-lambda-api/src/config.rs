@@ -11,6 +11,7 @@
 //! | `DUFF_PAGING_SECRET` | no | the key of paging tokens (default: derived from `DUFF_LAKE_URI`) |
 
 use duff_api::{LakeUri, TokenKey};
+use duff_lake::LakeLocation;
 use std::time::Duration;
 
 /// Which engine answers the queries.
@@ -34,7 +35,7 @@ pub enum EngineChoice {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DUFF_LAKE_URI`.
-    pub lake: LakeUri,
+    pub lake: LakeLocation,
     /// `DUFF_QUERY_ENGINE` and its settings.
     pub engine: EngineChoice,
     /// `DUFF_QUERY_TIMEOUT_MS`.
@@ -91,7 +92,7 @@ impl Config {
         let need = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
 
         let lake_text = need("DUFF_LAKE_URI")?;
-        let lake = LakeUri::parse(&lake_text).map_err(|e| invalid("DUFF_LAKE_URI", e.to_string()))?;
+        let lake = LakeLocation::parse(&lake_text).map_err(|e| invalid("DUFF_LAKE_URI", e.to_string()))?;
         let engine = match get("DUFF_QUERY_ENGINE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("athena") => {
                 let database = need("DUFF_ATHENA_DATABASE")?;
@@ -127,6 +128,14 @@ impl Config {
         };
         Ok(Config { lake, engine, query_timeout, tokens })
     }
+
+    /// The lake as duff-api's DataFusion engine takes it.
+    pub fn lake_uri(&self) -> LakeUri {
+        match &self.lake {
+            LakeLocation::S3 { bucket, prefix } => LakeUri::S3 { bucket: bucket.clone(), prefix: prefix.clone() },
+            LakeLocation::Dir(dir) => LakeUri::Local(dir.clone()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +154,8 @@ mod tests {
         let c = read(&[lake, ("DUFF_ATHENA_DATABASE", "duff"), ("DUFF_ATHENA_WORKGROUP", "duff-api")]).unwrap();
         assert_eq!(c.engine, EngineChoice::Athena { database: "duff".into(), workgroup: "duff-api".into() });
         assert_eq!(c.query_timeout, Duration::from_secs(25));
+        assert_eq!(c.lake_uri(), LakeUri::S3 { bucket: "lake-bucket".into(), prefix: "lake".into() });
+        assert_eq!(c.lake_uri().to_string(), c.lake.to_string(), "the paging key's text is the same");
         assert_eq!(read(&[lake]).unwrap_err(), ConfigError::Missing("DUFF_ATHENA_DATABASE"));
         assert_eq!(
             read(&[lake, ("DUFF_ATHENA_DATABASE", "duff")]).unwrap_err(),
@@ -160,6 +171,8 @@ mod tests {
         assert_eq!(read(&[("DUFF_LAKE_URI", "  ")]).unwrap_err(), ConfigError::Missing("DUFF_LAKE_URI"));
         let e = read(&[("DUFF_LAKE_URI", "gs://b/x")]).unwrap_err();
         assert!(e.to_string().starts_with("DUFF_LAKE_URI is invalid"), "{e}");
+        let e = read(&[("DUFF_LAKE_URI", "s3://Lake_Bucket/x")]).unwrap_err();
+        assert!(e.to_string().starts_with("DUFF_LAKE_URI is invalid: `s3://Lake_Bucket/x`"), "{e}");
         let e = read(&[("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "duckdb")]).unwrap_err();
         assert!(e.to_string().starts_with("DUFF_QUERY_ENGINE is invalid"), "{e}");
         let e = read(&[
@@ -180,6 +193,7 @@ mod tests {
         let c = read(&[("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "DataFusion"), ("DUFF_REFRESH_MS", "0")])
             .unwrap();
         assert_eq!(c.engine, EngineChoice::DataFusion { refresh: Duration::ZERO });
-        assert_eq!(c.lake, LakeUri::Local("/tmp/lake".into()));
+        assert_eq!(c.lake, LakeLocation::Dir("/tmp/lake".into()));
+        assert_eq!(c.lake_uri(), LakeUri::Local("/tmp/lake".into()));
     }
 }

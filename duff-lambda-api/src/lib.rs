@@ -132,7 +132,7 @@ pub fn app(
                 query_timeout: config.query_timeout,
                 ..duff_api::DataFusionConfig::default()
             };
-            std::sync::Arc::new(duff_api::DataFusionEngine::new(&config.lake, cfg)?)
+            std::sync::Arc::new(duff_api::DataFusionEngine::new(&config.lake_uri(), cfg)?)
         }
     };
     Ok(duff_api::router(engine, config.tokens.clone()))

@@ -2,77 +2,9 @@
 
 use crate::error::{Error, Result};
 use duff_core::IngestConfig;
+use duff_lake::LakeLocation;
 use std::env::VarError;
 use std::path::PathBuf;
-
-/// The lake's location (`DUFF_LAKE_URI`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LakeLocation {
-    /// `s3://bucket/prefix`: objects under `prefix/` (no prefix: the whole bucket).
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The key prefix without leading or trailing `/` (may be empty).
-        prefix: String,
-    },
-    /// A local directory (for running the function on a laptop).
-    Dir(PathBuf),
-}
-
-impl LakeLocation {
-    /// Parses `s3://bucket[/prefix]` or a local path.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming `DUFF_LAKE_URI`.
-    pub fn parse(text: &str) -> Result<LakeLocation> {
-        let bad = |message: String| Error::Config { name: "DUFF_LAKE_URI", message };
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(bad("is empty; expected s3://bucket/prefix or a local directory".into()));
-        }
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-                && !bucket.starts_with(['-', '.'])
-                && !bucket.ends_with(['-', '.']);
-            if !valid_bucket {
-                return Err(bad(format!("'{text}': '{bucket}' is not a valid S3 bucket name")));
-            }
-            let prefix = prefix.trim_matches('/');
-            if prefix.split('/').any(|seg| seg == "." || seg == "..") || prefix.contains("//") {
-                return Err(bad(format!("'{text}': the prefix must not contain '.', '..' or empty segments")));
-            }
-            return Ok(LakeLocation::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
-        }
-        if let Some((scheme, _)) = text.split_once("://") {
-            return Err(bad(format!("'{text}': unsupported scheme '{scheme}' (use s3:// or a local directory)")));
-        }
-        Ok(LakeLocation::Dir(PathBuf::from(text)))
-    }
-
-    /// True when `bucket`/`key` lies inside the lake: the loop guard (the function must
-    /// never ingest its own outputs, even if a notification is configured too broadly).
-    pub fn contains(&self, bucket: &str, key: &str) -> bool {
-        match self {
-            LakeLocation::S3 { bucket: b, prefix } => {
-                b == bucket
-                    && (prefix.is_empty() || key.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('/')))
-            }
-            LakeLocation::Dir(_) => false,
-        }
-    }
-}
-
-impl std::fmt::Display for LakeLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
-            LakeLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
-            LakeLocation::Dir(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
 
 /// Everything the function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +46,9 @@ impl Config {
             }
         };
         let lake = match var("DUFF_LAKE_URI")? {
-            Some(v) => LakeLocation::parse(&v)?,
+            Some(v) => {
+                LakeLocation::parse(&v).map_err(|e| Error::Config { name: "DUFF_LAKE_URI", message: e.to_string() })?
+            }
             None => {
                 return Err(Error::Config {
                     name: "DUFF_LAKE_URI",
@@ -162,37 +96,6 @@ mod tests {
     }
 
     #[test]
-    fn lake_uri_forms() {
-        assert_eq!(
-            LakeLocation::parse("s3://duff-lake/lake/").unwrap(),
-            LakeLocation::S3 { bucket: "duff-lake".into(), prefix: "lake".into() }
-        );
-        assert_eq!(
-            LakeLocation::parse("s3://duff-lake").unwrap(),
-            LakeLocation::S3 { bucket: "duff-lake".into(), prefix: String::new() }
-        );
-        assert_eq!(LakeLocation::parse("/tmp/lake").unwrap(), LakeLocation::Dir("/tmp/lake".into()));
-        assert!(LakeLocation::parse("s3://Bad_Bucket/x").is_err());
-        assert!(LakeLocation::parse("s3:///x").is_err());
-        assert!(LakeLocation::parse("s3://b-ok/a/../b").is_err());
-        assert!(LakeLocation::parse("gs://bucket/x").is_err());
-        assert_eq!(LakeLocation::parse("s3://duff-lake/a/b").unwrap().to_string(), "s3://duff-lake/a/b");
-    }
-
-    #[test]
-    fn loop_guard() {
-        let lake = LakeLocation::parse("s3://shared/lake").unwrap();
-        assert!(lake.contains("shared", "lake/manifests/x.json"));
-        assert!(lake.contains("shared", "lake/fact_order_line/x.csv"));
-        assert!(!lake.contains("shared", "lake2/x.csv"));
-        assert!(!lake.contains("shared", "incoming/x.csv"));
-        assert!(!lake.contains("other", "lake/x.csv"));
-        let whole = LakeLocation::parse("s3://lakebucket").unwrap();
-        assert!(whole.contains("lakebucket", "anything.csv"));
-        assert!(!LakeLocation::Dir("/l".into()).contains("b", "k"));
-    }
-
-    #[test]
     fn defaults_and_overrides() {
         let c = config(&[("DUFF_LAKE_URI", "s3://duff-lake/lake")]).unwrap();
         assert_eq!(c.ingest.reject_threshold_ppm, 50_000);
@@ -221,6 +124,11 @@ mod tests {
     fn missing_or_invalid_variables_are_named() {
         assert!(message(config(&[])).starts_with("DUFF_LAKE_URI: is not set"));
         assert!(message(config(&[("DUFF_LAKE_URI", "  ")])).starts_with("DUFF_LAKE_URI"));
+        let m = message(config(&[("DUFF_LAKE_URI", "s3://Bad_Bucket/lake")]));
+        assert!(
+            m.starts_with("DUFF_LAKE_URI: `s3://Bad_Bucket/lake`: `Bad_Bucket` is not a valid S3 bucket name"),
+            "{m}"
+        );
         let m = message(config(&[("DUFF_LAKE_URI", "/l"), ("DUFF_REJECT_THRESHOLD", "5%")]));
         assert!(m.starts_with("DUFF_REJECT_THRESHOLD: '5%' is not a fraction"), "{m}");
         assert!(message(config(&[("DUFF_LAKE_URI", "/l"), ("DUFF_REJECT_THRESHOLD", "1.5")])).contains("THRESHOLD"));

@@ -12,9 +12,10 @@
 //! - A stream that stalls (no bytes for [`DownloadPolicy::stall_timeout`]) counts as cut.
 //! - Request-level retries (5xx, throttling, timeouts) are the SDK's (standard mode).
 
-use crate::error::{Error, Result, S3Failure, s3_error};
+use crate::error::{Error, Result, s3_error};
 use crate::event::{ObjectRef, bare_etag};
 use aws_sdk_s3::Client;
+use duff_lake::{BoxError, S3Failure};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -196,9 +197,10 @@ async fn stream(
             None => {}
         }
         let resp = req.send().await.map_err(|e| {
-            let mut err = s3_error("reading", &obj.bucket, &obj.key, &e);
+            let no_such_key = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+            let mut err = s3_error("reading", &obj.bucket, &obj.key, e);
             if let Error::S3 { failure, .. } = &mut err
-                && e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                && no_such_key
             {
                 *failure = S3Failure::NotFound;
             }
@@ -213,8 +215,9 @@ async fn stream(
                 action: "resuming",
                 bucket: obj.bucket.clone(),
                 key: obj.key.clone(),
-                message: format!("asked for bytes {asked}- and got '{got}'"),
+                message: Some(format!("asked for bytes {asked}- and got '{got}'")),
                 failure: S3Failure::Retryable,
+                source: None,
             });
         }
         if written == 0 {
@@ -228,16 +231,17 @@ async fn stream(
             }
         }
         let mut body = resp.body;
-        let cut = loop {
+        // Why the stream stopped before its end: the body's error, or a stall.
+        let cut: Option<BoxError> = loop {
             let Ok(next) = tokio::time::timeout(policy.stall_timeout, body.next()).await else {
-                break Some(format!("no data for {:?}", policy.stall_timeout));
+                break Some(format!("no data for {:?}", policy.stall_timeout).into());
             };
             match next {
                 Some(Ok(chunk)) => {
                     out.write(&chunk).await.map_err(io("writing the download in"))?;
                     written += chunk.len() as u64;
                 }
-                Some(Err(e)) => break Some(e.to_string()),
+                Some(Err(e)) => break Some(Box::new(e)),
                 None => break None,
             }
         };
@@ -245,27 +249,27 @@ async fn stream(
         if cut.is_none() && !short {
             break;
         }
-        if let Some(why) = &cut
-            && !short
-        {
+        if cut.is_some() && !short {
             // Every byte arrived but the stream still failed (a checksum validated at the
             // end, say): nothing to resume, the bytes cannot be trusted.
             return Err(Error::S3 {
                 action: "reading",
                 bucket: obj.bucket.clone(),
                 key: obj.key.clone(),
-                message: format!("the stream failed after {written} bytes: {why}"),
+                message: Some(format!("the stream failed after {written} bytes")),
                 failure: S3Failure::Retryable,
+                source: cut,
             });
         }
+        let cut = cut.unwrap_or_else(|| "the body ended early".into());
         if resumes >= policy.max_resumes {
-            let why = cut.unwrap_or_else(|| "the body ended early".into());
             return Err(Error::S3 {
                 action: "reading",
                 bucket: obj.bucket.clone(),
                 key: obj.key.clone(),
-                message: format!("the stream was cut {} times, last after {written} bytes: {why}", resumes + 1),
+                message: Some(format!("the stream was cut {} times, last after {written} bytes", resumes + 1)),
                 failure: S3Failure::Retryable,
+                source: Some(cut),
             });
         }
         resumes += 1;
@@ -274,7 +278,7 @@ async fn stream(
             key = obj.key,
             written,
             resumes,
-            cause = cut.as_deref().unwrap_or("the body ended early"),
+            cause = %cut,
             "object stream cut, resuming with a ranged GET"
         );
         tokio::time::sleep(backoff).await;
@@ -287,8 +291,9 @@ async fn stream(
             action: "reading",
             bucket: obj.bucket.clone(),
             key: obj.key.clone(),
-            message: format!("got {written} bytes, the object has {t}"),
+            message: Some(format!("got {written} bytes, the object has {t}")),
             failure: S3Failure::Retryable,
+            source: None,
         });
     }
     out.flush().await.map_err(io("writing the download in"))?;

@@ -1,27 +1,16 @@
-//! The function's one error type, and how S3 SDK failures are classified.
+//! The function's one error type (S3 SDK failures are classified by [`duff_lake::s3::classify`]).
 //!
 //! The rule (CONTRACT §5): the function returns an error to Lambda only when a retry can
 //! help. [`Error::is_retryable`] says which; the handler turns everything else into an
 //! outcome in its response.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use duff_lake::BoxError;
+use duff_lake::s3::{HttpStatus, S3Failure, classify};
 use std::path::PathBuf;
 
 /// A convenient alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What an S3 failure means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum S3Failure {
-    /// Throttling, a 5xx, a timeout, a lost connection: a later attempt may succeed.
-    Retryable,
-    /// The object (or version) does not exist (404).
-    NotFound,
-    /// A precondition failed (412): the object is not the one the request named.
-    PreconditionFailed,
-    /// Anything else (403 access denied, 400...): retrying the same request will not help.
-    Permanent,
-}
 
 /// Errors of the ETL function.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +28,7 @@ pub enum Error {
     #[error("invalid event: {0}")]
     Event(String),
     /// An S3 request failed.
-    #[error("{action} s3://{bucket}/{key}: {message}")]
+    #[error("{action} s3://{bucket}/{key}{}", detail(.message.as_deref()))]
     S3 {
         /// What was being done.
         action: &'static str,
@@ -47,10 +36,14 @@ pub enum Error {
         bucket: String,
         /// The key.
         key: String,
-        /// The SDK's message, with its causes.
-        message: String,
+        /// What went wrong when no SDK error says it (a stream cut too often, a wrong
+        /// range...).
+        message: Option<String>,
         /// What the failure means.
         failure: S3Failure,
+        /// The SDK's error, when a request failed.
+        #[source]
+        source: Option<BoxError>,
     },
     /// Writing the downloaded object to the local disk failed.
     #[error("{action} {path}")]
@@ -66,9 +59,21 @@ pub enum Error {
     /// The lake (ingest, storage) failed.
     #[error("lake")]
     Lake(#[from] duff_lake::Error),
-    /// The blocking ingest task did not finish (it panicked or was cancelled).
-    #[error("ingest task: {0}")]
-    Task(String),
+    /// A task of the function could not run or finish: the blocking lake task panicked or
+    /// was cancelled, or no Tokio runtime was there to run the S3 store.
+    #[error("{what}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// The cause (the task's join error...).
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// `": message"`, or nothing.
+fn detail(message: Option<&str>) -> String {
+    message.map(|m| format!(": {m}")).unwrap_or_default()
 }
 
 impl Error {
@@ -93,7 +98,7 @@ impl Error {
             Error::S3 { .. } => "Duff.S3",
             Error::Io { .. } => "Duff.LocalIo",
             Error::Lake(_) => "Duff.Lake",
-            Error::Task(_) => "Duff.Task",
+            Error::Task { .. } => "Duff.Task",
         }
     }
 
@@ -116,68 +121,21 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Classifies an SDK error: what it means, and a message with its causes.
-pub fn classify<E, R>(err: &SdkError<E, R>) -> (S3Failure, String)
+/// An [`Error::S3`] keeping the SDK error `err` as its source.
+pub fn s3_error<E, R>(action: &'static str, bucket: &str, key: &str, err: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HttpStatus,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus + Send + Sync + 'static,
 {
-    let message = DisplayErrorContext(err).to_string();
-    let failure = match err {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => S3Failure::Retryable,
-        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Permanent,
-        SdkError::DispatchFailure(_) => S3Failure::Retryable,
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status_code();
-            classify_service(status, err.code())
-        }
-        _ => S3Failure::Permanent,
-    };
-    (failure, message)
-}
-
-/// The status of a raw HTTP response (implemented for the SDK's response type).
-pub trait HttpStatus {
-    /// The HTTP status code.
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
+    let failure = classify(&err);
+    Error::S3 {
+        action,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message: None,
+        failure,
+        source: Some(Box::new(err)),
     }
-}
-
-/// Classifies a service error by its HTTP status and S3 error code.
-pub fn classify_service(status: u16, code: Option<&str>) -> S3Failure {
-    const RETRYABLE_CODES: [&str; 8] = [
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "InternalError",
-        "ServiceUnavailable",
-        // A concurrent conditional write on the same key: S3 asks the caller to retry.
-        "ConditionalRequestConflict",
-    ];
-    match (status, code) {
-        (_, Some(c)) if RETRYABLE_CODES.contains(&c) => S3Failure::Retryable,
-        (404, _) | (_, Some("NoSuchKey" | "NoSuchVersion" | "NotFound")) => S3Failure::NotFound,
-        (412, _) | (_, Some("PreconditionFailed")) => S3Failure::PreconditionFailed,
-        (408 | 429, _) | (500..=599, _) => S3Failure::Retryable,
-        _ => S3Failure::Permanent,
-    }
-}
-
-/// Builds an [`Error::S3`] from an SDK error.
-pub fn s3_error<E, R>(action: &'static str, bucket: &str, key: &str, err: &SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    let (failure, message) = classify(err);
-    Error::S3 { action, bucket: bucket.to_owned(), key: key.to_owned(), message, failure }
 }
 
 #[cfg(test)]
@@ -185,33 +143,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn service_errors_are_classified_by_status_and_code() {
-        assert_eq!(classify_service(503, Some("SlowDown")), S3Failure::Retryable);
-        assert_eq!(classify_service(500, None), S3Failure::Retryable);
-        assert_eq!(classify_service(429, None), S3Failure::Retryable);
-        assert_eq!(classify_service(400, Some("RequestTimeout")), S3Failure::Retryable);
-        assert_eq!(classify_service(409, Some("ConditionalRequestConflict")), S3Failure::Retryable);
-        assert_eq!(classify_service(403, Some("AccessDenied")), S3Failure::Permanent);
-        assert_eq!(classify_service(404, Some("NoSuchKey")), S3Failure::NotFound);
-        assert_eq!(classify_service(404, None), S3Failure::NotFound);
-        assert_eq!(classify_service(412, Some("PreconditionFailed")), S3Failure::PreconditionFailed);
-        assert_eq!(classify_service(400, Some("InvalidArgument")), S3Failure::Permanent);
-    }
-
-    #[test]
     fn only_transient_failures_are_retryable() {
         let s3 = |failure| Error::S3 {
             action: "reading",
             bucket: "b".into(),
             key: "k".into(),
-            message: "m".into(),
+            message: Some("m".into()),
             failure,
+            source: None,
         };
         assert!(s3(S3Failure::Retryable).is_retryable());
         assert!(!s3(S3Failure::Permanent).is_retryable());
         assert!(!s3(S3Failure::NotFound).is_retryable());
         let store = |retryable| {
-            Error::Lake(duff_lake::Error::Store { action: "writing", key: "k".into(), message: "m".into(), retryable })
+            Error::Lake(duff_lake::Error::Store { action: "writing", key: "k".into(), source: "m".into(), retryable })
         };
         assert!(store(true).is_retryable());
         assert!(!store(false).is_retryable());

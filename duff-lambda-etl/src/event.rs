@@ -15,11 +15,11 @@
 //! Every candidate is then screened: folder markers (key ending in `/`), keys that do not
 //! end in `.csv` (any case) and keys inside the lake (the loop guard) are ignored.
 
-use crate::config::LakeLocation;
 use crate::error::{Error, Result};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::s3::S3Event;
 use chrono::{DateTime, Utc};
+use duff_lake::LakeLocation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -60,6 +60,17 @@ impl ObjectRef {
     /// The source recorded in the manifest: `s3://bucket/key`.
     pub fn source(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// The ingest instant, in microseconds since the epoch: the event's time, else the
+    /// object's `Last-Modified` (`last_modified_micros`, from the GET).
+    ///
+    /// # Errors
+    /// [`Error::Event`] when there is neither.
+    pub fn ingest_instant(&self, last_modified_micros: Option<i64>) -> Result<i64> {
+        self.event_time_micros
+            .or(last_modified_micros)
+            .ok_or_else(|| Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()))
     }
 }
 
@@ -550,5 +561,23 @@ mod tests {
     fn etags_lose_their_quotes() {
         assert_eq!(bare_etag("\"abc\""), "abc");
         assert_eq!(bare_etag("abc-2"), "abc-2");
+    }
+
+    #[test]
+    fn the_ingest_instant_is_the_event_time_else_last_modified() {
+        let mut o = ObjectRef {
+            bucket: "b".into(),
+            key: "k.csv".into(),
+            version_id: None,
+            etag: None,
+            size: None,
+            event_time_micros: Some(5),
+        };
+        assert_eq!(o.ingest_instant(Some(9)).unwrap(), 5, "the event's time first");
+        assert_eq!(o.ingest_instant(None).unwrap(), 5);
+        o.event_time_micros = None;
+        assert_eq!(o.ingest_instant(Some(9)).unwrap(), 9, "else Last-Modified");
+        let e = o.ingest_instant(None).unwrap_err();
+        assert!(matches!(&e, Error::Event(m) if m.contains("ingest instant is unknown")), "{e}");
     }
 }

@@ -1,32 +1,27 @@
 //! The handler: decode the event, download each object, run the lake's ingest, report.
 
-use crate::config::{Config, LakeLocation};
+use crate::config::Config;
 use crate::download::{DownloadPolicy, download};
-use crate::error::{Error, Result, S3Failure};
+use crate::error::{Error, Result};
 use crate::event::{self, Item, ObjectRef, RangeTask, Trigger};
-use crate::s3store::S3Store;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
-use duff_lake::{IngestResult, Lake, LocalLake, PlanOutcome, Store};
+use duff_lake::{DirStore, IngestResult, Lake, LakeLocation, PlanOutcome, S3Failure, S3Store, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The lake on whichever store `DUFF_LAKE_URI` names: one code path for S3 and a folder.
+type SharedLake = Lake<Arc<dyn Store>>;
 
 /// What the function needs, built once at cold start and shared by every invocation.
 #[derive(Debug, Clone)]
 pub struct Deps {
     config: Config,
     s3: Client,
-    lake: LakeBackend,
+    lake: Arc<SharedLake>,
     download: DownloadPolicy,
-}
-
-#[derive(Debug, Clone)]
-enum LakeBackend {
-    S3(Arc<Lake<S3Store>>),
-    Dir(Arc<LocalLake>),
 }
 
 impl Deps {
@@ -67,17 +62,24 @@ impl Deps {
             name: "DUFF_WORK_DIR",
             message: format!("cannot create {}: {e}", config.work_dir.display()),
         })?;
-        let lake = match &config.lake {
+        // Outputs are staged in the work folder for S3, inside the lake folder for a local
+        // lake (published by rename, as the local pipeline does).
+        let (store, staging): (Arc<dyn Store>, _) = match &config.lake {
             LakeLocation::S3 { bucket, prefix } => {
                 let handle = tokio::runtime::Handle::try_current()
-                    .map_err(|e| Error::Task(format!("the S3 lake needs a Tokio runtime: {e}")))?;
+                    .map_err(|e| Error::Task { what: "the S3 lake needs a Tokio runtime", source: Box::new(e) })?;
                 let store = S3Store::new(s3.clone(), bucket, prefix, handle);
-                LakeBackend::S3(Arc::new(Lake::new(store, config.work_dir.join("duff-staging"))))
+                (Arc::new(store), config.work_dir.join("duff-staging"))
             }
-            LakeLocation::Dir(path) => LakeBackend::Dir(Arc::new(LocalLake::open(path).map_err(|e| {
-                Error::Config { name: "DUFF_LAKE_URI", message: format!("cannot open the lake folder: {e}") }
-            })?)),
+            LakeLocation::Dir(path) => {
+                let store = DirStore::open(path).map_err(|e| Error::Config {
+                    name: "DUFF_LAKE_URI",
+                    message: format!("cannot open the lake folder: {e}"),
+                })?;
+                (Arc::new(store), path.join(".staging"))
+            }
         };
+        let lake = Arc::new(Lake::new(store, staging));
         Ok(Deps { config, s3, lake, download: DownloadPolicy::default() })
     }
 
@@ -334,16 +336,7 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
                     );
                     rec
                 }
-                Err(Error::S3 { failure: S3Failure::NotFound, message, .. }) => {
-                    let reason = format!("the object (version) no longer exists: {message}");
-                    tracing::warn!(source = obj.source(), reason, outcome = "ignored", "record ignored");
-                    report(Some(obj.source()), RecordOutcome::Ignored, reason)
-                }
-                Err(Error::S3 { failure: S3Failure::PreconditionFailed, .. }) => {
-                    let reason = "the object was overwritten since the event (the new upload has its own event)";
-                    tracing::warn!(source = obj.source(), reason, outcome = "ignored", "record ignored");
-                    report(Some(obj.source()), RecordOutcome::Ignored, reason)
-                }
+                Err(e) if let Some(vanished) = Vanished::of(&e) => vanished.ignored(&obj),
                 Err(e) => {
                     let retryable = e.is_retryable();
                     tracing::error!(
@@ -388,10 +381,7 @@ async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
         });
     }
     let started = std::time::Instant::now();
-    let result = match &deps.lake {
-        LakeBackend::S3(lake) => refresh_blocking(Arc::clone(lake)).await,
-        LakeBackend::Dir(lake) => refresh_blocking(Arc::clone(lake)).await,
-    };
+    let result = blocking(deps, |lake| lake.refresh_models()).await;
     let trigger = Some(Trigger::RefreshModels);
     match result {
         Ok(written) => {
@@ -426,45 +416,14 @@ async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
     }
 }
 
-/// Runs the synchronous rebuild on a blocking thread (where [`S3Store`] may block on the
-/// runtime's handle).
-async fn refresh_blocking<S: Store + 'static>(lake: Arc<Lake<S>>) -> Result<Vec<(String, usize)>> {
-    tokio::task::spawn_blocking(move || lake.refresh_models())
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::from)
-}
-
 async fn ingest_one(deps: &Deps, obj: &ObjectRef) -> Result<IngestResult> {
     let dl = download(&deps.s3, obj, &deps.config.work_dir, &deps.download).await?;
-    let Some(micros) = obj.event_time_micros.or(dl.last_modified_micros) else {
-        return Err(Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()));
-    };
+    let micros = obj.ingest_instant(dl.last_modified_micros)?;
     tracing::debug!(source = obj.source(), bytes = dl.bytes, resumes = dl.resumes, "downloaded");
-    let path = dl.file.to_path_buf();
-    let source = obj.source();
-    let cfg = deps.config.ingest.clone();
-    let result = match &deps.lake {
-        LakeBackend::S3(lake) => ingest_blocking(Arc::clone(lake), path, source, micros, cfg).await,
-        LakeBackend::Dir(lake) => ingest_blocking(Arc::clone(lake), path, source, micros, cfg).await,
-    };
+    let (path, source, cfg) = (dl.file.to_path_buf(), obj.source(), deps.config.ingest.clone());
+    let result = blocking(deps, move |lake| lake.ingest_file(&path, &source, micros, &cfg)).await;
     drop(dl); // removes the download
     result
-}
-
-/// Runs the synchronous ingest on a blocking thread (where [`S3Store`] may block on the
-/// runtime's handle).
-async fn ingest_blocking<S: Store + 'static>(
-    lake: Arc<Lake<S>>,
-    path: PathBuf,
-    source: String,
-    micros: i64,
-    cfg: duff_core::IngestConfig,
-) -> Result<IngestResult> {
-    tokio::task::spawn_blocking(move || lake.ingest_file(&path, &source, micros, &cfg))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::from)
 }
 
 /// One step of the big-file fan-out (see [`RangeTask`] and [`duff_lake::parts`]). Every
@@ -476,30 +435,17 @@ async fn ingest_blocking<S: Store + 'static>(
 /// # Errors
 /// Any failure of the step.
 async fn handle_range(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<Response> {
-    let result = match &deps.lake {
-        LakeBackend::S3(lake) => range_step(deps, Arc::clone(lake), obj, task).await,
-        LakeBackend::Dir(lake) => range_step(deps, Arc::clone(lake), obj, task).await,
-    };
+    let result = range_step(deps, obj, task).await;
     let trigger = Some(Trigger::StepFunctions);
     match result {
         Ok(resp) => Ok(Response { trigger, ..resp }),
-        Err(Error::S3 { failure: S3Failure::NotFound, message, .. }) => {
-            let reason = format!("the object (version) no longer exists: {message}");
-            tracing::warn!(source = obj.source(), reason, outcome = "ignored", "fan-out step: object gone");
-            Ok(Response {
-                trigger,
-                records: vec![report(Some(obj.source()), RecordOutcome::Ignored, reason)],
-                ..Response::default()
-            })
-        }
-        Err(Error::S3 { failure: S3Failure::PreconditionFailed, .. }) if matches!(task, RangeTask::Plan { .. }) => {
-            let reason = "the object was overwritten since the event (the new upload has its own event)";
-            tracing::warn!(source = obj.source(), reason, outcome = "ignored", "fan-out plan: object changed");
-            Ok(Response {
-                trigger,
-                records: vec![report(Some(obj.source()), RecordOutcome::Ignored, reason)],
-                ..Response::default()
-            })
+        // An object overwritten since the plan fails the part or the merge: the parts
+        // already read are of the old content.
+        Err(e)
+            if let Some(vanished) = Vanished::of(&e)
+                && (vanished != Vanished::Overwritten || matches!(task, RangeTask::Plan { .. })) =>
+        {
+            Ok(Response { trigger, records: vec![vanished.ignored(obj)], ..Response::default() })
         }
         Err(e) => {
             tracing::error!(
@@ -516,27 +462,61 @@ async fn handle_range(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<
     }
 }
 
-async fn blocking<T: Send + 'static>(job: impl FnOnce() -> duff_lake::Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(job).await.map_err(|e| Error::Task(e.to_string()))?.map_err(Error::from)
+/// Runs `job` on the lake on a blocking thread: the lake is synchronous, and [`S3Store`]
+/// blocks on the runtime's handle, which only a thread outside the runtime's workers may.
+async fn blocking<T: Send + 'static>(
+    deps: &Deps,
+    job: impl FnOnce(&SharedLake) -> duff_lake::Result<T> + Send + 'static,
+) -> Result<T> {
+    let lake = Arc::clone(&deps.lake);
+    tokio::task::spawn_blocking(move || job(&lake))
+        .await
+        .map_err(|e| Error::Task { what: "the blocking lake task did not finish", source: Box::new(e) })?
+        .map_err(Error::from)
 }
 
-async fn range_step<S: Store + 'static>(
-    deps: &Deps,
-    lake: Arc<Lake<S>>,
-    obj: &ObjectRef,
-    task: &RangeTask,
-) -> Result<Response> {
+/// An object gone or overwritten since its event: the record is `ignored`, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Vanished {
+    /// Deleted (`404`): a deletion needs nothing. The error's message.
+    Gone(String),
+    /// Overwritten (`412` on the ETag the event named): the new upload has its own event.
+    Overwritten,
+}
+
+impl Vanished {
+    /// The case of `e`, when it is one.
+    fn of(e: &Error) -> Option<Vanished> {
+        match e {
+            Error::S3 { failure: S3Failure::NotFound, .. } => Some(Vanished::Gone(e.full_message())),
+            Error::S3 { failure: S3Failure::PreconditionFailed, .. } => Some(Vanished::Overwritten),
+            _ => None,
+        }
+    }
+
+    /// The `ignored` record of `obj`, logged.
+    fn ignored(&self, obj: &ObjectRef) -> RecordReport {
+        let reason = match self {
+            Vanished::Gone(message) => format!("the object (version) no longer exists: {message}"),
+            Vanished::Overwritten => {
+                "the object was overwritten since the event (the new upload has its own event)".to_owned()
+            }
+        };
+        tracing::warn!(source = obj.source(), reason, outcome = "ignored", "record ignored");
+        report(Some(obj.source()), RecordOutcome::Ignored, reason)
+    }
+}
+
+async fn range_step(deps: &Deps, obj: &ObjectRef, task: &RangeTask) -> Result<Response> {
     let cfg = deps.config.ingest.clone();
     match task {
         RangeTask::Plan { part_bytes } => {
             let mut planner = duff_core::fanout::Planner::new(&cfg, *part_bytes);
             let streamed = crate::download::plan_object(&deps.s3, obj, &deps.download, &mut planner).await?;
-            let Some(micros) = obj.event_time_micros.or(streamed.last_modified_micros) else {
-                return Err(Error::Event("no event time and no Last-Modified: the ingest instant is unknown".into()));
-            };
+            let micros = obj.ingest_instant(streamed.last_modified_micros)?;
             let planned = planner.finish();
             let source = obj.source();
-            match blocking(move || lake.plan_parts(planned, &source, micros, &cfg)).await? {
+            match blocking(deps, move |lake| lake.plan_parts(planned, &source, micros, &cfg)).await? {
                 PlanOutcome::Done(result) => {
                     Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
                 }
@@ -552,20 +532,18 @@ async fn range_step<S: Store + 'static>(
             }
         }
         RangeTask::Part { key, part } => {
-            let (part, key) = (*part, key.clone());
-            let fetch = Arc::new(PartFetcher::new(deps, obj));
-            let f = Arc::clone(&fetch);
-            let done = match blocking(move || lake.ingest_part(&key, part, &|range| f.range(range), &cfg)).await {
-                Ok(done) => done,
-                // The GET's own error (object gone, overwritten, throttled) says most.
-                Err(e) => return Err(fetch.failure().unwrap_or(e)),
-            };
+            let (part, key, fetch) = (*part, key.clone(), PartFetcher::new(deps, obj));
+            let done = blocking(deps, move |lake| lake.ingest_part(&key, part, &|range| fetch.range(range), &cfg))
+                .await
+                .map_err(fetch_failure)?;
             tracing::info!(source = obj.source(), part, rows = ?done.rows, published_already = done.published_already, "fan-out part step done");
             Ok(Response { part: Some(done), ..Response::default() })
         }
         RangeTask::Merge { key } => {
             let (key, fetch) = (key.clone(), PartFetcher::new(deps, obj));
-            let result = blocking(move || lake.merge_parts(&key, &cfg, &|range| fetch.range(range))).await?;
+            let result = blocking(deps, move |lake| lake.merge_parts(&key, &cfg, &|range| fetch.range(range)))
+                .await
+                .map_err(fetch_failure)?;
             Ok(Response { records: vec![manifest_report(&result)], ..Response::default() })
         }
     }
@@ -578,8 +556,6 @@ struct PartFetcher {
     s3: Client,
     policy: DownloadPolicy,
     object: ObjectRef,
-    /// The first GET failure, as the S3 error it was.
-    failed: std::sync::Mutex<Option<Error>>,
 }
 
 impl PartFetcher {
@@ -589,30 +565,31 @@ impl PartFetcher {
             s3: deps.s3.clone(),
             policy: deps.download,
             object: obj.clone(),
-            failed: std::sync::Mutex::new(None),
         }
-    }
-
-    /// The first GET failure, if a fetch failed.
-    fn failure(&self) -> Option<Error> {
-        self.failed.lock().ok().and_then(|mut f| f.take())
     }
 
     fn range(&self, range: duff_core::fanout::PartRange) -> duff_lake::Result<Box<dyn duff_core::fanout::ByteSource>> {
         let read = crate::download::get_range(&self.s3, &self.object, range.start.byte, range.end, &self.policy);
-        let bytes = self.handle.block_on(read).map_err(|e| {
-            let lake_error = duff_lake::Error::Store {
-                action: "reading a part of",
-                key: self.object.source(),
-                message: e.full_message(),
-                retryable: e.is_retryable(),
-            };
-            if let Ok(mut f) = self.failed.lock() {
-                f.get_or_insert(e);
-            }
-            lake_error
+        // The lake's error keeps the GET's own, for `fetch_failure`.
+        let bytes = self.handle.block_on(read).map_err(|e| duff_lake::Error::Store {
+            action: "reading a part of",
+            key: self.object.source(),
+            retryable: e.is_retryable(),
+            source: Box::new(e),
         })?;
         Ok(Box::new(duff_core::fanout::Pieces::new(range.end).with(range.start.byte, bytes)))
+    }
+}
+
+/// The error of a part's GET when a lake step failed because of it (the GET's own error
+/// says most: object gone, overwritten, throttled); any other error as it is.
+fn fetch_failure(e: Error) -> Error {
+    match e {
+        Error::Lake(duff_lake::Error::Store { action, key, source, retryable }) => match source.downcast::<Error>() {
+            Ok(get) => *get,
+            Err(source) => Error::Lake(duff_lake::Error::Store { action, key, source, retryable }),
+        },
+        e => e,
     }
 }
 
@@ -658,5 +635,77 @@ mod tests {
         }
         let back: Response = serde_json::from_value(json).unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn an_object_gone_or_overwritten_is_ignored_and_nothing_else() {
+        let s3 = |failure| Error::S3 {
+            action: "reading",
+            bucket: "duff-raw".into(),
+            key: "incoming/x.csv".into(),
+            message: None,
+            failure,
+            source: Some("NoSuchKey".into()),
+        };
+        let gone = "reading s3://duff-raw/incoming/x.csv: NoSuchKey";
+        assert_eq!(Vanished::of(&s3(S3Failure::NotFound)), Some(Vanished::Gone(gone.into())));
+        assert_eq!(Vanished::of(&s3(S3Failure::PreconditionFailed)), Some(Vanished::Overwritten));
+        assert_eq!(Vanished::of(&s3(S3Failure::Retryable)), None);
+        assert_eq!(Vanished::of(&s3(S3Failure::Permanent)), None);
+        assert_eq!(Vanished::of(&Error::Event("x".into())), None);
+        let obj = ObjectRef {
+            bucket: "duff-raw".into(),
+            key: "incoming/x.csv".into(),
+            version_id: None,
+            etag: None,
+            size: None,
+            event_time_micros: None,
+        };
+        let gone = Vanished::Gone("NoSuchKey".into()).ignored(&obj);
+        assert_eq!(
+            (gone.outcome, gone.source.as_deref()),
+            (RecordOutcome::Ignored, Some("s3://duff-raw/incoming/x.csv"))
+        );
+        assert_eq!(gone.message.as_deref(), Some("the object (version) no longer exists: NoSuchKey"));
+        let overwritten = Vanished::Overwritten.ignored(&obj);
+        assert_eq!(overwritten.outcome, RecordOutcome::Ignored);
+        assert!(overwritten.message.is_some_and(|m| m.contains("overwritten since the event")));
+    }
+
+    /// A lake step that failed because a part's GET did answers the GET's own error, so
+    /// that an object gone or overwritten is told apart from a lake failure.
+    #[test]
+    fn a_failed_part_fetch_surfaces_as_the_get_error() {
+        let get = Error::S3 {
+            action: "reading",
+            bucket: "duff-raw".into(),
+            key: "big.csv".into(),
+            message: None,
+            failure: S3Failure::PreconditionFailed,
+            source: Some("412 Precondition Failed".into()),
+        };
+        let in_lake = Error::Lake(duff_lake::Error::Store {
+            action: "reading a part of",
+            key: "s3://duff-raw/big.csv".into(),
+            retryable: false,
+            source: Box::new(get),
+        });
+        assert!(
+            in_lake.full_message().contains("412 Precondition Failed"),
+            "the cause is kept: {}",
+            in_lake.full_message()
+        );
+        let back = fetch_failure(in_lake);
+        assert!(matches!(&back, Error::S3 { failure: S3Failure::PreconditionFailed, .. }), "{back:?}");
+        assert_eq!(back.error_type(), "Duff.SourceChanged");
+        // A store failure of the lake itself stays one.
+        let store = Error::Lake(duff_lake::Error::Store {
+            action: "writing",
+            key: "lake/x".into(),
+            retryable: true,
+            source: "503 Slow Down".into(),
+        });
+        assert!(matches!(fetch_failure(store), Error::Lake(duff_lake::Error::Store { retryable: true, .. })));
+        assert!(matches!(fetch_failure(Error::Event("x".into())), Error::Event(_)));
     }
 }

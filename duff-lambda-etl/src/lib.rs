@@ -7,7 +7,7 @@
 //!    Step Functions task inputs) and ignores what is not an orders CSV;
 //! 2. downloads exactly the object version the event names ([`download`]: streamed to a
 //!    temporary file, cut streams resumed with ranged GETs);
-//! 3. calls [`duff_lake::Lake::ingest_file`] on an [`S3Store`] (or a local folder), which
+//! 3. calls [`duff_lake::Lake::ingest_file`] on a [`duff_lake::S3Store`] (or a local folder), which
 //!    stages the Parquet outputs locally, puts them under deterministic keys and commits
 //!    the manifest last with a create-if-absent write;
 //! 4. answers with each record's outcome ([`handler::Response`]), and fails the invocation
@@ -35,14 +35,12 @@ pub mod download;
 pub mod error;
 pub mod event;
 pub mod handler;
-pub mod s3store;
 
-pub use config::{Config, LakeLocation};
+pub use config::Config;
 pub use error::{Error, Result};
 pub use handler::{
     Deps, ModelTable, ModelsReport, REFRESH_MODELS, RecordOutcome, RecordReport, Response, function_handler, handle,
 };
-pub use s3store::S3Store;
 
 /// Installs the JSON log subscriber: one JSON object per line with the invocation's span
 /// (the runtime's span carries the request id). The level comes from

@@ -10,19 +10,16 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use duff_core::reports::{self, ReportFilter};
 use duff_core::{IngestConfig, Outcome};
-use duff_lake::{Lake, LocalLake, Store};
-use duff_lambda_etl::{Config, Deps, RecordOutcome, S3Store, handle};
+use duff_lake::{Lake, LocalLake, S3Store, Store};
+use duff_lambda_etl::{Config, Deps, RecordOutcome, handle};
+use duff_testkit::sample;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 const RAW: &str = "duff-raw";
 const LAKE: &str = "duff-lake";
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data").join(name)
-}
 
 /// The configuration as the function reads it from its environment.
 fn config(moto: &Moto, work: &Path) -> Config {

@@ -14,10 +14,11 @@ use aws_sdk_s3::types::error::NoSuchKey;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use bytes::Bytes;
 use duff_core::{FileId, IngestConfig};
+use duff_lake::{LakeLocation, S3Store};
 use duff_lake::{LocalLake, Store};
 use duff_lambda_etl::download::{DownloadPolicy, download};
 use duff_lambda_etl::event::ObjectRef;
-use duff_lambda_etl::{Config, Deps, LakeLocation, RecordOutcome, S3Store, handle};
+use duff_lambda_etl::{Config, Deps, RecordOutcome, handle};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -26,7 +27,7 @@ use std::time::Duration;
 const ETAG: &str = "9b2cf535f27731c974343645a3985328";
 
 fn csv() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/orders.csv")).unwrap()
+    std::fs::read(duff_testkit::sample("orders.csv")).unwrap()
 }
 
 /// A body that yields some bytes, then (optionally) a connection reset or a stall.
@@ -545,4 +546,78 @@ async fn a_part_is_read_with_ranged_gets_resumed_within_the_part() {
         .unwrap();
     assert_eq!((cut.num_calls(), resumed.num_calls()), (1, 1));
     assert_eq!(got, data[start..end], "the part's bytes, exactly");
+}
+
+/// A store failure keeps the SDK's error as its cause (the S3 code, the request id) and
+/// says whether a retry may help; the error chain of the response shows the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_errors_keep_the_sdk_error_as_their_source() {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+    let denied = mock!(Client::get_object).sequence().http_status(403, Some(ACCESS_DENIED.into())).build();
+    let slow_down = mock!(Client::put_object).sequence().http_status(503, None).repeatedly().build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied, &slow_down]);
+    let store = S3Store::new(client, "duff-lake", "lake", tokio::runtime::Handle::current());
+    let (got, put) =
+        tokio::task::spawn_blocking(move || (store.get("manifests/x.json"), store.put_bytes("x.json", b"{}")))
+            .await
+            .unwrap();
+    let got = got.unwrap_err();
+    assert!(
+        matches!(&got, duff_lake::Error::Store { retryable: false, key, .. } if key == "lake/manifests/x.json"),
+        "{got:?}"
+    );
+    let source = std::error::Error::source(&got).expect("the SDK error is kept");
+    let sdk = source.downcast_ref::<SdkError<GetObjectError, HttpResponse>>().expect("as the SDK's own type");
+    assert_eq!(sdk.code(), Some("AccessDenied"));
+    let put = put.unwrap_err();
+    assert!(matches!(&put, duff_lake::Error::Store { retryable: true, .. }), "{put:?}");
+    assert!(std::error::Error::source(&put).is_some(), "{put:?}");
+}
+
+/// A failed download keeps the SDK's error as its cause.
+#[tokio::test]
+async fn a_download_error_keeps_the_sdk_error_as_its_source() {
+    let rule = mock!(Client::get_object).sequence().http_status(403, Some(ACCESS_DENIED.into())).build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = download(&client, &object_ref(10), dir.path(), &quick()).await.unwrap_err();
+    assert_eq!(err.error_type(), "Duff.S3");
+    assert_eq!(err.to_string(), "reading s3://duff-raw/incoming/orders.csv");
+    let source = std::error::Error::source(&err).expect("the SDK error is kept");
+    let sdk =
+        source.downcast_ref::<aws_sdk_s3::error::SdkError<GetObjectError, aws_sdk_s3::config::http::HttpResponse>>();
+    assert!(sdk.is_some(), "{source:?}");
+    assert!(err.full_message().contains("AccessDenied"), "{}", err.full_message());
+}
+
+/// A part step whose ranged GET finds the object overwritten since the plan fails as the
+/// GET failed (`Duff.SourceChanged`), not as a lake failure: the lake's error carries the
+/// GET's, and the handler takes it back out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_of_an_object_overwritten_since_the_plan_fails_as_source_changed() {
+    let data = csv();
+    let whole = mock!(Client::get_object).match_requests(|r| r.range().is_none()).then_output(whole_object(data));
+    let changed = mock!(Client::get_object)
+        .match_requests(|r| r.range().is_some())
+        .sequence()
+        .http_status(412, Some(PRECONDITION_FAILED.into()))
+        .repeatedly()
+        .build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&whole, &changed]);
+    let work = tempfile::tempdir().unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let deps = Deps::with_client(config(LakeLocation::Dir(lake_dir.path().into()), work.path()), client).unwrap();
+    let task = |range: serde_json::Value| {
+        serde_json::json!({"bucket": "duff-raw", "key": "incoming/orders.csv", "etag": ETAG,
+                           "event_time": "2026-11-27T09:00:00Z", "range": range})
+    };
+    let plan = handle(&deps, &task(serde_json::json!({"plan": true, "length": 200}))).await.unwrap();
+    let ranges = plan.ranges.clone().unwrap_or_else(|| panic!("{plan:#?}"));
+    let part = serde_json::to_value(&ranges[0]).unwrap();
+    let err = handle(&deps, &task(part)).await.unwrap_err();
+    assert_eq!(err.error_type(), "Duff.SourceChanged", "{}", err.full_message());
+    assert!(!err.is_retryable());
+    assert!(err.full_message().contains("PreconditionFailed"), "{}", err.full_message());
+    assert_eq!(changed.num_calls(), 1, "a 412 is not retried");
 }

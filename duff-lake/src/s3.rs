@@ -1,23 +1,23 @@
-//! [`S3Store`]: the lake's [`Store`] over S3.
+//! [`S3Store`]: the lake's [`Store`] over S3 (the `s3` feature), and what an S3 SDK failure
+//! means ([`classify`]) for both the store and the ETL Lambda's downloads.
 //!
 //! The [`Store`] trait is synchronous (the ingest is CPU-bound, streaming, and shared with
 //! the local pipeline); this implementation drives the SDK's futures with
 //! [`Handle::block_on`]. It must therefore be called from a thread that is not running
-//! async tasks: the handler runs the ingest in [`tokio::task::spawn_blocking`].
+//! async tasks: the Lambdas run the lake's steps in [`tokio::task::spawn_blocking`].
 //!
 //! - `put_if_absent` is a `PutObject` with `If-None-Match: *`: a `412` means another
 //!   writer committed first (`Ok(false)`). This is the manifest commit.
 //! - `put_file` streams the staged file: one `PutObject` below the multipart threshold,
 //!   otherwise a multipart upload, aborted if any part fails.
 //! - `copy` is a server-side `CopyObject` (the fan-out's merge moves parts' objects).
-//! - Every failure is a [`duff_lake::Error::Store`] saying whether a retry may help.
+//! - Every failure is an [`Error::Store`] saying whether a retry may help.
 
-use crate::error::{S3Failure, classify};
+use crate::{BoxError, Error, Result, Store};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use duff_lake::{Error, Result, Store};
 use std::path::Path;
 use tokio::runtime::Handle;
 
@@ -25,6 +25,81 @@ use tokio::runtime::Handle;
 pub const MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// The size of each part of a multipart upload (16 MiB; S3's minimum is 5 MiB).
 pub const PART_SIZE: u64 = 16 << 20;
+
+/// What an S3 failure means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Failure {
+    /// Throttling, a 5xx, a timeout, a lost connection: a later attempt may succeed.
+    Retryable,
+    /// The object (or version) does not exist (404).
+    NotFound,
+    /// A precondition failed (412): the object is not the one the request named.
+    PreconditionFailed,
+    /// Anything else (403 access denied, 400...): retrying the same request will not help.
+    Permanent,
+}
+
+/// Classifies an SDK error: what it means for the caller.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> S3Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => S3Failure::Retryable,
+        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Permanent,
+        SdkError::DispatchFailure(_) => S3Failure::Retryable,
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status_code();
+            classify_service(status, err.code())
+        }
+        _ => S3Failure::Permanent,
+    }
+}
+
+/// An [`Error::Store`] keeping the SDK error `e` as its source, retryable when S3 says a
+/// retry may help; `full_key` is the object's S3 key.
+fn sdk_error<E>(action: &'static str, full_key: String, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let retryable = classify(&e) == S3Failure::Retryable;
+    Error::Store { action, key: full_key, source: Box::new(e), retryable }
+}
+
+/// The status of a raw HTTP response (implemented for the SDK's response type).
+pub trait HttpStatus {
+    /// The HTTP status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Classifies a service error by its HTTP status and S3 error code.
+pub fn classify_service(status: u16, code: Option<&str>) -> S3Failure {
+    const RETRYABLE_CODES: [&str; 8] = [
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        // A concurrent conditional write on the same key: S3 asks the caller to retry.
+        "ConditionalRequestConflict",
+    ];
+    match (status, code) {
+        (_, Some(c)) if RETRYABLE_CODES.contains(&c) => S3Failure::Retryable,
+        (404, _) | (_, Some("NoSuchKey" | "NoSuchVersion" | "NotFound")) => S3Failure::NotFound,
+        (412, _) | (_, Some("PreconditionFailed")) => S3Failure::PreconditionFailed,
+        (408 | 429, _) | (500..=599, _) => S3Failure::Retryable,
+        _ => S3Failure::Permanent,
+    }
+}
 
 /// A lake under `s3://bucket/prefix`.
 #[derive(Debug, Clone)]
@@ -71,16 +146,17 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    fn err<E>(&self, action: &'static str, key: &str, e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+    /// [`sdk_error`] for the lake key `key`.
+    fn err<E>(&self, action: &'static str, key: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let (failure, message) = classify(e);
-        Error::Store { action, key: self.full_key(key), message, retryable: failure == S3Failure::Retryable }
+        sdk_error(action, self.full_key(key), e)
     }
 
-    fn local_err(action: &'static str, key: &str, message: String) -> Error {
-        Error::Store { action, key: key.to_owned(), message, retryable: false }
+    /// A failure on this side of the request (reading the staged file...): not retryable.
+    fn local_err(action: &'static str, full_key: &str, source: impl Into<BoxError>) -> Error {
+        Error::Store { action, key: full_key.to_owned(), source: source.into(), retryable: false }
     }
 
     fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<()> {
@@ -88,9 +164,9 @@ impl S3Store {
         let created = self
             .handle
             .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(&full).send())
-            .map_err(|e| self.err("starting the multipart upload of", key, &e))?;
+            .map_err(|e| self.err("starting the multipart upload of", key, e))?;
         let Some(upload_id) = created.upload_id else {
-            return Err(Self::local_err("starting the multipart upload of", &full, "no upload id returned".into()));
+            return Err(Self::local_err("starting the multipart upload of", &full, "S3 returned no upload id"));
         };
         match self.upload_parts(&full, &upload_id, path, size) {
             Ok(parts) => {
@@ -106,7 +182,7 @@ impl S3Store {
                 );
                 completed.map(|_| ()).map_err(|e| {
                     self.abort(&full, &upload_id);
-                    self.err("completing the multipart upload of", key, &e)
+                    self.err("completing the multipart upload of", key, e)
                 })
             }
             Err(e) => {
@@ -125,7 +201,7 @@ impl S3Store {
             let body = self
                 .handle
                 .block_on(ByteStream::read_from().path(path).offset(offset).length(Length::Exact(len)).build())
-                .map_err(|e| Self::local_err("reading the staged file for", full, e.to_string()))?;
+                .map_err(|e| Self::local_err("reading the staged file for", full, e))?;
             let out = self
                 .handle
                 .block_on(
@@ -139,15 +215,7 @@ impl S3Store {
                         .body(body)
                         .send(),
                 )
-                .map_err(|e| {
-                    let (failure, message) = classify(&e);
-                    Error::Store {
-                        action: "uploading a part of",
-                        key: full.to_owned(),
-                        message,
-                        retryable: failure == S3Failure::Retryable,
-                    }
-                })?;
+                .map_err(|e| sdk_error("uploading a part of", full.to_owned(), e))?;
             parts.push(CompletedPart::builder().set_e_tag(out.e_tag).part_number(number).build());
             offset += len;
             number += 1;
@@ -173,13 +241,14 @@ impl Store for S3Store {
         let out = match got {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => return Ok(None),
-            Err(e) => return Err(self.err("reading", key, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("reading", key, e)),
         };
+        // A body cut mid-way: the GET again may succeed.
         let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
             action: "reading",
             key: self.full_key(key),
-            message: e.to_string(),
+            source: Box::new(e),
             retryable: true,
         })?;
         Ok(Some(bytes.to_vec()))
@@ -190,7 +259,7 @@ impl Store for S3Store {
             self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full_key(prefix)).into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = self.handle.block_on(pages.next()) {
-            let page = page.map_err(|e| self.err("listing", prefix, &e))?;
+            let page = page.map_err(|e| self.err("listing", prefix, e))?;
             for obj in page.contents() {
                 if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(self.prefix.as_str())) {
                     keys.push(rel.to_owned());
@@ -211,11 +280,11 @@ impl Store for S3Store {
         let body = self
             .handle
             .block_on(ByteStream::from_path(path))
-            .map_err(|e| Self::local_err("reading the staged file for", &self.full_key(key), e.to_string()))?;
+            .map_err(|e| Self::local_err("reading the staged file for", &self.full_key(key), e))?;
         self.handle
             .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
             .map(|_| ())
-            .map_err(|e| self.err("writing", key, &e))
+            .map_err(|e| self.err("writing", key, e))
     }
 
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
@@ -223,7 +292,7 @@ impl Store for S3Store {
         self.handle
             .block_on(self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(body).send())
             .map(|_| ())
-            .map_err(|e| self.err("writing", key, &e))
+            .map_err(|e| self.err("writing", key, e))
     }
 
     fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
@@ -233,8 +302,8 @@ impl Store for S3Store {
         );
         match put {
             Ok(_) => Ok(true),
-            Err(e) if classify(&e).0 == S3Failure::PreconditionFailed => Ok(false),
-            Err(e) => Err(self.err("creating", key, &e)),
+            Err(e) if classify(&e) == S3Failure::PreconditionFailed => Ok(false),
+            Err(e) => Err(self.err("creating", key, e)),
         }
     }
 
@@ -254,8 +323,8 @@ impl Store for S3Store {
         );
         match copied {
             Ok(_) => Ok(()),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => Err(Error::MissingObject { key: from.to_owned() }),
-            Err(e) => Err(self.err("copying into", to, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => Err(Error::MissingObject { key: from.to_owned() }),
+            Err(e) => Err(self.err("copying into", to, e)),
         }
     }
 
@@ -264,12 +333,31 @@ impl Store for S3Store {
             self.handle.block_on(self.client.delete_object().bucket(&self.bucket).key(self.full_key(key)).send());
         match deleted {
             Ok(_) => Ok(()),
-            Err(e) if classify(&e).0 == S3Failure::NotFound => Ok(()),
-            Err(e) => Err(self.err("removing", key, &e)),
+            Err(e) if classify(&e) == S3Failure::NotFound => Ok(()),
+            Err(e) => Err(self.err("removing", key, e)),
         }
     }
 
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_are_classified_by_status_and_code() {
+        assert_eq!(classify_service(503, Some("SlowDown")), S3Failure::Retryable);
+        assert_eq!(classify_service(500, None), S3Failure::Retryable);
+        assert_eq!(classify_service(429, None), S3Failure::Retryable);
+        assert_eq!(classify_service(400, Some("RequestTimeout")), S3Failure::Retryable);
+        assert_eq!(classify_service(409, Some("ConditionalRequestConflict")), S3Failure::Retryable);
+        assert_eq!(classify_service(403, Some("AccessDenied")), S3Failure::Permanent);
+        assert_eq!(classify_service(404, Some("NoSuchKey")), S3Failure::NotFound);
+        assert_eq!(classify_service(404, None), S3Failure::NotFound);
+        assert_eq!(classify_service(412, Some("PreconditionFailed")), S3Failure::PreconditionFailed);
+        assert_eq!(classify_service(400, Some("InvalidArgument")), S3Failure::Permanent);
     }
 }
