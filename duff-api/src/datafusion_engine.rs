@@ -26,6 +26,7 @@
 use crate::catalog::{CURRENT_STATE, CURRENT_STATE_SQL, Query, Value};
 use crate::engine::{BoxFuture, EngineError, QueryEngine, ResultSet};
 use crate::lake::{LakeUri, LakeUriError, OpenLake};
+use crate::question::Question;
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -139,7 +140,7 @@ impl DataFusionEngine {
     /// The number of order lines in the current state (refreshing it first).
     ///
     /// # Errors
-    /// As [`QueryEngine::run`].
+    /// As [`DataFusionEngine::run`].
     pub async fn current_lines(&self) -> Result<usize, EngineError> {
         let snap = self.snapshot().await?;
         let df = snap.ctx.table(CURRENT_STATE).await.map_err(|e| EngineError::Internal(e.into()))?;
@@ -152,6 +153,18 @@ impl DataFusionEngine {
         tokio::spawn(async move { inner.refresh().await })
             .await
             .map_err(|e| EngineError::internal(format!("the refresh task failed: {e}")))?
+    }
+
+    /// Runs `query` (any query of the catalog, [`MartView`](crate::MartView)s included) with
+    /// its parameters bound and returns every row, within
+    /// [`DataFusionConfig::query_timeout`].
+    ///
+    /// # Errors
+    /// [`EngineError::Timeout`] past the deadline, [`EngineError::Lake`] when the lake cannot
+    /// be read, [`EngineError::Failed`] when the query fails.
+    pub async fn run(&self, query: &Query) -> Result<ResultSet, EngineError> {
+        let deadline = self.inner.cfg.query_timeout;
+        tokio::time::timeout(deadline, self.execute(query)).await.map_err(|_| EngineError::Timeout(deadline))?
     }
 
     async fn execute(&self, query: &Query) -> Result<ResultSet, EngineError> {
@@ -192,11 +205,8 @@ impl QueryEngine for DataFusionEngine {
         "datafusion"
     }
 
-    fn run<'a>(&'a self, query: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
-        Box::pin(async move {
-            let deadline = self.inner.cfg.query_timeout;
-            tokio::time::timeout(deadline, self.execute(query)).await.map_err(|_| EngineError::Timeout(deadline))?
-        })
+    fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+        Box::pin(async move { self.run(&question.query()).await })
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! - [`catalog`]: every report's SQL (one text for DataFusion and Athena, rendered per
 //!   [`Dialect`]), its allow-listed typed filters and its result columns.
-//! - [`QueryEngine`]: the seam between the API and an engine; [`DataFusionEngine`] runs the
-//!   catalog over the lake's Parquet in process (local directory, or `s3://` with the `s3`
-//!   feature). The Athena engine lives in `duff-lambda-api`.
+//! - [`Question`]: what a route asks (a report and its filters, a page of a client's
+//!   orders), and the shape of its answer.
+//! - [`QueryEngine`]: the seam between the API and an engine, which answers questions;
+//!   [`DataFusionEngine`] runs the catalog over the lake's Parquet in process (local
+//!   directory, or `s3://` with the `s3` feature). The Athena engine lives in
+//!   `duff-lambda-api`.
 //! - [`router`]: the axum [`Router`](axum::Router) of CONTRACT §3, hosted by `lambda_http`
 //!   (`duff-lambda-api`) and by the `serve` example.
 //! - [`TokenKey`]: opaque, tamper-evident paging tokens.
@@ -32,6 +35,7 @@ mod engine;
 mod error;
 mod http;
 mod lake;
+mod question;
 pub mod render;
 mod token;
 
@@ -41,4 +45,5 @@ pub use engine::{BoxError, BoxFuture, EngineError, QueryEngine, ResultSet};
 pub use error::ApiError;
 pub use http::{AppState, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, RequestId, router};
 pub use lake::{LakeUri, LakeUriError};
+pub use question::Question;
 pub use token::{TokenKey, TokenScope};

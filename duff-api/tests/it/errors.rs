@@ -1,7 +1,7 @@
 //! Errors: one JSON shape, a fitting status, never a 500 on bad input.
 
 use crate::common::*;
-use duff_api::{BoxFuture, EngineError, Query, QueryEngine, ResultSet, TokenKey};
+use duff_api::{BoxFuture, EngineError, QueryEngine, Question, ResultSet, TokenKey};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,7 +86,7 @@ impl QueryEngine for Failing {
     fn name(&self) -> &'static str {
         "failing"
     }
-    fn run<'a>(&'a self, _: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+    fn answer<'a>(&'a self, _: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         let e = (self.0)();
         Box::pin(async move { Err(e) })
     }
@@ -124,7 +124,7 @@ impl QueryEngine for Garbage {
     fn name(&self) -> &'static str {
         "garbage"
     }
-    fn run<'a>(&'a self, _: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+    fn answer<'a>(&'a self, _: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         Box::pin(async { Ok(ResultSet { columns: vec!["x".into()], rows: vec![vec![Some("1".into())], vec![None]] }) })
     }
 }

@@ -6,5 +6,7 @@ mod deploy;
 mod errors;
 mod freshness;
 mod marts;
+mod reference;
 mod reports;
 mod routes;
+mod seam;

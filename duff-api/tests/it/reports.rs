@@ -121,7 +121,7 @@ fn expected(report: Report, state: &CurrentState, f: &ReportFilter) -> Value {
 }
 
 /// Every combination of the report's filters over a few values (unknown ids included).
-fn filters(report: Report) -> Vec<(String, ReportFilter)> {
+pub fn filters(report: Report) -> Vec<(String, ReportFilter)> {
     let mut out = vec![(String::new(), ReportFilter::default())];
     for &filter in report.filters() {
         let mut next = Vec::new();

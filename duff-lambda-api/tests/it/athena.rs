@@ -13,7 +13,7 @@ use aws_sdk_athena::types::{
     ResultSetMetadata, Row,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use duff_api::{EngineError, QueryEngine, Report, TokenKey};
+use duff_api::{EngineError, Report, TokenKey};
 use duff_core::reports::ReportFilter;
 use duff_lambda_api::{AthenaConfig, AthenaEngine};
 use http_body_util::BodyExt;
