@@ -1,5 +1,5 @@
 //! The engine seam: one trait, answering the router's [`Question`]s. The SQL engines
-//! (DataFusion over the lake, Athena in `duff-lambda-api`) run the
+//! (DataFusion over the lake in `duff-sql`, Athena in `duff-lambda-api`) run the
 //! question's catalog query; an engine may as well answer from memory.
 
 use crate::question::Question;

@@ -1,15 +1,15 @@
-//! A lake in a temporary folder and a way to call the router.
+//! A lake in a temporary folder and a way to call the router over the engine under test
+//! (`engine_under_test` of the test crate's `main.rs`). Shared with duff-sql's tests, which
+//! run the route tests over DataFusion.
 
 use axum::Router;
 use axum::body::Body;
 use chrono::{DateTime, TimeZone, Utc};
-use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
+use duff_api::TokenKey;
 use duff_core::{CollectSink, FileId, FileMeta, IngestConfig};
 use duff_lake::LocalLake;
 use http_body_util::BodyExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 pub fn repo() -> PathBuf {
@@ -52,13 +52,14 @@ pub fn ingest_bytes(root: &Path, source: &str, instant: DateTime<Utc>, csv: &[u8
     m
 }
 
-pub fn engine(root: &Path) -> DataFusionEngine {
-    let cfg = DataFusionConfig { refresh_interval: Duration::ZERO, ..DataFusionConfig::default() };
-    DataFusionEngine::new(&LakeUri::Local(root.to_path_buf()), cfg).unwrap()
+/// The router over the engine under test on the lake in `root`.
+pub fn app(root: &Path) -> Router {
+    app_with_key(root, "test secret")
 }
 
-pub fn app(root: &Path) -> Router {
-    duff_api::router(Arc::new(engine(root)), TokenKey::new("test secret"))
+/// The same, signing paging tokens with the key `secret`.
+pub fn app_with_key(root: &Path, secret: &str) -> Router {
+    duff_api::router(crate::engine_under_test(root), TokenKey::new(secret))
 }
 
 pub struct Reply {

@@ -1,4 +1,5 @@
-//! The contract's routes: shapes, sorting, paging.
+//! The routes: shapes, sorting, paging. Run over the engine without SQL here, and over
+//! DataFusion by duff-sql's tests (which include this file).
 
 use crate::common::*;
 use duff_core::{MONEY_SCALE, format_litres, format_scaled};
@@ -146,7 +147,7 @@ async fn paging_tokens_are_bound_to_their_query() {
     ] {
         assert_error(&get(&app, &uri).await, 400, "bad_parameter");
     }
-    let other = duff_api::router(std::sync::Arc::new(engine(dir.path())), duff_api::TokenKey::new("another secret"));
+    let other = app_with_key(dir.path(), "another secret");
     assert_error(&get(&other, &format!("/clients/1008/orders?next_token={token}")).await, 400, "bad_parameter");
     // The page size may change between pages.
     let r = get(&app, &format!("/clients/1008/orders?limit=1000&next_token={token}")).await;

@@ -1,5 +1,5 @@
-//! The engine seam: an engine without SQL (`reference.rs`) and the DataFusion engine answer
-//! every route with the same JSON on the same lake.
+//! The engine seam: an engine without SQL (`reference.rs` of duff-api's tests) and the
+//! DataFusion engine answer every route with the same JSON on the same lake.
 
 use crate::common::*;
 use crate::reference::ReferenceEngine;

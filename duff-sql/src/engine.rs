@@ -23,10 +23,7 @@
 //! A manifest that cannot be parsed is skipped with a warning: its file counts as not
 //! committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
 
-use crate::catalog::{CURRENT_STATE, CURRENT_STATE_SQL, Query, Value};
-use crate::engine::{BoxFuture, EngineError, QueryEngine, ResultSet};
-use crate::lake::{LakeUri, LakeUriError, OpenLake};
-use crate::question::Question;
+use crate::store::{OpenError, OpenLake};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -36,6 +33,8 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use duff_api::catalog::{CURRENT_STATE, CURRENT_STATE_SQL};
+use duff_api::{BoxFuture, Dialect, EngineError, LakeUri, Query, QueryEngine, Question, ResultSet, Value};
 use duff_core::{Manifest, Outcome};
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
@@ -132,8 +131,8 @@ impl DataFusionEngine {
     ///
     /// # Errors
     /// When the lake's object store cannot be set up (or `s3://` without the `s3` feature).
-    pub fn new(lake: &LakeUri, cfg: DataFusionConfig) -> Result<DataFusionEngine, LakeUriError> {
-        let lake = lake.open()?;
+    pub fn new(lake: &LakeUri, cfg: DataFusionConfig) -> Result<DataFusionEngine, OpenError> {
+        let lake = crate::store::open(lake)?;
         Ok(DataFusionEngine { inner: Arc::new(Inner { lake, cfg, cache: Mutex::new(Cache::default()) }) })
     }
 
@@ -155,7 +154,7 @@ impl DataFusionEngine {
             .map_err(|e| EngineError::internal(format!("the refresh task failed: {e}")))?
     }
 
-    /// Runs `query` (any query of the catalog, [`MartView`](crate::MartView)s included) with
+    /// Runs `query` (any query of the catalog, [`MartView`](duff_api::MartView)s included) with
     /// its parameters bound and returns every row, within
     /// [`DataFusionConfig::query_timeout`].
     ///
@@ -169,7 +168,7 @@ impl DataFusionEngine {
 
     async fn execute(&self, query: &Query) -> Result<ResultSet, EngineError> {
         let snap = self.snapshot().await?;
-        let sql = query.sql_text(crate::Dialect::DataFusion);
+        let sql = query.sql_text(Dialect::DataFusion);
         let key = (sql, query.params().to_vec());
         let cached = snap.answers.lock().ok().and_then(|a| a.get(&key).cloned());
         if let Some(rs) = cached {

@@ -171,7 +171,7 @@ async fn client_value_follows_status_updates_and_names() {
 async fn check_views(dir: &std::path::Path) {
     use duff_api::MartView;
     let (state, _) = duff_lake::LocalLake::open(dir).unwrap().load_state().unwrap();
-    let engine = engine(dir);
+    let engine = crate::engine(dir);
     for view in MartView::ALL {
         let rs = engine.run(&view.query()).await.unwrap();
         let rows = duff_api::render::rows(&rs, view.columns()).unwrap();
@@ -202,7 +202,7 @@ async fn mart_views_over_several_days_equal_the_core_marts() {
     ingest_bytes(dir.path(), "s3://raw/day2.csv", at(0), &csv("day2.csv"));
     ingest_bytes(dir.path(), "s3://raw/orders.csv", at(0) + chrono::Duration::days(2), &csv("orders.csv"));
     check_views(dir.path()).await;
-    let rs = engine(dir.path()).run(&duff_api::MartView::SalesDaily.query()).await.unwrap();
+    let rs = crate::engine(dir.path()).run(&duff_api::MartView::SalesDaily.query()).await.unwrap();
     let days: std::collections::BTreeSet<_> = rs.rows.iter().map(|r| r[0].clone().unwrap()).collect();
     assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2026-11-26", "2026-11-27", "2026-11-29"]);
 }
