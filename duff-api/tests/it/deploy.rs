@@ -10,6 +10,7 @@ use arrow_schema::{DataType, SchemaRef};
 use duff_api::catalog::{CURRENT_STATE_SQL, STATUS_HISTORY_SQL};
 use duff_api::{Dialect, MartView, ROUTES, Report};
 use duff_core::reports::ReportFilter;
+use duff_testkit::repo;
 use std::collections::BTreeMap;
 
 fn athena_type(t: &DataType) -> String {

@@ -110,19 +110,8 @@ async fn client_orders_filter_by_status_and_channel() {
 #[tokio::test]
 async fn the_client_name_is_the_one_on_its_latest_line() {
     let dir = tempfile::tempdir().unwrap();
-    let head = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status\n";
-    ingest_bytes(
-        dir.path(),
-        "a.csv",
-        at(9),
-        format!("{head}7,Old Name,1,1,Duff,1.00,1,0.5,Retail,created\n").as_bytes(),
-    );
-    ingest_bytes(
-        dir.path(),
-        "b.csv",
-        at(10),
-        format!("{head}7,New Name,2,1,Duff,1.00,1,0.5,Retail,created\n").as_bytes(),
-    );
+    ingest_at(dir.path(), "a.csv", at(9), &csv_file(&["7,Old Name,1,1,Duff,1.00,1,0.5,Retail,created"]));
+    ingest_at(dir.path(), "b.csv", at(10), &csv_file(&["7,New Name,2,1,Duff,1.00,1,0.5,Retail,created"]));
     let app = app(dir.path());
     let r = get(&app, "/clients/7/orders").await;
     assert_eq!(r.json["client_name"], "New Name");
