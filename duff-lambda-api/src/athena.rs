@@ -118,7 +118,7 @@ impl AthenaEngine {
     }
 
     /// Runs `query` (any query of the catalog) on Athena and returns every row, within
-    /// [`AthenaConfig::deadline`]. See the [module docs](self).
+    /// [`AthenaConfig::deadline`].
     ///
     /// # Errors
     /// [`EngineError::Timeout`] past the deadline (the query is stopped),

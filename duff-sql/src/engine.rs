@@ -1,27 +1,5 @@
-//! The DataFusion engine: the catalog's SQL over the lake's Parquet, in process.
-//!
-//! # The current state and its cache
-//!
-//! Every report reads `order_line_current`. This engine materialises it in memory by running
-//! [`CURRENT_STATE_SQL`] (the body of the Athena view) over two tables:
-//! `fact_order_line` (a listing table over `fact_order_line/`, partition column
-//! `ingest_date`) and `manifests` (the lake's `manifests/*.json`, parsed).
-//!
-//! The materialised state is keyed by the set of manifest objects: `(key, ETag, size,
-//! last modified)` of every `manifests/*.json`. The lake's manifests are listed again at
-//! most once every [`DataFusionConfig::refresh_interval`] (default 1 s); when the set
-//! differs, the state is rebuilt (new or changed manifests are fetched, known ones are
-//! reused). So a file whose manifest has landed is answered by the API at most
-//! `refresh_interval` plus one rebuild later, without a restart; one state (a few hundred
-//! bytes per order line) is held at a time. A rebuild runs in its own task: a request
-//! that times out while waiting does not cancel it, the next request gets its result.
-//!
-//! Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
-//! the state is immutable, so a cached answer is exact until the lake changes, and the cache
-//! goes with its state.
-//!
-//! A manifest that cannot be parsed is skipped with a warning: its file counts as not
-//! committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
+//! The DataFusion engine: the catalog's SQL over the lake's Parquet, in process. See
+//! [`DataFusionEngine`].
 
 use crate::store::{OpenError, OpenLake};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
@@ -70,7 +48,30 @@ impl Default for DataFusionConfig {
     }
 }
 
-/// The catalog's queries run by DataFusion over a lake. See the [module docs](self).
+/// The catalog's queries run by DataFusion over a lake's Parquet, in process.
+///
+/// # The current state and its cache
+///
+/// Every report reads `order_line_current`. This engine materialises it in memory by running
+/// [`CURRENT_STATE_SQL`] (the body of the Athena view) over two tables:
+/// `fact_order_line` (a listing table over `fact_order_line/`, partition column
+/// `ingest_date`) and `manifests` (the lake's `manifests/*.json`, parsed).
+///
+/// The materialised state is keyed by the set of manifest objects: `(key, ETag, size,
+/// last modified)` of every `manifests/*.json`. The lake's manifests are listed again at
+/// most once every [`DataFusionConfig::refresh_interval`] (default 1 s); when the set
+/// differs, the state is rebuilt (new or changed manifests are fetched, known ones are
+/// reused). So a file whose manifest has landed is answered by the API at most
+/// `refresh_interval` plus one rebuild later, without a restart; one state (a few hundred
+/// bytes per order line) is held at a time. A rebuild runs in its own task: a request
+/// that times out while waiting does not cancel it, the next request gets its result.
+///
+/// Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
+/// the state is immutable, so a cached answer is exact until the lake changes, and the cache
+/// goes with its state.
+///
+/// A manifest that cannot be parsed is skipped with a warning: its file counts as not
+/// committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     inner: Arc<Inner>,
