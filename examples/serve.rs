@@ -1,4 +1,5 @@
-//! The REST API over a local lake (CONTRACT §3 and §4): the same router the Lambda hosts.
+//! The REST API over a local lake: the same router the Lambda hosts (package duff-sql, for
+//! its DataFusion engine).
 //!
 //! ```text
 //! cargo run --release --example serve -- [--lake DIR] [--addr 127.0.0.1:8080] [--refresh-ms N]
@@ -10,7 +11,8 @@
 //! signed with `DUFF_PAGING_SECRET` when set, else with a key derived from the lake path.
 //! Stops on Ctrl-C.
 
-use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
+use duff_api::{LakeUri, TokenKey};
+use duff_sql::{DataFusionConfig, DataFusionEngine};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,7 +74,13 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut text = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            eprintln!("error: {text}");
             ExitCode::from(1)
         }
     }

@@ -538,7 +538,7 @@ pub const CURRENT_STATE: &str = "order_line_current";
 /// 2^40 in one file or more than 2^23 files would overflow: neither is near.
 ///
 /// Athena: the body of the view `order_line_current`. DataFusion: materialised into a
-/// table of that name (see [`crate::DataFusionEngine`]).
+/// table of that name (see `duff_sql::DataFusionEngine`).
 pub const CURRENT_STATE_SQL: &str = "WITH files AS (
   SELECT file_id, ingest_date,
     CAST(ROW_NUMBER() OVER (ORDER BY ingested_at_micros, source, file_id) AS BIGINT) AS file_rank

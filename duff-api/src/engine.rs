@@ -1,7 +1,8 @@
-//! The query engine seam: one trait, two real implementations (DataFusion over the lake in
-//! this crate; Athena in `duff-lambda-api`).
+//! The engine seam: one trait, answering the router's [`Question`]s. The SQL engines
+//! (DataFusion over the lake in `duff-sql`, Athena in `duff-lambda-api`) run the
+//! question's catalog query; an engine may as well answer from memory.
 
-use crate::catalog::Query;
+use crate::question::Question;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -14,17 +15,18 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A boxed error cause.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Runs catalog queries.
+/// Answers the API's questions.
 pub trait QueryEngine: Send + Sync + fmt::Debug {
     /// A short name for logs (`datafusion`, `athena`).
     fn name(&self) -> &'static str;
 
-    /// Runs `query` with its parameters bound and returns every row.
-    fn run<'a>(&'a self, query: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>>;
+    /// Answers `question` with every row of its answer, in the shape [`Question`] describes
+    /// (a SQL engine runs [`Question::query`] with its parameters bound).
+    fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>>;
 }
 
-/// The rows of a query as text: the common ground of Arrow batches and Athena's result
-/// pages. `None` is SQL `NULL`. Integers are plain decimal digits; decimals are exact
+/// The rows of an answer as text: the common ground of Arrow batches, Athena's result
+/// pages and answers computed in memory. `None` is SQL `NULL`. Integers are plain decimal digits; decimals are exact
 /// decimal text at the column's scale.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultSet {

@@ -13,6 +13,10 @@
 //! | `GET /reports/broken-rate-by-channel` | `Retail`, `Online`, `B2B` |
 //! | `GET /reports/client-value` | `client_id` |
 //!
+//! Each route's request becomes a [`Question`] for the engine (its parameters checked
+//! against the route's allow-list and typed first: bad input never reaches the engine); the
+//! answer is rendered by [`render`] alone.
+//!
 //! Every response carries an `x-request-id` header; errors carry it in their body too. The
 //! id is the [`RequestId`] extension when the host put one in the request (the Lambda
 //! invocation's id), otherwise one is generated.
@@ -20,6 +24,7 @@
 use crate::catalog::{ClientOrders, Filter, PageKey, Report};
 use crate::engine::QueryEngine;
 use crate::error::ApiError;
+use crate::question::Question;
 use crate::render;
 use crate::token::{TokenKey, TokenScope};
 use axum::Router;
@@ -227,9 +232,9 @@ async fn run_report(
     let result = async {
         let names: Vec<&'static str> = report.filters().iter().map(|f| f.name()).collect();
         let params = Params::parse(q.as_deref(), &names)?;
-        let filter = report_filter(report, &params)?;
-        let rs = st.engine.run(&report.query(&filter)).await?;
-        Ok::<_, ApiError>(Rows { rows: render::rows(&rs, report.columns())? })
+        let question = Question::report(report, &report_filter(report, &params)?);
+        let rs = st.engine.answer(&question).await?;
+        Ok::<_, ApiError>(Rows { rows: render::rows(&rs, question.columns())? })
     }
     .await;
     match result {
@@ -287,7 +292,7 @@ async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Resul
                 .ok_or_else(|| ApiError::bad("next_token", "is not a token of this query (filters changed?)"))?,
         );
     }
-    let rs = st.engine.run(&query.query()).await?;
+    let rs = st.engine.answer(&Question::ClientOrders(query)).await?;
     let Some(name_idx) = rs.column("client_name") else {
         // No row at all: the client has no order line.
         return Err(if rs.rows.is_empty() {

@@ -1,10 +1,8 @@
 //! Where the lake lives: a local directory or `s3://bucket/prefix` (`DUFF_LAKE_URI`).
+//! Opening it is the engine's business (`duff-sql` opens it with object_store).
 
-use object_store::ObjectStore;
-use object_store::path::Path as StorePath;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The location of a lake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,17 +30,6 @@ pub enum LakeUriError {
     /// A scheme other than `s3://`.
     #[error("`{0}`: only `s3://bucket/prefix` or a local directory path are supported")]
     Scheme(String),
-    /// `s3://` in a build without the `s3` feature.
-    #[error("`{0}`: this build of duff-api reads local lakes only (enable the `s3` feature)")]
-    S3NotBuilt(String),
-    /// The object store could not be set up.
-    #[error("the object store for `{uri}` could not be set up: {message}")]
-    Store {
-        /// The URI.
-        uri: String,
-        /// Why.
-        message: String,
-    },
 }
 
 impl LakeUri {
@@ -67,53 +54,6 @@ impl LakeUri {
         }
         Ok(LakeUri::Local(PathBuf::from(s)))
     }
-
-    /// The object store holding the lake, the lake root in it, and the URL prefix under
-    /// which DataFusion addresses it (`file:///abs/dir/` or `s3://bucket/prefix/`).
-    pub(crate) fn open(&self) -> Result<OpenLake, LakeUriError> {
-        match self {
-            LakeUri::Local(dir) => {
-                let abs = std::path::absolute(dir).map_err(|e| self.store_error(e))?;
-                let root = StorePath::from_absolute_path(&abs).map_err(|e| self.store_error(e))?;
-                let store: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new());
-                let mut url = abs.display().to_string();
-                if !url.ends_with('/') {
-                    url.push('/');
-                }
-                Ok(OpenLake { store, root, url, register: None })
-            }
-            LakeUri::S3 { bucket, prefix } => self.open_s3(bucket, prefix),
-        }
-    }
-
-    #[cfg(feature = "s3")]
-    fn open_s3(&self, bucket: &str, prefix: &str) -> Result<OpenLake, LakeUriError> {
-        use object_store::aws::AmazonS3Builder;
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        // AWS_ENDPOINT_URL: a local S3-compatible server, addressed path-style.
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL")
-            && !endpoint.is_empty()
-        {
-            b = b
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_endpoint(endpoint)
-                .with_virtual_hosted_style_request(false);
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| self.store_error(e))?);
-        let root = StorePath::from(prefix);
-        let base = format!("s3://{bucket}");
-        let url = if prefix.is_empty() { format!("{base}/") } else { format!("{base}/{prefix}/") };
-        Ok(OpenLake { store, root, url, register: Some(base) })
-    }
-
-    #[cfg(not(feature = "s3"))]
-    fn open_s3(&self, _bucket: &str, _prefix: &str) -> Result<OpenLake, LakeUriError> {
-        Err(LakeUriError::S3NotBuilt(self.to_string()))
-    }
-
-    fn store_error(&self, e: impl fmt::Display) -> LakeUriError {
-        LakeUriError::Store { uri: self.to_string(), message: e.to_string() }
-    }
 }
 
 impl fmt::Display for LakeUri {
@@ -124,20 +64,6 @@ impl fmt::Display for LakeUri {
             LakeUri::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
-}
-
-/// An opened lake.
-#[derive(Debug, Clone)]
-pub(crate) struct OpenLake {
-    /// The store.
-    pub store: Arc<dyn ObjectStore>,
-    /// The lake's root in the store.
-    pub root: StorePath,
-    /// The root as a URL prefix (ends with `/`).
-    pub url: String,
-    /// The URL (`s3://bucket`) under which to register `store` with DataFusion; `None` for
-    /// the local file system, which DataFusion knows already.
-    pub register: Option<String>,
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use aws_sdk_athena::Client;
 use aws_sdk_athena::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState};
-use duff_api::{BoxFuture, Dialect, EngineError, Query, QueryEngine, ResultSet};
+use duff_api::{BoxFuture, Dialect, EngineError, Query, QueryEngine, Question, ResultSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -79,8 +79,8 @@ impl QueryEngine for AthenaEngine {
         "athena"
     }
 
-    fn run<'a>(&'a self, query: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
-        Box::pin(self.execute(query))
+    fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+        Box::pin(async move { self.run(&question.query()).await })
     }
 }
 
@@ -117,7 +117,13 @@ impl AthenaEngine {
         tokio::time::timeout(self.left(deadline)?, call).await.map_err(|_| EngineError::Timeout(self.cfg.deadline))
     }
 
-    async fn execute(&self, query: &Query) -> Result<ResultSet, EngineError> {
+    /// Runs `query` (any query of the catalog) on Athena and returns every row, within
+    /// [`AthenaConfig::deadline`].
+    ///
+    /// # Errors
+    /// [`EngineError::Timeout`] past the deadline (the query is stopped),
+    /// [`EngineError::Throttled`], [`EngineError::Failed`] when Athena fails the query.
+    pub async fn run(&self, query: &Query) -> Result<ResultSet, EngineError> {
         let deadline = Instant::now() + self.cfg.deadline;
         let params = query
             .params()

@@ -1,11 +1,12 @@
 //! `duff-lambda-api`: the duff-etl REST API as an AWS Lambda function behind an API Gateway
 //! REST API (proxy integration). Its binary is this package's default binary.
 //!
-//! - [`Config`]: the environment (CONTRACT §5), read once at cold start; a missing or
+//! - [`Config`]: the environment, read once at cold start; a missing or
 //!   invalid variable stops the function with a message naming it.
 //! - [`AthenaEngine`]: the catalog's queries run by Athena (the default engine); with
-//!   `DUFF_QUERY_ENGINE=datafusion`, [`duff_api::DataFusionEngine`] reads the lake in S3
-//!   directly.
+//!   `DUFF_QUERY_ENGINE=datafusion`, `duff_sql::DataFusionEngine` reads the lake in S3
+//!   directly (cargo feature `datafusion`, on by default; a build without it refuses that
+//!   setting at cold start).
 //! - [`handle`]: one API Gateway request through [`duff_api::router`]: the stage is
 //!   dropped from the path (`/prod/health` is `/health`) and the Lambda invocation's id is
 //!   the request id of the answer.
@@ -114,7 +115,7 @@ const INTERNAL_ERROR: &[u8] =
 /// once at cold start, used when the engine is Athena).
 ///
 /// # Errors
-/// When the DataFusion engine cannot open the lake.
+/// When the DataFusion engine cannot open the lake, or was not built (feature `datafusion`).
 pub fn app(
     config: &Config,
     athena: Option<aws_sdk_athena::Client>,
@@ -126,13 +127,20 @@ pub fn app(
             std::sync::Arc::new(AthenaEngine::new(client, cfg))
         }
         (EngineChoice::Athena { .. }, None) => return Err("the Athena engine needs an Athena client".into()),
+        #[cfg(feature = "datafusion")]
         (EngineChoice::DataFusion { refresh }, _) => {
-            let cfg = duff_api::DataFusionConfig {
+            let cfg = duff_sql::DataFusionConfig {
                 refresh_interval: *refresh,
                 query_timeout: config.query_timeout,
-                ..duff_api::DataFusionConfig::default()
+                ..duff_sql::DataFusionConfig::default()
             };
-            std::sync::Arc::new(duff_api::DataFusionEngine::new(&config.lake_uri(), cfg)?)
+            std::sync::Arc::new(duff_sql::DataFusionEngine::new(&config.lake_uri(), cfg)?)
+        }
+        #[cfg(not(feature = "datafusion"))]
+        (EngineChoice::DataFusion { .. }, _) => {
+            return Err(
+                "DUFF_QUERY_ENGINE=datafusion: this build has no DataFusion engine (cargo feature `datafusion`)".into(),
+            );
         }
     };
     Ok(duff_api::router(engine, config.tokens.clone()))

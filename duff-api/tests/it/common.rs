@@ -1,24 +1,18 @@
-//! A lake in a temporary folder and a way to call the router.
+//! A lake in a temporary folder and a way to call the router over the engine under test
+//! (`engine_under_test` of the test crate's `main.rs`). Shared with duff-sql's tests, which
+//! run the route tests over DataFusion.
 
 use axum::Router;
 use axum::body::Body;
 use chrono::{DateTime, TimeZone, Utc};
-use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
-use duff_core::{CollectSink, FileId, FileMeta, IngestConfig};
-use duff_lake::LocalLake;
+use duff_api::TokenKey;
+use duff_core::{IngestConfig, Manifest, Outcome};
+use duff_lake::{IngestResult, LocalLake};
 use http_body_util::BodyExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 use tower::ServiceExt;
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn sample(name: &str) -> PathBuf {
-    repo().join("examples/data").join(name)
-}
+pub use duff_testkit::{csv_file, sample};
 
 pub fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap()
@@ -34,31 +28,32 @@ pub fn lake_with(files: &[&str]) -> (tempfile::TempDir, LocalLake) {
     (dir, lake)
 }
 
-/// Ingests `csv` as if it came from `source` at `instant`, with duff-core alone (so that
-/// equal instants can be made), writing the objects and the manifest as the lake does.
-pub fn ingest_bytes(root: &Path, source: &str, instant: DateTime<Utc>, csv: &[u8]) -> duff_core::Manifest {
-    let meta = FileMeta::new(FileId::of_bytes(csv), source, instant);
-    let mut sink = CollectSink::default();
-    let m = duff_core::ingest_bytes(meta.clone(), IngestConfig::default(), csv, &mut sink).unwrap();
-    assert_eq!(m.outcome, duff_core::Outcome::Published);
-    for (table, batches) in &sink.batches {
-        let path = root.join(table.object_key(&meta));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, duff_core::to_parquet_bytes(batches).unwrap()).unwrap();
+/// Ingests the file at `path` into the lake in `root` as `source`, at exactly `instant`
+/// (two files may share one, as two S3 events of the same second do), by the lake's own
+/// protocol. The file must be published.
+pub fn ingest_path_at(root: &Path, path: &Path, source: &str, instant: DateTime<Utc>) -> Manifest {
+    let lake = LocalLake::open(root).unwrap();
+    match lake.ingest_file(path, source, instant.timestamp_micros(), &IngestConfig::default()).unwrap() {
+        IngestResult::Ingested(m) if m.outcome == Outcome::Published => m,
+        other => panic!("{source}: not published: {other:?}"),
     }
-    let path = root.join(duff_core::lake::manifest_key(&meta.file_id));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, m.to_json_line().unwrap()).unwrap();
-    m
 }
 
-pub fn engine(root: &Path) -> DataFusionEngine {
-    let cfg = DataFusionConfig { refresh_interval: Duration::ZERO, ..DataFusionConfig::default() };
-    DataFusionEngine::new(&LakeUri::Local(root.to_path_buf()), cfg).unwrap()
+/// The same for the orders file `csv` (see [`csv_file`]).
+pub fn ingest_at(root: &Path, source: &str, instant: DateTime<Utc>, csv: &str) -> Manifest {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), csv).unwrap();
+    ingest_path_at(root, file.path(), source, instant)
 }
 
+/// The router over the engine under test on the lake in `root`.
 pub fn app(root: &Path) -> Router {
-    duff_api::router(Arc::new(engine(root)), TokenKey::new("test secret"))
+    app_with_key(root, "test secret")
+}
+
+/// The same, signing paging tokens with the key `secret`.
+pub fn app_with_key(root: &Path, secret: &str) -> Router {
+    duff_api::router(crate::engine_under_test(root), TokenKey::new(secret))
 }
 
 pub struct Reply {

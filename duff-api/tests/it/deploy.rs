@@ -1,14 +1,16 @@
 //! The deploy/ artefacts agree with the code: the Athena DDL with duff-core's schemas, the
-//! Athena views with the catalog, the OpenAPI paths with the router.
+//! Athena views with the catalog, the OpenAPI paths with the router. (That the views' SQL
+//! answers like duff-core is checked by duff-sql's tests, with DataFusion.)
 //!
 //! `DUFF_BLESS=1 cargo test -p duff-api --test it deploy` rewrites deploy/athena/views.sql
 //! from the catalog.
 
 use crate::common::*;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use arrow_schema::{DataType, SchemaRef};
 use duff_api::catalog::{CURRENT_STATE_SQL, STATUS_HISTORY_SQL};
 use duff_api::{Dialect, MartView, ROUTES, Report};
 use duff_core::reports::ReportFilter;
+use duff_testkit::repo;
 use std::collections::BTreeMap;
 
 fn athena_type(t: &DataType) -> String {
@@ -152,82 +154,6 @@ fn athena_views_are_the_catalog_sql() {
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(have == want, "deploy/athena/views.sql is stale: run DUFF_BLESS=1 cargo test -p duff-api --test it deploy");
-}
-
-#[tokio::test]
-async fn the_status_history_view_agrees_with_the_core() {
-    use datafusion::arrow::array::{RecordBatch, StringArray};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::datasource::MemTable;
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-    use std::sync::Arc;
-
-    let (dir, lake) = lake_with(&["day1.csv", "day2.csv", "orders.csv"]);
-    let (_, history) = lake.load_state().unwrap();
-    let ctx = datafusion::prelude::SessionContext::new();
-    let url = ListingTableUrl::parse(format!("{}/fact_order_line/", dir.path().display())).unwrap();
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("ingest_date".into(), DataType::Utf8)]);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(duff_core::tables::fact_order_line_schema());
-    ctx.register_table("fact_order_line", Arc::new(ListingTable::try_new(config).unwrap())).unwrap();
-    let ms = lake.manifests().unwrap();
-    let schema = Arc::new(Schema::new(
-        ["file_id", "ingest_date", "outcome"].map(|n| Field::new(n, DataType::Utf8, false)).to_vec(),
-    ));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.file_id.clone()))),
-            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.ingest_date.clone()))),
-            Arc::new(StringArray::from_iter_values(ms.iter().map(|m| m.outcome.as_str()))),
-        ],
-    )
-    .unwrap();
-    ctx.register_table("manifests", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
-    let sql = format!(
-        "SELECT order_id, product_id, from_status, to_status FROM ({STATUS_HISTORY_SQL}) x ORDER BY order_id, product_id, changed_at, file_id, line"
-    );
-    let rows: Vec<String> = ctx
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(|b| {
-            let text =
-                datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(b)).unwrap().to_string();
-            text.lines()
-                .skip(3)
-                .filter(|l| l.starts_with('|'))
-                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut changes: Vec<_> = history.changes.iter().collect();
-    changes.sort_by_key(|c| c.key);
-    let expected: Vec<String> = changes
-        .iter()
-        .map(|c| {
-            format!(
-                "| {} | {} | {} | {} |",
-                c.key.order_id,
-                c.key.product_id,
-                c.from.map_or("", |s| s.as_str()),
-                c.to.as_str()
-            )
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-        })
-        .collect();
-    assert_eq!(rows, expected);
-    assert!(history.changes.iter().any(|c| c.from.is_some()), "the lake has status changes");
 }
 
 /// `paths:` keys of deploy/openapi.yaml, and for each the query parameter names.

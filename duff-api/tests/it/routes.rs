@@ -1,4 +1,5 @@
-//! The contract's routes: shapes, sorting, paging.
+//! The routes: shapes, sorting, paging. Run over the engine without SQL here, and over
+//! DataFusion by duff-sql's tests (which include this file).
 
 use crate::common::*;
 use duff_core::{MONEY_SCALE, format_litres, format_scaled};
@@ -109,19 +110,8 @@ async fn client_orders_filter_by_status_and_channel() {
 #[tokio::test]
 async fn the_client_name_is_the_one_on_its_latest_line() {
     let dir = tempfile::tempdir().unwrap();
-    let head = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status\n";
-    ingest_bytes(
-        dir.path(),
-        "a.csv",
-        at(9),
-        format!("{head}7,Old Name,1,1,Duff,1.00,1,0.5,Retail,created\n").as_bytes(),
-    );
-    ingest_bytes(
-        dir.path(),
-        "b.csv",
-        at(10),
-        format!("{head}7,New Name,2,1,Duff,1.00,1,0.5,Retail,created\n").as_bytes(),
-    );
+    ingest_at(dir.path(), "a.csv", at(9), &csv_file(&["7,Old Name,1,1,Duff,1.00,1,0.5,Retail,created"]));
+    ingest_at(dir.path(), "b.csv", at(10), &csv_file(&["7,New Name,2,1,Duff,1.00,1,0.5,Retail,created"]));
     let app = app(dir.path());
     let r = get(&app, "/clients/7/orders").await;
     assert_eq!(r.json["client_name"], "New Name");
@@ -146,7 +136,7 @@ async fn paging_tokens_are_bound_to_their_query() {
     ] {
         assert_error(&get(&app, &uri).await, 400, "bad_parameter");
     }
-    let other = duff_api::router(std::sync::Arc::new(engine(dir.path())), duff_api::TokenKey::new("another secret"));
+    let other = app_with_key(dir.path(), "another secret");
     assert_error(&get(&other, &format!("/clients/1008/orders?next_token={token}")).await, 400, "bad_parameter");
     // The page size may change between pages.
     let r = get(&app, &format!("/clients/1008/orders?limit=1000&next_token={token}")).await;

@@ -13,7 +13,7 @@ use aws_sdk_athena::types::{
     ResultSetMetadata, Row,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use duff_api::{EngineError, QueryEngine, Report, TokenKey};
+use duff_api::{EngineError, Report, TokenKey};
 use duff_core::reports::ReportFilter;
 use duff_lambda_api::{AthenaConfig, AthenaEngine};
 use http_body_util::BodyExt;
@@ -226,6 +226,7 @@ async fn a_query_past_its_deadline_is_stopped_and_a_504() {
     assert_eq!(stop.num_calls(), 2);
 }
 
+#[cfg(feature = "datafusion")]
 /// Athena's spelling of a value the DataFusion engine answered (as JSON): timestamps
 /// `YYYY-MM-DD HH:MM:SS.mmm`, decimals at a wider scale.
 fn athena_text(v: &serde_json::Value) -> String {
@@ -242,9 +243,11 @@ fn athena_text(v: &serde_json::Value) -> String {
     }
 }
 
+#[cfg(feature = "datafusion")]
 #[tokio::test]
 async fn mart_routes_answer_over_athena_what_datafusion_answers() {
-    use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri};
+    use duff_api::LakeUri;
+    use duff_sql::{DataFusionConfig, DataFusionEngine};
     // A lake with status updates across files, answered by DataFusion.
     let dir = tempfile::tempdir().unwrap();
     let lake = duff_lake::LocalLake::open(dir.path()).unwrap();

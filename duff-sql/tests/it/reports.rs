@@ -121,7 +121,7 @@ fn expected(report: Report, state: &CurrentState, f: &ReportFilter) -> Value {
 }
 
 /// Every combination of the report's filters over a few values (unknown ids included).
-fn filters(report: Report) -> Vec<(String, ReportFilter)> {
+pub fn filters(report: Report) -> Vec<(String, ReportFilter)> {
     let mut out = vec![(String::new(), ReportFilter::default())];
     for &filter in report.filters() {
         let mut next = Vec::new();
@@ -208,13 +208,14 @@ async fn equal_instants_are_broken_like_the_core() {
     // Two files at the same second (EventBridge precision): the greater source wins, then
     // the greater file_id; the core and the SQL must agree.
     let dir = tempfile::tempdir().unwrap();
-    let head = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status\n";
-    let a = format!("{head}1,Moe,10,1,Duff,1.00,1,0.5,Retail,created\n2,Barney,11,1,Duff,1.00,2,0.5,Online,created\n");
-    let b = format!("{head}1,Moe's,10,1,Duff Max,1.00,1,0.5,Retail,delivered\n");
-    let c = format!("{head}2,Barney G,11,1,Duff,1.00,2,0.5,Online,broken\n");
-    ingest_bytes(dir.path(), "s3://raw/b.csv", at(9), b.as_bytes());
-    ingest_bytes(dir.path(), "s3://raw/a.csv", at(9), a.as_bytes());
-    ingest_bytes(dir.path(), "s3://raw/c.csv", at(9), c.as_bytes());
+    let a = csv_file(&["1,Moe,10,1,Duff,1.00,1,0.5,Retail,created", "2,Barney,11,1,Duff,1.00,2,0.5,Online,created"]);
+    let b = csv_file(&["1,Moe's,10,1,Duff Max,1.00,1,0.5,Retail,delivered"]);
+    let c = csv_file(&["2,Barney G,11,1,Duff,1.00,2,0.5,Online,broken"]);
+    let instants: Vec<i64> = [("s3://raw/b.csv", &b), ("s3://raw/a.csv", &a), ("s3://raw/c.csv", &c)]
+        .into_iter()
+        .map(|(source, csv)| ingest_at(dir.path(), source, at(9), csv).ingested_at_micros)
+        .collect();
+    assert_eq!(instants, [at(9).timestamp_micros(); 3], "the three files share their instant");
     let (state, _) = duff_lake::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
     let app = app(dir.path());
     for report in Report::ALL {

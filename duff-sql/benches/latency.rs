@@ -1,7 +1,7 @@
 //! Latency of every route through the router with the DataFusion engine, over a generated lake.
 //!
 //! ```text
-//! cargo bench -p duff-api --bench api_latency -- [--lake DIR] [--rows N] [--update-rows N] [--iters K]
+//! cargo bench -p duff-sql --bench api_latency -- [--lake DIR] [--rows N] [--update-rows N] [--iters K]
 //! ```
 //!
 //! Without a lake in `--lake` (default: the workspace's `target/bench-lake`), builds one: a generated file of
@@ -15,9 +15,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
 use axum::body::Body;
-use duff_api::{DataFusionConfig, DataFusionEngine, LakeUri, TokenKey};
+use duff_api::{LakeUri, TokenKey};
 use duff_core::IngestConfig;
 use duff_lake::LocalLake;
+use duff_sql::{DataFusionConfig, DataFusionEngine};
 use duff_testkit::generate::{Config, write_orders};
 use http_body_util::BodyExt;
 use std::io::{BufWriter, Write};

@@ -27,8 +27,8 @@ async fn new_files_are_visible_without_a_restart() {
 async fn the_listing_is_trusted_for_the_refresh_interval_only() {
     let (dir, lake) = lake_with(&["orders.csv"]);
     let interval = Duration::from_millis(1500);
-    let cfg = duff_api::DataFusionConfig { refresh_interval: interval, ..Default::default() };
-    let engine = duff_api::DataFusionEngine::new(&duff_api::LakeUri::Local(dir.path().to_owned()), cfg).unwrap();
+    let cfg = duff_sql::DataFusionConfig { refresh_interval: interval, ..Default::default() };
+    let engine = duff_sql::DataFusionEngine::new(&duff_api::LakeUri::Local(dir.path().to_owned()), cfg).unwrap();
     let listed = std::time::Instant::now();
     assert_eq!(engine.current_lines().await.unwrap(), 5);
     lake.ingest_path(&sample("day1.csv"), &IngestConfig::default(), at(12)).unwrap();
@@ -46,7 +46,7 @@ async fn the_listing_is_trusted_for_the_refresh_interval_only() {
 #[tokio::test]
 async fn unpublished_and_uncommitted_files_are_not_visible() {
     let (dir, lake) = lake_with(&["orders.csv"]);
-    let engine = engine(dir.path());
+    let engine = crate::engine(dir.path());
     assert_eq!(engine.current_lines().await.unwrap(), 5);
     // A rejected file (threshold 0: its quarantined row refuses it) publishes nothing.
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };

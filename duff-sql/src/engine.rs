@@ -1,31 +1,7 @@
-//! The DataFusion engine: the catalog's SQL over the lake's Parquet, in process.
-//!
-//! # The current state and its cache
-//!
-//! Every report reads `order_line_current`. This engine materialises it in memory by running
-//! [`CURRENT_STATE_SQL`] (the body of the Athena view) over two tables:
-//! `fact_order_line` (a listing table over `fact_order_line/`, partition column
-//! `ingest_date`) and `manifests` (the lake's `manifests/*.json`, parsed).
-//!
-//! The materialised state is keyed by the set of manifest objects: `(key, ETag, size,
-//! last modified)` of every `manifests/*.json`. The lake's manifests are listed again at
-//! most once every [`DataFusionConfig::refresh_interval`] (default 1 s); when the set
-//! differs, the state is rebuilt (new or changed manifests are fetched, known ones are
-//! reused). So a file whose manifest has landed is answered by the API at most
-//! `refresh_interval` plus one rebuild later, without a restart; one state (a few hundred
-//! bytes per order line) is held at a time. A rebuild runs in its own task: a request
-//! that times out while waiting does not cancel it, the next request gets its result.
-//!
-//! Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
-//! the state is immutable, so a cached answer is exact until the lake changes, and the cache
-//! goes with its state.
-//!
-//! A manifest that cannot be parsed is skipped with a warning: its file counts as not
-//! committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
+//! The DataFusion engine: the catalog's SQL over the lake's Parquet, in process. See
+//! [`DataFusionEngine`].
 
-use crate::catalog::{CURRENT_STATE, CURRENT_STATE_SQL, Query, Value};
-use crate::engine::{BoxFuture, EngineError, QueryEngine, ResultSet};
-use crate::lake::{LakeUri, LakeUriError, OpenLake};
+use crate::store::{OpenError, OpenLake};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -35,6 +11,8 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use duff_api::catalog::{CURRENT_STATE, CURRENT_STATE_SQL};
+use duff_api::{BoxFuture, Dialect, EngineError, LakeUri, Query, QueryEngine, Question, ResultSet, Value};
 use duff_core::{Manifest, Outcome};
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
@@ -70,8 +48,30 @@ impl Default for DataFusionConfig {
     }
 }
 
-/// The catalog's queries run by DataFusion over a lake (how, and its cache: the module docs of
-/// `duff-api/src/datafusion_engine.rs`).
+/// The catalog's queries run by DataFusion over a lake's Parquet, in process.
+///
+/// # The current state and its cache
+///
+/// Every report reads `order_line_current`. This engine materialises it in memory by running
+/// [`CURRENT_STATE_SQL`] (the body of the Athena view) over two tables:
+/// `fact_order_line` (a listing table over `fact_order_line/`, partition column
+/// `ingest_date`) and `manifests` (the lake's `manifests/*.json`, parsed).
+///
+/// The materialised state is keyed by the set of manifest objects: `(key, ETag, size,
+/// last modified)` of every `manifests/*.json`. The lake's manifests are listed again at
+/// most once every [`DataFusionConfig::refresh_interval`] (default 1 s); when the set
+/// differs, the state is rebuilt (new or changed manifests are fetched, known ones are
+/// reused). So a file whose manifest has landed is answered by the API at most
+/// `refresh_interval` plus one rebuild later, without a restart; one state (a few hundred
+/// bytes per order line) is held at a time. A rebuild runs in its own task: a request
+/// that times out while waiting does not cancel it, the next request gets its result.
+///
+/// Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
+/// the state is immutable, so a cached answer is exact until the lake changes, and the cache
+/// goes with its state.
+///
+/// A manifest that cannot be parsed is skipped with a warning: its file counts as not
+/// committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     inner: Arc<Inner>,
@@ -132,15 +132,15 @@ impl DataFusionEngine {
     ///
     /// # Errors
     /// When the lake's object store cannot be set up (or `s3://` without the `s3` feature).
-    pub fn new(lake: &LakeUri, cfg: DataFusionConfig) -> Result<DataFusionEngine, LakeUriError> {
-        let lake = lake.open()?;
+    pub fn new(lake: &LakeUri, cfg: DataFusionConfig) -> Result<DataFusionEngine, OpenError> {
+        let lake = crate::store::open(lake)?;
         Ok(DataFusionEngine { inner: Arc::new(Inner { lake, cfg, cache: Mutex::new(Cache::default()) }) })
     }
 
     /// The number of order lines in the current state (refreshing it first).
     ///
     /// # Errors
-    /// As [`QueryEngine::run`].
+    /// As [`DataFusionEngine::run`].
     pub async fn current_lines(&self) -> Result<usize, EngineError> {
         let snap = self.snapshot().await?;
         let df = snap.ctx.table(CURRENT_STATE).await.map_err(|e| EngineError::Internal(e.into()))?;
@@ -155,9 +155,21 @@ impl DataFusionEngine {
             .map_err(|e| EngineError::internal(format!("the refresh task failed: {e}")))?
     }
 
+    /// Runs `query` (any query of the catalog, [`MartView`](duff_api::MartView)s included) with
+    /// its parameters bound and returns every row, within
+    /// [`DataFusionConfig::query_timeout`].
+    ///
+    /// # Errors
+    /// [`EngineError::Timeout`] past the deadline, [`EngineError::Lake`] when the lake cannot
+    /// be read, [`EngineError::Failed`] when the query fails.
+    pub async fn run(&self, query: &Query) -> Result<ResultSet, EngineError> {
+        let deadline = self.inner.cfg.query_timeout;
+        tokio::time::timeout(deadline, self.execute(query)).await.map_err(|_| EngineError::Timeout(deadline))?
+    }
+
     async fn execute(&self, query: &Query) -> Result<ResultSet, EngineError> {
         let snap = self.snapshot().await?;
-        let sql = query.sql_text(crate::Dialect::DataFusion);
+        let sql = query.sql_text(Dialect::DataFusion);
         let key = (sql, query.params().to_vec());
         let cached = snap.answers.lock().ok().and_then(|a| a.get(&key).cloned());
         if let Some(rs) = cached {
@@ -193,11 +205,8 @@ impl QueryEngine for DataFusionEngine {
         "datafusion"
     }
 
-    fn run<'a>(&'a self, query: &'a Query) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
-        Box::pin(async move {
-            let deadline = self.inner.cfg.query_timeout;
-            tokio::time::timeout(deadline, self.execute(query)).await.map_err(|_| EngineError::Timeout(deadline))?
-        })
+    fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
+        Box::pin(async move { self.run(&question.query()).await })
     }
 }
 

@@ -91,21 +91,22 @@ async fn mart_routes_equal_the_core_marts() {
 #[tokio::test]
 async fn ratios_round_half_to_even_like_the_core() {
     let dir = tempfile::tempdir().unwrap();
-    let head = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status\n";
-    let mut csv = String::from(head);
+    let mut rows = Vec::new();
     // Product 1: 128 lines, 1 broken: 1/128 = 0.0078125, half to even 0.007812 (half up: ...13).
     // Product 2: 128 lines, 3 broken: 3/128 = 0.0234375 -> 0.023438.
     for i in 0..128 {
         let s1 = if i == 0 { "broken" } else { "created" };
         let s2 = if i < 3 { "broken" } else { "delivered" };
-        csv.push_str(&format!("9,Big,{},1,Duff,1.00,1,0.5,B2B,{s1}\n", 1000 + i));
-        csv.push_str(&format!("9,Big,{},2,Duff Lite,1.00,1,0.5,Online,{s2}\n", 1000 + i));
+        rows.push(format!("9,Big,{},1,Duff,1.00,1,0.5,B2B,{s1}", 1000 + i));
+        rows.push(format!("9,Big,{},2,Duff Lite,1.00,1,0.5,Online,{s2}", 1000 + i));
     }
     // Client 7: 2 orders, 0.05 in all: 0.025 -> 0.02 (half up: 0.03).
-    csv.push_str("7,Tie,1,1,Duff,0.01,2,0.5,Retail,created\n7,Tie,2,1,Duff,0.03,1,0.5,Retail,created\n");
+    rows.push("7,Tie,1,1,Duff,0.01,2,0.5,Retail,created".into());
+    rows.push("7,Tie,2,1,Duff,0.03,1,0.5,Retail,created".into());
     // Client 8: 2 orders, 0.15 in all: 0.075 -> 0.08.
-    csv.push_str("8,Odd,3,1,Duff,0.05,1,0.5,Retail,created\n8,Odd,4,1,Duff,0.10,1,0.5,Retail,created\n");
-    ingest_bytes(dir.path(), "s3://raw/ties.csv", at(9), csv.as_bytes());
+    rows.push("8,Odd,3,1,Duff,0.05,1,0.5,Retail,created".into());
+    rows.push("8,Odd,4,1,Duff,0.10,1,0.5,Retail,created".into());
+    ingest_at(dir.path(), "s3://raw/ties.csv", at(9), &csv_file(&rows));
     let app = app(dir.path());
     let (state, _) = duff_lake::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
 
@@ -139,16 +140,10 @@ async fn ratios_round_half_to_even_like_the_core() {
 #[tokio::test]
 async fn client_value_follows_status_updates_and_names() {
     let dir = tempfile::tempdir().unwrap();
-    let head = "client_id,client_name,order_id,product_id,product_description,product_price,product_ccf,product_volume,point_of_sale_channel,status\n";
-    ingest_bytes(
-        dir.path(),
-        "a.csv",
-        at(9),
-        format!("{head}7,Old,1,1,Duff,2.00,3,0.5,Retail,created\n7,Old,2,1,Duff,1.00,1,0.5,Online,created\n")
-            .as_bytes(),
-    );
+    let a = csv_file(&["7,Old,1,1,Duff,2.00,3,0.5,Retail,created", "7,Old,2,1,Duff,1.00,1,0.5,Online,created"]);
+    ingest_at(dir.path(), "a.csv", at(9), &a);
     // Order 1 is updated (delivered, 4 units now) and the client renamed, an hour later.
-    ingest_bytes(dir.path(), "b.csv", at(10), format!("{head}7,New,1,1,Duff,2.00,4,0.5,Retail,delivered\n").as_bytes());
+    ingest_at(dir.path(), "b.csv", at(10), &csv_file(&["7,New,1,1,Duff,2.00,4,0.5,Retail,delivered"]));
     let app = app(dir.path());
     let r = get(&app, "/reports/client-value").await;
     assert_eq!(
@@ -169,9 +164,9 @@ async fn client_value_follows_status_updates_and_names() {
 }
 
 async fn check_views(dir: &std::path::Path) {
-    use duff_api::{MartView, QueryEngine};
+    use duff_api::MartView;
     let (state, _) = duff_lake::LocalLake::open(dir).unwrap().load_state().unwrap();
-    let engine = engine(dir);
+    let engine = crate::engine(dir);
     for view in MartView::ALL {
         let rs = engine.run(&view.query()).await.unwrap();
         let rows = duff_api::render::rows(&rs, view.columns()).unwrap();
@@ -195,17 +190,14 @@ async fn mart_views_equal_the_core_marts() {
 async fn mart_views_over_several_days_equal_the_core_marts() {
     use chrono::TimeZone;
     let dir = tempfile::tempdir().unwrap();
-    let csv = |name: &str| std::fs::read(sample(name)).unwrap();
+    let ingest = |name: &str, instant| ingest_path_at(dir.path(), &sample(name), &format!("s3://raw/{name}"), instant);
     // Half a second before midnight UTC, the next day, and two days later.
     let late = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 23, 59, 59).unwrap() + chrono::Duration::milliseconds(500);
-    ingest_bytes(dir.path(), "s3://raw/day1.csv", late, &csv("day1.csv"));
-    ingest_bytes(dir.path(), "s3://raw/day2.csv", at(0), &csv("day2.csv"));
-    ingest_bytes(dir.path(), "s3://raw/orders.csv", at(0) + chrono::Duration::days(2), &csv("orders.csv"));
+    ingest("day1.csv", late);
+    ingest("day2.csv", at(0));
+    ingest("orders.csv", at(0) + chrono::Duration::days(2));
     check_views(dir.path()).await;
-    let rs = {
-        use duff_api::QueryEngine;
-        engine(dir.path()).run(&duff_api::MartView::SalesDaily.query()).await.unwrap()
-    };
+    let rs = crate::engine(dir.path()).run(&duff_api::MartView::SalesDaily.query()).await.unwrap();
     let days: std::collections::BTreeSet<_> = rs.rows.iter().map(|r| r[0].clone().unwrap()).collect();
     assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2026-11-26", "2026-11-27", "2026-11-29"]);
 }
