@@ -1,18 +1,18 @@
-//! The REST API over a local lake: the same router the Lambda hosts (package duff-sql, for
-//! its DataFusion engine).
+//! The REST API over a local lake: the same router and engine the Lambda hosts.
 //!
 //! ```text
 //! cargo run --release --example serve -- [--lake DIR] [--addr 127.0.0.1:8080] [--refresh-ms N]
 //! curl -s localhost:8080/reports/sales-by-product
 //! ```
 //!
-//! The lake is read with DataFusion; files ingested meanwhile (`--example pipeline`) are
-//! answered within `--refresh-ms` (default 1000) without a restart. Paging tokens are
-//! signed with `DUFF_PAGING_SECRET` when set, else with a key derived from the lake path.
-//! Stops on Ctrl-C.
+//! Answers come from the lake's serving state (brought up to date at start, for a lake
+//! whose files were published without it); files ingested meanwhile (`--example pipeline`)
+//! are answered within `--refresh-ms` (default 1000) plus the load of the new generation,
+//! without a restart. Paging tokens are signed with `DUFF_PAGING_SECRET` when set, else
+//! with a key derived from the lake path. Stops on Ctrl-C.
 
-use duff_api::{LakeUri, TokenKey};
-use duff_sql::{DataFusionConfig, DataFusionEngine};
+use duff_api::{ServingEngine, ServingEngineConfig, TokenKey};
+use duff_lake::{LakeLocation, LocalLake};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -87,18 +87,34 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let lake = LakeUri::parse(&args.lake)?;
-    let cfg = DataFusionConfig { refresh_interval: args.refresh, ..DataFusionConfig::default() };
-    let engine = DataFusionEngine::new(&lake, cfg)?;
+    let location = LakeLocation::parse(&args.lake)?;
+    let Some(root) = location.dir() else {
+        return Err(format!("{location}: serve reads a local lake (the API Lambda reads S3)").into());
+    };
+    let lake = LocalLake::open(root)?;
+    // A lake whose files were published without the serving state gets it now.
+    let update = tokio::task::spawn_blocking({
+        let lake = lake.clone();
+        move || lake.update_serving()
+    })
+    .await??;
+    if update.files_folded > 0 {
+        println!("serving state brought up to date: {} files folded", update.files_folded);
+    }
+    let cfg = ServingEngineConfig { refresh_interval: args.refresh, ..ServingEngineConfig::default() };
+    let engine = ServingEngine::new(lake, cfg);
     let key = match std::env::var("DUFF_PAGING_SECRET") {
         Ok(s) if !s.is_empty() => TokenKey::new(s),
-        _ => TokenKey::for_lake(&lake.to_string()),
+        _ => TokenKey::for_lake(&location.to_string()),
     };
-    // Build the current state before the first request.
-    let lines = engine.current_lines().await?;
+    // Load the newest generation before the first request.
+    let (generation, lines) = engine.refresh().await?;
     let app = duff_api::router(Arc::new(engine), key);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    println!("serving the lake {lake} ({lines} order lines) on http://{}", listener.local_addr()?);
+    println!(
+        "serving the lake {location} (generation {generation}, {lines} order lines) on http://{}",
+        listener.local_addr()?
+    );
     let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
     println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
     axum::serve(listener, app)

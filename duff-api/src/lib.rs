@@ -4,9 +4,11 @@
 //!   [`Dialect`]), its allow-listed typed filters and its result columns.
 //! - [`Question`]: what a route asks (a report and its filters, a page of a client's
 //!   orders), and the shape of its answer.
-//! - [`QueryEngine`]: the seam between the API and an engine, which answers questions. No
-//!   engine lives here: DataFusion over the lake is `duff_sql::DataFusionEngine` (a crate
-//!   apart, so that this one builds without DataFusion), Athena is in `duff-lambda-api`.
+//! - [`QueryEngine`]: the seam between the API and an engine, which answers questions.
+//!   [`ServingEngine`] answers from the lake's serving state (`duff_lake::serving`), in
+//!   milliseconds whatever the lake's history: the default, locally and in AWS. The SQL
+//!   engines live elsewhere: DataFusion over the lake is `duff_sql::DataFusionEngine` (a
+//!   crate apart, so that this one builds without DataFusion), Athena is in `duff-lambda-api`.
 //! - [`router`]: the axum [`Router`](axum::Router) of the REST API, hosted by `lambda_http`
 //!   (`duff-lambda-api`) and by the `serve` example.
 //! - [`TokenKey`]: opaque, tamper-evident paging tokens.
@@ -15,12 +17,14 @@
 //! # Example
 //!
 //! ```no_run
-//! use duff_api::{QueryEngine, TokenKey, router};
+//! use duff_api::{ServingEngine, ServingEngineConfig, TokenKey, router};
 //! use std::sync::Arc;
 //!
-//! # async fn serve(engine: Arc<dyn QueryEngine>) -> Result<(), Box<dyn std::error::Error>> {
-//! // `engine`: any engine, such as `duff_sql::DataFusionEngine` over a local lake.
-//! let app = router(engine, TokenKey::new("a secret"));
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! let lake = duff_lake::LocalLake::open("lake")?;
+//! let engine = ServingEngine::new(lake, ServingEngineConfig::default());
+//! engine.refresh().await?; // load the newest generation before the first request
+//! let app = router(Arc::new(engine), TokenKey::new("a secret"));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(())
@@ -35,6 +39,7 @@ mod http;
 mod lake;
 mod question;
 pub mod render;
+pub mod serving_engine;
 mod token;
 
 pub use catalog::{ClientOrders, Dialect, Filter, Kind, MartView, PageKey, Query, Report, Value};
@@ -43,4 +48,5 @@ pub use error::ApiError;
 pub use http::{AppState, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, RequestId, router};
 pub use lake::{LakeUri, LakeUriError};
 pub use question::Question;
+pub use serving_engine::{ServingEngine, ServingEngineConfig};
 pub use token::{TokenKey, TokenScope};

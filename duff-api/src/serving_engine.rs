@@ -31,11 +31,18 @@ pub struct ServingEngineConfig {
     pub refresh_interval: Duration,
     /// Clients whose current lines are kept per generation (default 256).
     pub client_cache_entries: usize,
+    /// Load a newer generation in the background, answering from the one in memory
+    /// meanwhile (default); `false` makes the request that notices it wait for the load.
+    pub refresh_in_background: bool,
 }
 
 impl Default for ServingEngineConfig {
     fn default() -> Self {
-        ServingEngineConfig { refresh_interval: Duration::from_secs(1), client_cache_entries: 256 }
+        ServingEngineConfig {
+            refresh_interval: Duration::from_secs(1),
+            client_cache_entries: 256,
+            refresh_in_background: true,
+        }
     }
 }
 
@@ -117,6 +124,10 @@ impl<S: Store + 'static> ServingEngine<S> {
         };
         match self.generation() {
             None => {
+                Inner::load_newest(&self.inner).await?;
+                Ok(self.generation())
+            }
+            Some(_) if due && !self.inner.cfg.refresh_in_background => {
                 Inner::load_newest(&self.inner).await?;
                 Ok(self.generation())
             }
@@ -225,7 +236,7 @@ impl<S: Store + 'static> QueryEngine for ServingEngine<S> {
 }
 
 /// The core's report of an API report.
-fn core_report(r: Report) -> reports::Report {
+pub fn core_report(r: Report) -> reports::Report {
     match r {
         Report::SalesByProduct => reports::Report::SalesByProduct,
         Report::OrderStatus => reports::Report::OrderStatus,
@@ -245,8 +256,8 @@ fn some(v: impl ToString) -> Option<String> {
     Some(v.to_string())
 }
 
-/// A report's rows as the text a SQL engine gives.
-fn result_of(rows: Rows) -> ResultSet {
+/// A report's rows as the answer a SQL engine gives (the shape [`Question`] describes).
+pub fn result_of(rows: Rows) -> ResultSet {
     match rows {
         Rows::SalesByProduct(v) => set(
             &["product_id", "product_description", "orders", "units", "sales", "volume_l"],
@@ -265,7 +276,9 @@ fn result_of(rows: Rows) -> ResultSet {
         ),
         Rows::OrderStatus(v) => set(
             &["status", "orders", "units", "sales"],
-            v.into_iter().map(|r| vec![some(r.status.as_str()), some(r.orders), some(r.units), Some(r.sales)]).collect(),
+            v.into_iter()
+                .map(|r| vec![some(r.status.as_str()), some(r.orders), some(r.units), Some(r.sales)])
+                .collect(),
         ),
         Rows::OrdersByClient(v) => set(
             &["client_id", "client_name", "orders", "units", "sales"],
@@ -330,9 +343,10 @@ fn result_of(rows: Rows) -> ResultSet {
     }
 }
 
-/// A page of a client's orders, shaped as [`Question::ClientOrders`] says: no row when the
-/// client has no line; one row of NULLs (but the name) when the filters keep none.
-fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> ResultSet {
+/// A page of a client's orders, shaped as [`Question::ClientOrders`] says, from all the
+/// client's current lines sorted by key: no row when the client has no line; one row of
+/// NULLs (but the name) when the filters keep none.
+pub fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> ResultSet {
     const COLUMNS: [&str; 10] = [
         "client_name",
         "order_id",

@@ -15,10 +15,10 @@
 //! machine ([`surrogate_key`]). Ratios are exact decimals rounded half-to-even to 6 places;
 //! money stays exact (averages are rounded half-to-even to the cent).
 
+use crate::domain::{Channel, Status};
 use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileMeta, micros_to_datetime};
-use crate::domain::{Channel, Status};
 use crate::reports::{ClientValue, Report, ReportFilter, Rows, ratio6};
 use crate::serving::Line;
 use crate::state::{CurrentState, LineKey, StatusHistory};

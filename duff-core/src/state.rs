@@ -10,10 +10,10 @@
 //! [`StatusHistory`] needs the files in version order (see [`sort_files`]) and records each
 //! change of status.
 
+use crate::domain::{Channel, Status};
 use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::FileMeta;
-use crate::domain::{Channel, Status};
 use crate::serving::{ClientRow, Dims, FileTable, Line, Names, ProductRow, Version};
 use crate::tables::{MONEY, VOLUME, column, timestamp_builder};
 use arrow_array::builder::{Int64Builder, StringBuilder};

@@ -18,25 +18,29 @@ pub fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap()
 }
 
-/// A lake holding the sample files, ingested one after the other.
+/// A lake holding the sample files, ingested one after the other (each followed by the
+/// update of the serving state, as the pipeline and the ETL do).
 pub fn lake_with(files: &[&str]) -> (tempfile::TempDir, LocalLake) {
     let dir = tempfile::tempdir().unwrap();
     let lake = LocalLake::open(dir.path()).unwrap();
     for (i, f) in files.iter().enumerate() {
         lake.ingest_path(&sample(f), &IngestConfig::default(), at(8 + i as u32)).unwrap();
+        lake.update_serving().unwrap();
     }
     (dir, lake)
 }
 
 /// Ingests the file at `path` into the lake in `root` as `source`, at exactly `instant`
 /// (two files may share one, as two S3 events of the same second do), by the lake's own
-/// protocol. The file must be published.
+/// protocol, then updates the serving state. The file must be published.
 pub fn ingest_path_at(root: &Path, path: &Path, source: &str, instant: DateTime<Utc>) -> Manifest {
     let lake = LocalLake::open(root).unwrap();
-    match lake.ingest_file(path, source, instant.timestamp_micros(), &IngestConfig::default()).unwrap() {
+    let m = match lake.ingest_file(path, source, instant.timestamp_micros(), &IngestConfig::default()).unwrap() {
         IngestResult::Ingested(m) if m.outcome == Outcome::Published => m,
         other => panic!("{source}: not published: {other:?}"),
-    }
+    };
+    lake.update_serving().unwrap();
+    m
 }
 
 /// The same for the orders file `csv` (see [`csv_file`]).
