@@ -183,7 +183,6 @@ fn run(args: &Args) -> duff_lake::Result<bool> {
         return Ok(all_ok);
     }
     let started = Instant::now();
-    let loaded = if args.models { Some(lake.load(true)?) } else { None };
     let Some(snapshot) = lake.serving_snapshot()? else {
         say!(
             "
@@ -250,8 +249,8 @@ the lake holds no published file yet"
         &[0, 2, 3, 4],
         args.max_rows,
     );
-    if let Some(loaded) = &loaded {
-        let models = lake.write_models(loaded)?;
+    if args.models {
+        let models = lake.refresh_models()?;
         say!(
             "\nmodels: {} tables rebuilt under {}/models/ ({})",
             models.len(),

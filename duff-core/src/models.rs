@@ -19,8 +19,8 @@ use crate::domain::{Channel, Status};
 use crate::error::{ErrorKind, Result};
 use crate::hash::IntMap;
 use crate::lake::{FileMeta, micros_to_datetime};
-use crate::reports::{ClientValue, Report, ReportFilter, Rows, ratio6};
-use crate::serving::Line;
+use crate::reports::{ClientValue, Report, ReportFilter, Rows, Sums, ratio6};
+use crate::serving::{Cube, Dims, Line};
 use crate::state::{CurrentState, LineKey, StatusHistory};
 use crate::tables::{MONEY, MONEY_SUM, VOLUME, VOLUME_SUM, timestamp_builder, timestamp_type};
 use arrow_array::builder::{BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder};
@@ -123,8 +123,8 @@ impl Dimensions {
         if let Some(last) = &self.last_file
             && meta.version_key() < last.version_key()
         {
-            return Err(ErrorKind::Config {
-                name: "dimensions",
+            return Err(ErrorKind::Internal {
+                what: "dimensions",
                 message: format!("file {} applied after a newer file", meta.file_id),
             }
             .into());
@@ -349,13 +349,25 @@ pub fn lifecycles(history: &StatusHistory) -> Vec<(LineKey, Lifecycle)> {
 /// # Errors
 /// Only if the columns disagree with the schema (a bug).
 pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<RecordBatch> {
+    lifecycle_batch_with(history, |k| state.get(k).map(|l| (l.client_id, l.channel, l.status)))
+}
+
+/// [`lifecycle_batch`] with the current `(client_id, channel, status)` of a line given by
+/// `current` (a lake reads them from its serving state, one range of lines at a time).
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+pub fn lifecycle_batch_with(
+    history: &StatusHistory,
+    current: impl Fn(&LineKey) -> Option<(i64, Channel, Status)>,
+) -> Result<RecordBatch> {
     let lc = lifecycles(history);
     let n = lc.len();
     let mut order_id = Int64Builder::with_capacity(n);
     let mut product_id = Int64Builder::with_capacity(n);
     let mut client_id = Int64Builder::with_capacity(n);
     let mut channel = StringBuilder::new();
-    let mut current = StringBuilder::new();
+    let mut current_status = StringBuilder::new();
     let (mut first, mut created, mut delivered, mut broken) =
         (timestamp_builder(n), timestamp_builder(n), timestamp_builder(n), timestamp_builder(n));
     let mut lag_delivered = Int64Builder::with_capacity(n);
@@ -364,12 +376,12 @@ pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<
     let mut illegal = BooleanBuilder::with_capacity(n);
     let mut illegal_detail = StringBuilder::new();
     for (k, l) in &lc {
-        let Some(s) = state.get(k) else { continue };
+        let Some((client, ch, status)) = current(k) else { continue };
         order_id.append_value(k.order_id);
         product_id.append_value(k.product_id);
-        client_id.append_value(s.client_id);
-        channel.append_value(s.channel.as_str());
-        current.append_value(s.status.as_str());
+        client_id.append_value(client);
+        channel.append_value(ch.as_str());
+        current_status.append_value(status.as_str());
         first.append_value(l.first_seen);
         created.append_option(l.created_at);
         delivered.append_option(l.delivered_at);
@@ -403,7 +415,7 @@ pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<
         Arc::new(product_id.finish()),
         Arc::new(client_id.finish()),
         Arc::new(channel.finish()),
-        Arc::new(current.finish()),
+        Arc::new(current_status.finish()),
         Arc::new(first.finish()),
         Arc::new(created.finish()),
         Arc::new(delivered.finish()),
@@ -419,38 +431,53 @@ pub fn lifecycle_batch(state: &CurrentState, history: &StatusHistory) -> Result<
 
 const RATE: DataType = DataType::Decimal128(9, 6);
 
-/// Figures of a group of current lines, for the marts the reports do not cover.
-#[derive(Default)]
-struct Tally {
-    orders: Vec<i64>,
-    units: i128,
-    amount: i128,
-    volume: i128,
+/// `mart_sales_daily`'s figures, gathered from the current lines one order at a time (in any
+/// order of orders): per (day the line was first seen, channel), distinct orders, units,
+/// sales and litres. Memory holds the groups, not the lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalesDaily {
+    groups: BTreeMap<(String, Channel), Sums>,
 }
 
-impl Tally {
-    fn add(&mut self, l: &Line) {
-        self.orders.push(l.key.order_id);
-        self.units += i128::from(l.units);
-        self.amount += i128::from(l.amount);
-        self.volume += i128::from(l.volume);
+impl SalesDaily {
+    /// No line.
+    pub fn new() -> SalesDaily {
+        SalesDaily::default()
     }
 
-    fn orders(&mut self) -> i64 {
-        self.orders.sort_unstable();
-        self.orders.dedup();
-        self.orders.len() as i64
+    /// Adds one order: `lines` must be every current line of one `order_id`.
+    pub fn add_order(&mut self, lines: &[&Line]) {
+        let mut seen: Vec<(String, Channel)> = Vec::new();
+        for l in lines {
+            let key = (micros_to_datetime(l.first_seen_micros).format("%Y-%m-%d").to_string(), l.channel);
+            let g = self.groups.entry(key.clone()).or_default();
+            g.add_line(l, 1);
+            if !seen.contains(&key) {
+                g.orders += 1;
+                seen.push(key);
+            }
+        }
     }
-}
 
-fn tally<K: Ord + std::hash::Hash + Copy>(state: &CurrentState, key: impl Fn(&Line) -> K) -> Vec<(K, Tally)> {
-    let mut m: IntMap<K, Tally> = IntMap::default();
-    for l in state.iter() {
-        m.entry(key(l)).or_default().add(l);
+    /// The `mart_sales_daily` table, sorted by day then channel.
+    ///
+    /// # Errors
+    /// Only if the columns disagree with the schema (a bug).
+    pub fn batch(&self) -> Result<RecordBatch> {
+        let mut t = Table::default();
+        let daily_row = |t: &mut Table, d: &str, channel: &str, s: &Sums| {
+            t.text("day", d);
+            t.text("channel", channel);
+            t.int("orders", s.orders);
+            t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
+            t.dec("sales", MONEY_SUM, Some(s.amount));
+            t.dec("volume_l", VOLUME_SUM, Some(s.volume));
+        };
+        for ((d, channel), s) in &self.groups {
+            daily_row(&mut t, d, channel.as_str(), s);
+        }
+        t.finish_or_empty(|t| daily_row(t, "", "", &Sums::default()))
     }
-    let mut v: Vec<(K, Tally)> = m.into_iter().collect();
-    v.sort_unstable_by_key(|(k, _)| *k);
-    v
 }
 
 /// A rate as text (`"0.046875"`) back to millionths.
@@ -461,12 +488,25 @@ fn rate_millionths(text: &str) -> Option<i128> {
 /// The marts, as `(table name, batch)`: `mart_client_value`, `mart_broken_rate_by_product`,
 /// `mart_broken_rate_by_channel`, `mart_product_mix_by_channel`, `mart_sales_daily`.
 ///
-/// The first three are the reports of the same names without filters
-/// ([`crate::reports::report`]): the API's routes and the models agree by construction.
-///
 /// # Errors
 /// Only if the columns disagree with the schemas (a bug).
 pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBatch)>> {
+    let mut daily = SalesDaily::new();
+    for o in state.orders() {
+        daily.add_order(&o);
+    }
+    mart_batches_of(&state.cube(), state.dims(), &daily)
+}
+
+/// The marts from the report cells, the dimensions' current rows and the daily sales: what
+/// a serving state holds, so that a lake of any size builds them in bounded memory. The
+/// first three are the reports of the same names without filters
+/// ([`Cube::report`](crate::serving::Cube::report)): the API's routes and the models agree
+/// by construction.
+///
+/// # Errors
+/// Only if the columns disagree with the schemas (a bug).
+pub fn mart_batches_of(cube: &Cube, dims: &Dims, daily: &SalesDaily) -> Result<Vec<(&'static str, RecordBatch)>> {
     let mut out = Vec::new();
     let all = ReportFilter::default();
 
@@ -494,7 +534,7 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         first_seen_micros: 0,
         last_seen_micros: 0,
     };
-    if let Rows::ClientValue(rows) = state.report(Report::ClientValue, &all) {
+    if let Some(Rows::ClientValue(rows)) = cube.report(Report::ClientValue, dims, &all) {
         for v in &rows {
             client_row(&mut t, v);
         }
@@ -508,7 +548,7 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         t.dec("broken_rate", RATE, rate_millionths(rate));
     };
     let mut t = Table::default();
-    if let Rows::BrokenRateByProduct(rows) = state.report(Report::BrokenRateByProduct, &all) {
+    if let Some(Rows::BrokenRateByProduct(rows)) = cube.report(Report::BrokenRateByProduct, dims, &all) {
         for r in &rows {
             t.int("product_id", r.product_id);
             broken(&mut t, r.lines, r.broken_lines, &r.broken_rate);
@@ -520,7 +560,7 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
     };
     out.push(("mart_broken_rate_by_product", t.finish_or_empty(empty)?));
     let mut t = Table::default();
-    if let Rows::BrokenRateByChannel(rows) = state.report(Report::BrokenRateByChannel, &all) {
+    if let Some(Rows::BrokenRateByChannel(rows)) = cube.report(Report::BrokenRateByChannel, dims, &all) {
         for r in &rows {
             t.text("channel", r.channel.as_str());
             broken(&mut t, r.lines, r.broken_lines, &r.broken_rate);
@@ -532,11 +572,16 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
     };
     out.push(("mart_broken_rate_by_channel", t.finish_or_empty(empty)?));
 
-    // Product mix per channel: each product's share of the channel's sales.
-    let channel_sales: BTreeMap<Channel, i128> =
-        tally(state, |l| l.channel).into_iter().map(|(c, s)| (c, s.amount)).collect();
+    // Product mix per channel: each product's share of the channel's sales (product cells
+    // summed over statuses).
+    let mut mix: BTreeMap<(Channel, i64), Sums> = BTreeMap::new();
+    let mut channel_sales: BTreeMap<Channel, i128> = BTreeMap::new();
+    for ((product, channel, _), s) in &cube.products {
+        mix.entry((*channel, *product)).or_default().add(s);
+        *channel_sales.entry(*channel).or_default() += s.amount;
+    }
     let mut t = Table::default();
-    let mix_row = |t: &mut Table, channel: &str, product: i64, s: &Tally, channel_sales: i128| {
+    let mix_row = |t: &mut Table, channel: &str, product: i64, s: &Sums, channel_sales: i128| {
         t.text("channel", channel);
         t.int("product_id", product);
         t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
@@ -544,30 +589,12 @@ pub fn mart_batches(state: &CurrentState) -> Result<Vec<(&'static str, RecordBat
         t.dec("volume_l", VOLUME_SUM, Some(s.volume));
         t.dec("share_of_channel_sales", RATE, ratio6(s.amount, channel_sales));
     };
-    for ((channel, product), s) in tally(state, |l| (l.channel, l.key.product_id)) {
-        mix_row(&mut t, channel.as_str(), product, &s, channel_sales.get(&channel).copied().unwrap_or(0));
+    for ((channel, product), s) in &mix {
+        mix_row(&mut t, channel.as_str(), *product, s, channel_sales.get(channel).copied().unwrap_or(0));
     }
-    out.push(("mart_product_mix_by_channel", t.finish_or_empty(|t| mix_row(t, "", 0, &Tally::default(), 0))?));
+    out.push(("mart_product_mix_by_channel", t.finish_or_empty(|t| mix_row(t, "", 0, &Sums::default(), 0))?));
 
-    // Sales by the day a line was first seen, and channel.
-    let day = |micros: i64| micros_to_datetime(micros).format("%Y-%m-%d").to_string();
-    let mut days: BTreeMap<(String, Channel), Tally> = BTreeMap::new();
-    for l in state.iter() {
-        days.entry((day(l.first_seen_micros), l.channel)).or_default().add(l);
-    }
-    let mut t = Table::default();
-    let daily_row = |t: &mut Table, d: &str, channel: &str, s: &mut Tally| {
-        t.text("day", d);
-        t.text("channel", channel);
-        t.int("orders", s.orders());
-        t.int("units", i64::try_from(s.units).unwrap_or(i64::MAX));
-        t.dec("sales", MONEY_SUM, Some(s.amount));
-        t.dec("volume_l", VOLUME_SUM, Some(s.volume));
-    };
-    for ((d, channel), mut s) in days {
-        daily_row(&mut t, &d, channel.as_str(), &mut s);
-    }
-    out.push(("mart_sales_daily", t.finish_or_empty(|t| daily_row(t, "", "", &mut Tally::default()))?));
+    out.push(("mart_sales_daily", daily.batch()?));
     Ok(out)
 }
 

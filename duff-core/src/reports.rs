@@ -13,7 +13,7 @@
 
 use crate::CurrentState;
 use crate::number::{format_litres, format_scaled};
-use crate::serving::{Dims, Line};
+use crate::serving::{Cube, Dims, Line};
 use crate::tables::{MONEY_SUM, VOLUME_SUM};
 use crate::{Channel, MONEY_SCALE, Status};
 use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
@@ -553,19 +553,45 @@ pub fn sales_by_channel(state: &CurrentState, filter: &ReportFilter) -> Vec<Chan
 /// # Errors
 /// A count or unit sum beyond BIGINT.
 pub fn aggregate_batches(state: &CurrentState) -> crate::Result<Vec<(&'static str, RecordBatch)>> {
-    let f = ReportFilter::default();
-    let dims = state.dims();
-    let by = |k: fn(&Line) -> AggKey| group(state.iter(), &f, k);
+    aggregate_batches_of(&state.cube(), state.dims())
+}
+
+/// [`aggregate_batches`] from the report cells and the dimensions' current rows (what a
+/// serving state holds).
+///
+/// # Errors
+/// A count or unit sum beyond BIGINT.
+pub fn aggregate_batches_of(cube: &Cube, dims: &Dims) -> crate::Result<Vec<(&'static str, RecordBatch)>> {
+    let mut by_product: BTreeMap<AggKey, Sums> = BTreeMap::new();
+    for ((p, _, _), s) in &cube.products {
+        by_product.entry(AggKey::Product(*p)).or_default().add(s);
+    }
+    let by_status: BTreeMap<AggKey, Sums> = cube
+        .totals
+        .iter()
+        .filter_map(|((c, s), x)| Some((AggKey::Status((*s)?), *x)).filter(|_| c.is_none()))
+        .collect();
+    let by_channel: BTreeMap<AggKey, Sums> = cube
+        .totals
+        .iter()
+        .filter_map(|((c, s), x)| Some((AggKey::Channel((*c)?), *x)).filter(|_| s.is_none()))
+        .collect();
+    let by_client: BTreeMap<AggKey, Sums> = cube
+        .clients
+        .iter()
+        .filter(|((_, c, s), _)| c.is_none() && s.is_none())
+        .map(|((id, _, _), x)| (AggKey::Client(*id), *x))
+        .collect();
     let named = |key: &AggKey| match key {
         AggKey::Product(p) => Some(dims.product_description(*p).to_owned()),
         AggKey::Client(c) => Some(dims.client_name(*c).to_owned()),
         _ => None,
     };
     Ok(vec![
-        ("agg_sales_by_product", agg_batch(by(|l| AggKey::Product(l.key.product_id)), "product_id", named, true)?),
-        ("agg_order_status", agg_batch(by(|l| AggKey::Status(l.status)), "status", named, false)?),
-        ("agg_orders_by_client", agg_batch(by(|l| AggKey::Client(l.client_id)), "client_id", named, false)?),
-        ("agg_sales_by_channel", agg_batch(by(|l| AggKey::Channel(l.channel)), "channel", named, true)?),
+        ("agg_sales_by_product", agg_batch(by_product, "product_id", named, true)?),
+        ("agg_order_status", agg_batch(by_status, "status", named, false)?),
+        ("agg_orders_by_client", agg_batch(by_client, "client_id", named, false)?),
+        ("agg_sales_by_channel", agg_batch(by_channel, "channel", named, true)?),
     ])
 }
 

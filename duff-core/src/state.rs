@@ -274,6 +274,23 @@ impl CurrentState {
         self.files.cmp(a.version, b.version)
     }
 
+    /// The report cells of the whole state (what the serving state maintains file by file).
+    pub fn cube(&self) -> crate::serving::Cube {
+        crate::serving::Cube::of_orders(self.orders())
+    }
+
+    /// Every line, grouped by order, orders sorted by id.
+    pub fn orders(&self) -> Vec<Vec<&Line>> {
+        let mut out: Vec<Vec<&Line>> = Vec::new();
+        for l in self.lines() {
+            match out.last_mut() {
+                Some(o) if o[0].key.order_id == l.key.order_id => o.push(l),
+                _ => out.push(vec![l]),
+            }
+        }
+        out
+    }
+
     /// A report over the whole state ([`reports::report`](crate::reports::report)).
     pub fn report(
         &self,
@@ -331,6 +348,20 @@ impl StatusHistory {
     /// # Errors
     /// A file older than one already applied, or a batch without the fact schema.
     pub fn apply_batch(&mut self, meta: &FileMeta, batch: &RecordBatch) -> Result<()> {
+        self.apply_batch_where(meta, batch, |_| true)
+    }
+
+    /// [`apply_batch`](Self::apply_batch) for the lines `keep` holds only: a history built
+    /// one range of lines at a time, in bounded memory.
+    ///
+    /// # Errors
+    /// A file older than one already applied, or a batch without the fact schema.
+    pub fn apply_batch_where(
+        &mut self,
+        meta: &FileMeta,
+        batch: &RecordBatch,
+        keep: impl Fn(&LineKey) -> bool,
+    ) -> Result<()> {
         match self.files.last() {
             Some(last) if last.file_id == meta.file_id => {}
             Some(last) if meta.version_key() < last.version_key() => {
@@ -344,6 +375,9 @@ impl StatusHistory {
         }
         let file = (self.files.len() - 1) as u32;
         for_each_fact(batch, |row| {
+            if !keep(&row.key) {
+                return Ok(());
+            }
             let prev = self.last.insert(row.key, row.status);
             if prev != Some(row.status) {
                 self.changes.push(StatusChange {

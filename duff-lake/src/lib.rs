@@ -9,6 +9,7 @@
 //! | module | what |
 //! |---|---|
 //! | this page | [`Lake`]: the one-pass ingest and its commit, the readers of the lake |
+//! | [`models`] | the analytics models, rebuilt from the serving state in bounded memory |
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
 //! | [`serving`] | the serving state: generations of the current lines and report aggregates, folded after each commit |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
@@ -27,6 +28,7 @@
 
 mod error;
 pub mod location;
+pub mod models;
 pub mod parts;
 #[cfg(feature = "s3")]
 pub mod s3;
@@ -398,20 +400,9 @@ impl<S: Store> Lake<S> {
         Ok(loaded)
     }
 
-    /// Rebuilds the analytics models from the lake and writes each one to
-    /// `models/<name>/<name>.parquet` (replacing the previous build), then
-    /// `models/_build.json` naming the files they reflect. Returns `(name, rows)` per model.
-    ///
-    /// The models are derived data: a pure function of the published files, rebuilt
-    /// whole; rebuilding twice writes the same bytes.
-    ///
-    /// # Errors
-    /// Unreadable lake objects or write failures.
-    pub fn refresh_models(&self) -> Result<Vec<(String, usize)>> {
-        self.write_models(&self.load(true)?)
-    }
-
-    /// Writes the analytics models built from `loaded` (see [`refresh_models`](Self::refresh_models)).
+    /// Writes the analytics models built from `loaded`, every published file read into
+    /// memory (the reference [`refresh_models`](Self::refresh_models) is tested against; it
+    /// needs about a gigabyte per million lines).
     ///
     /// # Errors
     /// Write failures.
@@ -419,7 +410,7 @@ impl<S: Store> Lake<S> {
         let mut tables: Vec<(&str, RecordBatch)> = vec![
             ("dim_client_scd2", loaded.dimensions.client_batch()?),
             ("dim_product_scd2", loaded.dimensions.product_batch()?),
-            ("order_line_current", loaded.state.to_batch()?),
+            ("order_line_current", models::model_lines(&loaded.state.to_batch()?)?),
             ("fact_order_status_event", loaded.history.to_batch()?),
             ("fact_order_lifecycle", duff_core::models::lifecycle_batch(&loaded.state, &loaded.history)?),
         ];

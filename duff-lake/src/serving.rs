@@ -67,6 +67,9 @@ pub struct ServingConfig {
     pub chunk_lines: usize,
     /// New lines folded at a time (default 2^16; their orders' lines are read per window).
     pub window_lines: usize,
+    /// Lines per range when the analytics models' history is rebuilt (default 2^21: memory
+    /// holds one range).
+    pub model_range_lines: usize,
 }
 
 impl Default for ServingConfig {
@@ -78,6 +81,7 @@ impl Default for ServingConfig {
             grace: Duration::from_secs(300),
             chunk_lines: 1 << 20,
             window_lines: 1 << 16,
+            model_range_lines: 1 << 21,
         }
     }
 }
@@ -182,13 +186,13 @@ pub struct ServingUpdate {
 }
 
 /// A stored object opened for reading: a local file (read by row group) or its bytes.
-enum Object {
+pub(crate) enum Object {
     File(File),
     Bytes(duff_core::bytes::Bytes),
 }
 
 impl<S: Store> Lake<S> {
-    fn open_object(&self, key: &str) -> Result<Object> {
+    pub(crate) fn open_object(&self, key: &str) -> Result<Object> {
         if let Some(path) = self.store.local_path(key) {
             return match File::open(&path) {
                 Ok(f) => Ok(Object::File(f)),
@@ -201,7 +205,7 @@ impl<S: Store> Lake<S> {
     }
 
     /// The lines of a run file whose `column` statistics may match, for which `keep` holds.
-    fn read_run_lines(
+    pub(crate) fn read_run_lines(
         &self,
         key: &str,
         column: &str,
@@ -982,7 +986,7 @@ fn nonce() -> String {
 }
 
 /// Merges runs' `by_key` files in key order; for a key held by several runs the newest wins.
-struct RunMerge {
+pub(crate) struct RunMerge {
     cursors: Vec<Cursor>,
 }
 
@@ -1011,7 +1015,7 @@ impl Cursor {
 }
 
 impl RunMerge {
-    fn open<S: Store>(lake: &Lake<S>, runs: &[Run]) -> Result<RunMerge> {
+    pub(crate) fn open<S: Store>(lake: &Lake<S>, runs: &[Run]) -> Result<RunMerge> {
         let mut cursors = Vec::with_capacity(runs.len());
         for r in runs {
             let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
@@ -1025,7 +1029,7 @@ impl RunMerge {
         Ok(RunMerge { cursors })
     }
 
-    fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
+    pub(crate) fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
         let mut min: Option<LineKey> = None;
         for c in &mut self.cursors {
             if let Some(l) = c.peek(names)? {

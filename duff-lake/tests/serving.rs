@@ -22,6 +22,7 @@ fn tiny() -> ServingConfig {
         grace: Duration::ZERO,
         chunk_lines: 7,
         window_lines: 5,
+        model_range_lines: 10,
     }
 }
 
