@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+/// Client reads decoding row groups at the same time.
+const CLIENT_READS: usize = 4;
+
 /// How the serving engine follows the lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServingEngineConfig {
@@ -67,6 +70,9 @@ struct Inner<S: Store> {
     checked: Mutex<Option<Instant>>,
     /// One load at a time.
     loading: tokio::sync::Mutex<()>,
+    /// Reads of client lines at a time (each decodes a few row groups): bounds the memory
+    /// and keeps the cores for the rest when many clients are asked at once.
+    reads: tokio::sync::Semaphore,
 }
 
 /// A loaded generation and its cache of client lines.
@@ -93,6 +99,7 @@ impl<S: Store + 'static> ServingEngine<S> {
                 current: RwLock::new(None),
                 checked: Mutex::new(None),
                 loading: tokio::sync::Mutex::new(()),
+                reads: tokio::sync::Semaphore::new(CLIENT_READS),
             }),
         }
     }
@@ -147,6 +154,10 @@ impl<S: Store + 'static> ServingEngine<S> {
 
     /// A client's current lines in `g`, from the cache or the runs.
     async fn client_lines(&self, g: &Arc<Loaded>, client_id: i64) -> Result<Arc<Vec<Line>>, EngineError> {
+        if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
+            return Ok(hit);
+        }
+        let _permit = self.inner.reads.acquire().await.map_err(|_| EngineError::internal("the engine stopped"))?;
         if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
             return Ok(hit);
         }

@@ -864,7 +864,11 @@ impl<'a> RunWriter<'a> {
             let _ = std::fs::remove_file(&path);
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = self.staging.join(format!("{}_by_client_{p:03}.parquet", self.name));
-            let mut w = TableWriter::new(open_staged(&sorted)?, tables::lines_schema())?;
+            let mut w = TableWriter::with_row_groups(
+                open_staged(&sorted)?,
+                tables::lines_schema(),
+                tables::CLIENT_ROW_GROUP_ROWS,
+            )?;
             for chunk in lines.chunks(BATCH_LINES) {
                 w.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
             }

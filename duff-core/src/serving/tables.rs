@@ -594,9 +594,13 @@ pub fn files_batch(files: &FileTable) -> Result<RecordBatch> {
 }
 
 /// Rows per row group of the serving tables: small enough that a reader looking for a few
-/// orders or one client decodes little more than it needs (their statistics say which row
-/// groups hold which ids).
+/// orders decodes little more than it needs (their statistics say which row groups hold
+/// which ids).
 pub const SERVING_ROW_GROUP_ROWS: usize = 1 << 14;
+
+/// Rows per row group of the files sorted by client: a client's lines (a few hundred to a
+/// few thousand) are one or two row groups, decoded per request.
+pub const CLIENT_ROW_GROUP_ROWS: usize = 1 << 12;
 
 /// A Parquet file written batch by batch, with the lake's writer properties and row groups
 /// of [`SERVING_ROW_GROUP_ROWS`] rows.
@@ -616,7 +620,15 @@ impl<W: std::io::Write + Send> TableWriter<W> {
     /// # Errors
     /// Encoding failures.
     pub fn new(w: W, schema: SchemaRef) -> Result<TableWriter<W>> {
-        let props = crate::parquet_io::writer_properties_with_row_groups(SERVING_ROW_GROUP_ROWS);
+        TableWriter::with_row_groups(w, schema, SERVING_ROW_GROUP_ROWS)
+    }
+
+    /// A writer of `schema` into `w`, with row groups of `rows` rows.
+    ///
+    /// # Errors
+    /// Encoding failures.
+    pub fn with_row_groups(w: W, schema: SchemaRef, rows: usize) -> Result<TableWriter<W>> {
+        let props = crate::parquet_io::writer_properties_with_row_groups(rows);
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
     }
 

@@ -1,0 +1,275 @@
+//! The API over a lake's serving state: latency per route, throughput and errors under load
+//! over real HTTP, the process's peak memory, and how soon a new file is answered.
+//!
+//! ```text
+//! cargo run --release -p duff-cli --example generate -- --rows 10000000 --out /tmp/o10m.csv
+//! cargo run --release -p duff-cli --example generate -- --rows 1000000 --statuses advanced --out /tmp/u1m.csv
+//! cargo run --release -p duff-cli --example pipeline -- --lake /tmp/lake10m --no-reports /tmp/o10m.csv /tmp/u1m.csv
+//! cargo bench -p duff-api --bench serving -- --lake /tmp/lake10m [--requests 10000] [--concurrency 64] [--fresh FILE.csv]
+//! ```
+//!
+//! Each route is asked with filters and clients that vary from request to request (the
+//! engine's cache of client lines keeps 256 clients per generation: the generated lakes have
+//! 5,000), so that most answers are computed, not cached.
+
+use duff_api::{ServingEngine, ServingEngineConfig, TokenKey, router};
+use duff_lake::LocalLake;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+struct Args {
+    lake: PathBuf,
+    requests: usize,
+    concurrency: usize,
+    fresh: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args { lake: PathBuf::new(), requests: 10_000, concurrency: 64, fresh: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut v = |f: &str| it.next().ok_or(format!("{f} needs a value"));
+        match x.as_str() {
+            "--lake" => a.lake = PathBuf::from(v("--lake")?),
+            "--requests" => a.requests = v("--requests")?.parse().map_err(|_| "--requests: a number")?,
+            "--concurrency" => a.concurrency = v("--concurrency")?.parse().map_err(|_| "--concurrency: a number")?,
+            "--fresh" => a.fresh = Some(PathBuf::from(v("--fresh")?)),
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.lake.as_os_str().is_empty() {
+        return Err("--lake DIR is required (a lake built by the pipeline example)".into());
+    }
+    Ok(a)
+}
+
+/// A deterministic sequence (xorshift).
+struct Seq(u64);
+
+impl Seq {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The routes, each a function of a draw: filters and clients vary.
+fn uri(route: usize, s: &mut Seq, clients: &[i64]) -> String {
+    let channel = ["Retail", "Online", "B2B"][s.next(3) as usize];
+    let status = ["created", "delivered", "broken"][s.next(3) as usize];
+    let client = clients[s.next(clients.len() as u64) as usize];
+    let product = 1000 + s.next(200);
+    match route {
+        0 => "/reports/sales-by-product".into(),
+        1 => format!("/reports/sales-by-product?channel={channel}&status={status}"),
+        2 => format!("/reports/order-status?client_id={client}"),
+        3 => format!("/reports/order-status?product_id={product}&channel={channel}"),
+        4 => format!("/reports/orders-by-client?status={status}"),
+        5 => format!("/reports/sales-by-channel?client_id={client}&status={status}"),
+        6 => format!("/reports/broken-rate-by-product?channel={channel}"),
+        7 => format!("/reports/broken-rate-by-channel?client_id={client}"),
+        8 => format!("/reports/client-value?status={status}"),
+        9 => format!("/reports/client-value?client_id={client}"),
+        10 => format!("/clients/{client}/orders"),
+        _ => format!("/clients/{client}/orders?status={status}&limit=1000"),
+    }
+}
+
+const ROUTES: usize = 12;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// One HTTP/1.1 request on a kept-alive connection; the status.
+async fn http_get(conn: &mut tokio::net::TcpStream, path: &str, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes()).await?;
+    buf.clear();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = conn.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let lake = LocalLake::open(&args.lake)?;
+    let engine = ServingEngine::new(lake.clone(), ServingEngineConfig::default());
+    let started = Instant::now();
+    let (generation, lines) = engine.refresh().await?;
+    println!(
+        "lake {}: generation {generation}, {lines} current lines, loaded in {:.0} ms, peak RSS {:.0} MiB",
+        args.lake.display(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        peak_rss_mib()
+    );
+    let snapshot = lake.serving_snapshot()?.ok_or("the lake has no serving state")?;
+    let clients: Vec<i64> = snapshot.dims.clients.keys().copied().collect();
+    drop(snapshot);
+    let app = router(Arc::new(engine), TokenKey::new("bench"));
+
+    // Latency per route, one request at a time, in process.
+    println!("\nms per request (in process, one at a time, 200 requests per route, filters and clients drawn)");
+    println!("{:<60} {:>8} {:>8} {:>8}", "route", "p50", "p99", "max");
+    let mut s = Seq(0x2545_F491_4F6C_DD1D);
+    for route in 0..ROUTES {
+        let mut times = Vec::with_capacity(200);
+        let mut example = String::new();
+        for i in 0..200 {
+            let u = uri(route, &mut s, &clients);
+            if i == 0 {
+                example = u.clone();
+            }
+            let req = http::Request::builder().uri(&u).body(axum::body::Body::empty())?;
+            let t = Instant::now();
+            let res = app.clone().oneshot(req).await?;
+            let status = res.status();
+            let _ = http_body_util::BodyExt::collect(res.into_body()).await?;
+            times.push(t.elapsed());
+            if !status.is_success() && status.as_u16() != 404 {
+                println!("  {u}: {status}");
+            }
+        }
+        times.sort();
+        println!(
+            "{:<60} {:>8.2} {:>8.2} {:>8.2}",
+            example,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            percentile(&times, 1.0)
+        );
+    }
+
+    // Load over real HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = app.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, server).await;
+    });
+    let per_task = args.requests.div_ceil(args.concurrency);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..args.concurrency {
+        let clients = clients.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = Seq(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
+            let mut conn = tokio::net::TcpStream::connect(addr).await?;
+            let mut buf = Vec::new();
+            let mut out = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let route = s.next(ROUTES as u64) as usize;
+                let u = uri(route, &mut s, &clients);
+                let t0 = Instant::now();
+                let status = http_get(&mut conn, &u, &mut buf).await?;
+                out.push((t0.elapsed(), status));
+            }
+            Ok::<_, std::io::Error>(out)
+        }));
+    }
+    let mut times = Vec::new();
+    let mut by_status: std::collections::BTreeMap<u16, usize> = Default::default();
+    for t in tasks {
+        for (d, st) in t.await?? {
+            times.push(d);
+            *by_status.entry(st).or_default() += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    times.sort();
+    println!(
+        "\nload: {} requests, concurrency {}, {:.1} s, {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; statuses {:?}; peak RSS {:.0} MiB",
+        times.len(),
+        args.concurrency,
+        elapsed.as_secs_f64(),
+        times.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        percentile(&times, 1.0),
+        by_status,
+        peak_rss_mib()
+    );
+
+    // A new file while serving: from its generation's commit to the first answer with it.
+    if let Some(fresh) = &args.fresh {
+        let ask = || async {
+            let req = http::Request::builder().uri("/reports/order-status").body(axum::body::Body::empty())?;
+            let res = app.clone().oneshot(req).await?;
+            let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
+            Ok::<_, Box<dyn std::error::Error>>(body)
+        };
+        let before = ask().await?;
+        let lake2 = lake.clone();
+        let fresh = fresh.clone();
+        let t0 = Instant::now();
+        let update = tokio::task::spawn_blocking(move || {
+            lake2.ingest_path(&fresh, &duff_core::IngestConfig::default(), chrono::Utc::now())?;
+            lake2.update_serving()
+        })
+        .await??;
+        let committed = Instant::now();
+        let mut seen = None;
+        while committed.elapsed() < Duration::from_secs(60) {
+            if ask().await? != before {
+                seen = Some(committed.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!(
+            "\nfresh file: ingest + serving update {:.2} s (fold {:.2} s), then visible after {}",
+            (committed - t0).as_secs_f64(),
+            update.elapsed.as_secs_f64(),
+            seen.map_or("never (60 s)".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+        );
+    }
+    Ok(())
+}
