@@ -18,12 +18,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [--no-reports] [CSV ...]
+const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [--no-reports] [--rebuild-serving] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
   --part-mb N             ingest a file of at least two parts of N MiB in parts, on several
                           threads (0: never; default 64 on 4 cores or more, else never)
   --threads N             threads ingesting parts (default: one per core)
   --no-reports            ingest only (what the ETL Lambda does), print no report
+  --rebuild-serving       rebuild the serving state from every published file instead of
+                          folding the new ones (the repair command; with no CSV, ingests none)
   --models                also rebuild the analytics models under DIR/models/ (docs/models.md)
   --max-rows N            rows printed per report, 0 for all (default 50)
   --reject-threshold F    quarantined share above which a file is refused (default 0.05,
@@ -48,6 +50,7 @@ struct Args {
     lake: PathBuf,
     models: bool,
     reports: bool,
+    rebuild_serving: bool,
     max_rows: usize,
     cfg: IngestConfig,
     fan_out: FanOutConfig,
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         lake: PathBuf::from("lake"),
         models: false,
         reports: true,
+        rebuild_serving: false,
         max_rows: 50,
         cfg: IngestConfig::default(),
         fan_out: FanOutConfig::default(),
@@ -96,12 +100,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--models" => args.models = true,
             "--no-reports" => args.reports = false,
+            "--rebuild-serving" => args.rebuild_serving = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => args.files.push(PathBuf::from(a)),
         }
     }
-    if args.files.is_empty() {
+    if args.files.is_empty() && !args.rebuild_serving {
         args.files.push(bundled_sample());
     }
     Ok(args)
@@ -168,7 +173,7 @@ fn run(args: &Args) -> duff_lake::Result<bool> {
     }
 
     // The serving state (what the API and the reports read) follows the new files.
-    let update = lake.update_serving()?;
+    let update = if args.rebuild_serving { lake.rebuild_serving()? } else { lake.update_serving()? };
     let steps: Vec<String> = update.steps.iter().map(|(n, d)| format!("{n} {:.3}", d.as_secs_f64())).collect();
     eprintln!(
         "(serving state: generation {}, {} files folded, {} lines changed{}, {:.3} s: {})",
