@@ -7,7 +7,7 @@
 //! | `agg_*`, `mart_*` | the serving state's report cells and dimension rows; `mart_sales_daily` gathered while the lines stream |
 //! | `fact_order_status_event`, `fact_order_lifecycle` | the facts of every published file in version order, one range of order ids at a time (each range's current lines read from the serving state's row groups) |
 //!
-//! Memory holds one range of lines (`ServingConfig::model_range_lines`, 2^21 by default),
+//! Memory holds one range of lines (`ServingConfig::model_range_lines`, 2^19 by default),
 //! whatever the lake's size. The models are a pure function of the published files: a
 //! rebuild writes the same bytes, and equals the models built from every file in memory
 //! (`Lake::write_models`, tested).

@@ -67,8 +67,9 @@ pub struct ServingConfig {
     pub chunk_lines: usize,
     /// New lines folded at a time (default 2^16; their orders' lines are read per window).
     pub window_lines: usize,
-    /// Lines per range when the analytics models' history is rebuilt (default 2^21: memory
-    /// holds one range).
+    /// Lines per range when the analytics models' history is rebuilt (default 2^19: memory
+    /// holds one range, about 500 B a line with its status history; at 10M lines the
+    /// refresh peaks near 400 MB with 2^19, 1.2 GB with 2^21, benches/serving.sh).
     pub model_range_lines: usize,
 }
 
@@ -81,7 +82,7 @@ impl Default for ServingConfig {
             grace: Duration::from_secs(300),
             chunk_lines: 1 << 20,
             window_lines: 1 << 16,
-            model_range_lines: 1 << 21,
+            model_range_lines: 1 << 19,
         }
     }
 }
