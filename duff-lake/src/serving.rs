@@ -451,7 +451,7 @@ impl<S: Store> Lake<S> {
                 steps.lap("lookup");
                 let changed = duff_core::serving::fold_orders(&files, &mut cube, window, &before);
                 steps.lap("fold");
-                writer.push(&changed)?;
+                writer.push(changed)?;
                 steps.lap("write");
                 window.clear();
                 Ok(())
@@ -468,7 +468,7 @@ impl<S: Store> Lake<S> {
                 fold(&mut window, &mut names, steps)?;
             }
             let count = writer.count;
-            let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder, &mut names)?) } else { None };
+            let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder)?) } else { None };
             steps.lap("write");
             Ok((run, count))
         })?;
@@ -595,12 +595,11 @@ impl<S: Store> Lake<S> {
             while let Some(l) = merge.next_line(names)? {
                 batch.push(l);
                 if batch.len() == BATCH_LINES {
-                    writer.push(&batch)?;
-                    batch.clear();
+                    writer.push(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)))?;
                 }
             }
-            writer.push(&batch)?;
-            writer.finish(self, folder, names)
+            writer.push(batch)?;
+            writer.finish(self, folder)
         })
     }
 
@@ -769,7 +768,7 @@ fn read_lines_where(
 
 /// Writes lines to a local Parquet file of the lines' schema.
 fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
-    let mut w = TableWriter::new(open_staged(path)?, tables::lines_schema())?;
+    let mut w = TableWriter::scratch(open_staged(path)?, tables::lines_schema())?;
     for chunk in lines.chunks(BATCH_LINES) {
         w.write(&tables::lines_batch(files, chunk.iter(), 0)?)?;
     }
@@ -780,18 +779,44 @@ fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
     Ok(())
 }
 
-/// A run written as its lines come (sorted by key): the `by_key` file streamed, the
-/// `by_client` partitions set aside in local files and sorted one at a time at the end, so
-/// that memory holds one partition, not the run.
+/// A run written as its lines come (sorted by key): the lines go to an encoder thread that
+/// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
+/// files; at the end the partitions are sorted and encoded two at a time, so that the fold
+/// and the encoding share the machine's two cores and memory holds two partitions, not the
+/// run.
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
     name: &'static str,
     staging: &'a Path,
+    count: u64,
+    lines: Option<std::sync::mpsc::SyncSender<Vec<Line>>>,
+    encoder: Option<std::thread::JoinHandle<Result<Encoded>>>,
+}
+
+/// What the encoder thread holds: the `by_key` file and the partitions' scratch files.
+struct Encoded {
     by_key: TableWriter<BufWriter<File>>,
     spills: Vec<TableWriter<BufWriter<File>>>,
     pending: Vec<Vec<Line>>,
-    count: u64,
+}
+
+impl Encoded {
+    fn push(&mut self, files: &FileTable, generation: u64, lines: Vec<Line>) -> Result<()> {
+        for chunk in lines.chunks(BATCH_LINES) {
+            self.by_key.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
+        }
+        let parts = self.spills.len();
+        for l in lines {
+            let p = partition(l.client_id, parts);
+            self.pending[p].push(l);
+            if self.pending[p].len() >= BATCH_LINES {
+                self.spills[p].write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
+                self.pending[p].clear();
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'a> RunWriter<'a> {
@@ -805,66 +830,78 @@ impl<'a> RunWriter<'a> {
         let by_key =
             TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
         let mut spills = Vec::with_capacity(parts);
-        for p in 0..parts {
-            spills.push(TableWriter::new(
+        for p in 0..parts.max(1) {
+            spills.push(TableWriter::scratch(
                 open_staged(&staging.join(format!("{name}_spill_{p:03}.parquet")))?,
                 tables::lines_schema(),
             )?);
         }
-        Ok(RunWriter {
-            files,
-            generation,
-            name,
-            staging,
-            by_key,
-            spills,
-            pending: vec![Vec::new(); parts.max(1)],
-            count: 0,
-        })
+        let mut encoded = Encoded { by_key, spills, pending: vec![Vec::new(); parts.max(1)] };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Line>>(4);
+        let owned = files.clone();
+        let encoder = std::thread::Builder::new()
+            .name("duff-run-encoder".into())
+            .spawn(move || {
+                for lines in rx {
+                    encoded.push(&owned, generation, lines)?;
+                }
+                Ok(encoded)
+            })
+            .map_err(|e| Error::Internal { what: "run encoder", message: format!("cannot start: {e}") })?;
+        Ok(RunWriter { files, generation, name, staging, count: 0, lines: Some(tx), encoder: Some(encoder) })
     }
 
     /// Appends lines, sorted by key and after every line pushed before.
-    fn push(&mut self, lines: &[Line]) -> Result<()> {
+    fn push(&mut self, lines: Vec<Line>) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
         self.count += lines.len() as u64;
-        for chunk in lines.chunks(BATCH_LINES) {
-            self.by_key.write(&tables::lines_batch(self.files, chunk.iter(), self.generation)?)?;
+        let sent = self.lines.as_ref().is_some_and(|tx| tx.send(lines).is_ok());
+        if sent {
+            return Ok(());
         }
-        let parts = self.spills.len();
-        for l in lines {
-            let p = partition(l.client_id, parts);
-            self.pending[p].push(l.clone());
-            if self.pending[p].len() >= BATCH_LINES {
-                self.spills[p].write(&tables::lines_batch(self.files, self.pending[p].iter(), self.generation)?)?;
-                self.pending[p].clear();
-            }
-        }
-        Ok(())
+        // The encoder stopped: its error says why.
+        self.join()?;
+        Err(Error::Internal { what: "run encoder", message: "stopped before the end of the run".into() })
+    }
+
+    /// Waits for the encoder thread.
+    fn join(&mut self) -> Result<Encoded> {
+        self.lines = None;
+        let handle = self
+            .encoder
+            .take()
+            .ok_or_else(|| Error::Internal { what: "run encoder", message: "joined twice".into() })?;
+        handle.join().map_err(|p| Error::Internal { what: "run encoder", message: crate::error::panicked(&*p) })?
     }
 
     /// Closes the files and puts them under `folder`.
-    fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str, names: &mut Names) -> Result<Run> {
-        let (files, generation) = (self.files, self.generation);
+    fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str) -> Result<Run> {
+        let (files, generation, name, staging) = (self.files, self.generation, self.name, self.staging);
+        let Encoded { mut by_key, spills, pending } = self.join()?;
         if self.count == 0 {
-            self.by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+            by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
         }
-        self.by_key.finish()?;
-        let by_key = format!("{folder}/{}_by_key.parquet", self.name);
-        lake.store.put_file(&by_key, &self.staging.join(format!("{}_by_key.parquet", self.name)))?;
-        let mut by_client = Vec::with_capacity(self.spills.len());
-        for (p, mut spill) in self.spills.into_iter().enumerate() {
-            spill.write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
-            self.pending[p] = Vec::new();
+        by_key.finish()?;
+        let by_key = format!("{folder}/{name}_by_key.parquet");
+        lake.store.put_file(&by_key, &staging.join(format!("{name}_by_key.parquet")))?;
+        let work: Vec<(usize, TableWriter<BufWriter<File>>, Vec<Line>)> =
+            spills.into_iter().zip(pending).enumerate().map(|(p, (w, l))| (p, w, l)).collect();
+        let work = std::sync::Mutex::new(work.into_iter());
+        let sort = |(p, mut spill, pending): (usize, TableWriter<BufWriter<File>>, Vec<Line>),
+                    names: &mut Names|
+         -> Result<()> {
+            spill.write(&tables::lines_batch(files, pending.iter(), generation)?)?;
+            drop(pending);
             spill.finish()?;
-            let path = self.staging.join(format!("{}_spill_{p:03}.parquet", self.name));
+            let path = staging.join(format!("{name}_spill_{p:03}.parquet"));
             let mut lines = Vec::new();
             let f = File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
             tables::read_lines(f, None, names, |l| lines.push(l))?;
             let _ = std::fs::remove_file(&path);
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
-            let sorted = self.staging.join(format!("{}_by_client_{p:03}.parquet", self.name));
+            let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::with_row_groups(
                 open_staged(&sorted)?,
                 tables::lines_schema(),
@@ -877,8 +914,34 @@ impl<'a> RunWriter<'a> {
                 w.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
             }
             w.finish()?;
-            let key = format!("{folder}/{}_by_client_{p:03}.parquet", self.name);
-            lake.store.put_file(&key, &sorted)?;
+            Ok(())
+        };
+        let next = || work.lock().ok().and_then(|mut w| w.next());
+        let parts = std::thread::scope(|scope| -> Result<usize> {
+            let helper = scope.spawn(|| -> Result<usize> {
+                let mut names = Names::default();
+                let mut n = 0;
+                while let Some(item) = next() {
+                    sort(item, &mut names)?;
+                    n += 1;
+                }
+                Ok(n)
+            });
+            let mut names = Names::default();
+            let mut n = 0;
+            while let Some(item) = next() {
+                sort(item, &mut names)?;
+                n += 1;
+            }
+            let theirs = helper
+                .join()
+                .map_err(|p| Error::Internal { what: "run encoder", message: crate::error::panicked(&*p) })??;
+            Ok(n + theirs)
+        })?;
+        let mut by_client = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let key = format!("{folder}/{name}_by_client_{p:03}.parquet");
+            lake.store.put_file(&key, &staging.join(format!("{name}_by_client_{p:03}.parquet")))?;
             by_client.push(key);
         }
         Ok(Run { generation, lines: self.count, by_key, by_client })

@@ -632,6 +632,24 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
     }
 
+    /// A writer of `schema` into `w` for a local scratch file, read back once by the same
+    /// process (a sort's spilled chunk): no compression, no dictionaries, no statistics, as
+    /// cheap to write and read as Parquet gets.
+    ///
+    /// # Errors
+    /// Encoding failures.
+    pub fn scratch(w: W, schema: SchemaRef) -> Result<TableWriter<W>> {
+        use parquet::basic::Compression;
+        use parquet::file::properties::{EnabledStatistics, WriterProperties};
+        let props = WriterProperties::builder()
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_max_row_group_row_count(Some(SERVING_ROW_GROUP_ROWS))
+            .build();
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
+    }
+
     /// Appends a batch.
     ///
     /// # Errors
