@@ -157,36 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = router(Arc::new(engine), TokenKey::new("bench"));
 
     // Latency per route, one request at a time, in process.
-    println!("\nms per request (in process, one at a time, 200 requests per route, filters and clients drawn)");
-    println!("{:<60} {:>8} {:>8} {:>8}", "route", "p50", "p99", "max");
-    let mut s = Seq(0x2545_F491_4F6C_DD1D);
-    for route in 0..ROUTES {
-        let mut times = Vec::with_capacity(200);
-        let mut example = String::new();
-        for i in 0..200 {
-            let u = uri(route, &mut s, &clients);
-            if i == 0 {
-                example = u.clone();
-            }
-            let req = http::Request::builder().uri(&u).body(axum::body::Body::empty())?;
-            let t = Instant::now();
-            let res = app.clone().oneshot(req).await?;
-            let status = res.status();
-            let _ = http_body_util::BodyExt::collect(res.into_body()).await?;
-            times.push(t.elapsed());
-            if !status.is_success() && status.as_u16() != 404 {
-                println!("  {u}: {status}");
-            }
-        }
-        times.sort();
-        println!(
-            "{:<60} {:>8.2} {:>8.2} {:>8.2}",
-            example,
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            percentile(&times, 1.0)
-        );
-    }
+    latency_per_route(&app, &clients, "").await?;
 
     // Load over real HTTP.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -269,6 +240,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (committed - t0).as_secs_f64(),
             update.elapsed.as_secs_f64(),
             seen.map_or("never (60 s)".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+        );
+        latency_per_route(&app, &clients, ", right after the new file").await?;
+        println!("peak RSS {:.0} MiB", peak_rss_mib());
+    }
+    Ok(())
+}
+
+/// Prints p50, p99 and max per route: 200 requests each, one at a time, in process, with
+/// filters and clients drawn.
+async fn latency_per_route(app: &axum::Router, clients: &[i64], when: &str) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\nms per request (in process, one at a time, 200 requests per route, filters and clients drawn{when})");
+    println!("{:<60} {:>8} {:>8} {:>8}", "route", "p50", "p99", "max");
+    let mut s = Seq(0x2545_F491_4F6C_DD1D);
+    for route in 0..ROUTES {
+        let mut times = Vec::with_capacity(200);
+        let mut example = String::new();
+        for i in 0..200 {
+            let u = uri(route, &mut s, clients);
+            if i == 0 {
+                example = u.clone();
+            }
+            let req = http::Request::builder().uri(&u).body(axum::body::Body::empty())?;
+            let t = Instant::now();
+            let res = app.clone().oneshot(req).await?;
+            let status = res.status();
+            let _ = http_body_util::BodyExt::collect(res.into_body()).await?;
+            times.push(t.elapsed());
+            if !status.is_success() && status.as_u16() != 404 {
+                println!("  {u}: {status}");
+            }
+        }
+        times.sort();
+        println!(
+            "{:<60} {:>8.2} {:>8.2} {:>8.2}",
+            example,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            percentile(&times, 1.0)
         );
     }
     Ok(())

@@ -157,13 +157,24 @@ impl Cube {
         self.clients.contains_key(&(client_id, None, None))
     }
 
-    /// A report, when it does not filter on a client (`None` then: answer it from the
-    /// client's lines with [`crate::reports::report`]).
+    /// A report from the cells, or `None` when the cells cannot answer it: a client filter
+    /// together with a product (filter or grouping: `sales-by-product`,
+    /// `broken-rate-by-product`). Answer those from the client's lines with
+    /// [`crate::reports::report`].
     pub fn report(&self, report: Report, dims: &Dims, filter: &ReportFilter) -> Option<Rows> {
         let f = report.accepted(filter);
-        if f.client_id.is_some() {
+        if f.client_id.is_some()
+            && (f.product_id.is_some() || matches!(report, Report::SalesByProduct | Report::BrokenRateByProduct))
+        {
             return None;
         }
+        // The `(channel or all, status or all)` cell of the lines asked for: of every client,
+        // or of the one filtered on.
+        let cell = |c: Option<Channel>, s: Option<Status>| match f.client_id {
+            Some(id) => self.clients.get(&(id, c, s)),
+            None => self.totals.get(&(c, s)),
+        };
+        let client = |id: i64| f.client_id.is_none_or(|x| x == id);
         let keep = |c: Channel, s: Status| f.channel.is_none_or(|x| x == c) && f.status.is_none_or(|x| x == s);
         // Product cells summed per `key`, for the lines of `f` (and `product_id` when given).
         let by_product_cells = |key: &dyn Fn(i64, Channel, Status) -> Option<Group>| {
@@ -193,7 +204,7 @@ impl Cube {
                         .collect(),
                     None => Status::ALL
                         .into_iter()
-                        .filter_map(|s| self.totals.get(&(f.channel, Some(s))).map(|sums| sums.status_sales(s)))
+                        .filter_map(|s| cell(f.channel, Some(s)).map(|sums| sums.status_sales(s)))
                         .collect(),
                 };
                 Rows::OrderStatus(rows)
@@ -201,7 +212,7 @@ impl Cube {
             Report::OrdersByClient => Rows::OrdersByClient(
                 self.clients
                     .iter()
-                    .filter(|((_, c, s), _)| (*c, *s) == (f.channel, f.status))
+                    .filter(|((id, c, s), _)| client(*id) && (*c, *s) == (f.channel, f.status))
                     .map(|((id, _, _), sums)| sums.client_sales(*id, dims))
                     .collect(),
             ),
@@ -213,7 +224,7 @@ impl Cube {
                         .collect(),
                     None => Channel::ALL
                         .into_iter()
-                        .filter_map(|c| self.totals.get(&(Some(c), f.status)).map(|sums| sums.channel_sales(c)))
+                        .filter_map(|c| cell(Some(c), f.status).map(|sums| sums.channel_sales(c)))
                         .collect(),
                 };
                 Rows::SalesByChannel(rows)
@@ -250,8 +261,8 @@ impl Cube {
                     None => Channel::ALL
                         .into_iter()
                         .filter_map(|c| {
-                            let all = self.totals.get(&(Some(c), None))?;
-                            let b = self.totals.get(&(Some(c), Some(Status::Broken))).map_or(0, |b| b.lines);
+                            let all = cell(Some(c), None)?;
+                            let b = cell(Some(c), Some(Status::Broken)).map_or(0, |b| b.lines);
                             Some((c, all.lines, b))
                         })
                         .collect(),
@@ -269,7 +280,7 @@ impl Cube {
             Report::ClientValue => Rows::ClientValue(
                 self.clients
                     .iter()
-                    .filter(|((_, c, s), _)| (*c, *s) == (f.channel, f.status))
+                    .filter(|((id, c, s), _)| client(*id) && (*c, *s) == (f.channel, f.status))
                     .map(|((id, _, _), sums)| sums.client_value(*id, dims))
                     .collect(),
             ),
