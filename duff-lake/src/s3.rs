@@ -235,6 +235,32 @@ impl S3Store {
     }
 }
 
+impl S3Store {
+    /// A ranged GET (`Range: bytes=...`): the bytes and the object's size (from
+    /// `Content-Range`, else the bytes' length when the whole object came back).
+    fn get_ranged(&self, key: &str, range: &str) -> Result<Option<(Vec<u8>, u64)>> {
+        let got = self
+            .handle
+            .block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).range(range).send());
+        let out = match got {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) if classify(&e) == S3Failure::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("reading", key, e)),
+        };
+        let size = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|n| n.parse::<u64>().ok());
+        let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
+            action: "reading",
+            key: self.full_key(key),
+            source: Box::new(e),
+            retryable: true,
+        })?;
+        let bytes = bytes.to_vec();
+        let size = size.unwrap_or(bytes.len() as u64);
+        Ok(Some((bytes, size)))
+    }
+}
+
 impl Store for S3Store {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let got = self.handle.block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).send());
@@ -252,6 +278,24 @@ impl Store for S3Store {
             retryable: true,
         })?;
         Ok(Some(bytes.to_vec()))
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let range = format!("bytes={start}-{}", start.saturating_add(len) - 1);
+        Ok(self.get_ranged(key, &range)?.map(|(bytes, _)| bytes))
+    }
+
+    fn get_tail(&self, key: &str, len: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        if len == 0 {
+            return Ok(self.get(key)?.map(|b| {
+                let n = b.len() as u64;
+                (Vec::new(), n)
+            }));
+        }
+        self.get_ranged(key, &format!("bytes=-{len}"))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {

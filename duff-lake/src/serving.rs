@@ -35,10 +35,11 @@ use duff_core::serving::tables::{self, TableWriter};
 use duff_core::serving::{Cube, Dims, FileTable, Line, Names, NewVersions};
 use duff_core::{FileId, FileMeta, LineKey, Manifest, Outcome, Table};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The folder of the serving state.
@@ -687,7 +688,7 @@ impl<S: Store> Lake<S> {
             k.sort_unstable();
             keys.push(k);
         }
-        Ok(ServingSnapshot { generation: g, cube, dims, run_keys: keys })
+        Ok(ServingSnapshot { generation: g, cube, dims, run_keys: keys, footers: Default::default() })
     }
 
     /// The current lines of one client in `snapshot`, sorted by key.
@@ -704,19 +705,57 @@ impl<S: Store> Lake<S> {
             let Some(key) = run.by_client.get(partition(client_id, parts.max(1))) else { continue };
             // Later runs hold newer versions: a line in one of them is not current here.
             let newer = &snapshot.run_keys[i.min(snapshot.run_keys.len())..];
-            self.read_run_lines(
-                key,
-                "client_id",
-                |lo, hi| lo <= client_id && client_id <= hi,
-                &mut names,
-                |l| {
+            let wrap = |source| Error::ServingObject { key: key.clone(), source };
+            let footer = self.footer(snapshot, key)?;
+            let groups =
+                footer.row_groups_where("client_id", |lo, hi| lo <= client_id && client_id <= hi).map_err(wrap)?;
+            if groups.is_empty() {
+                continue;
+            }
+            // One ranged read: the client's row groups, next to each other in a file sorted
+            // by client.
+            let (start, len) = footer.byte_range(&groups);
+            let bytes =
+                self.store.get_range(key, start, len)?.ok_or_else(|| Error::MissingObject { key: key.clone() })?;
+            footer
+                .read_lines(start, bytes.into(), groups, &mut names, |l| {
                     if l.client_id == client_id && !newer.iter().any(|k| k.binary_search(&l.key).is_ok()) {
                         out.insert(l.key, l);
                     }
-                },
-            )?;
+                })
+                .map_err(wrap)?;
         }
         Ok(out.into_values().collect())
+    }
+
+    /// The footer of a run file of `snapshot`, read (one ranged read of its end, two when
+    /// the footer is long) the first time it is asked for, then kept with the snapshot.
+    fn footer(&self, snapshot: &ServingSnapshot, key: &str) -> Result<Arc<tables::Footer>> {
+        if let Some(f) = snapshot.footers.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return Ok(f);
+        }
+        let wrap = |source| Error::ServingObject { key: key.to_owned(), source };
+        let missing = || Error::MissingObject { key: key.to_owned() };
+        let (tail, size) = self.store.get_tail(key, tables::Footer::TAIL_GUESS)?.ok_or_else(missing)?;
+        let footer = match tables::Footer::parse(&tail, size).map_err(wrap)? {
+            Ok(f) => f,
+            Err(need) => {
+                let (tail, size) = self.store.get_tail(key, need)?.ok_or_else(missing)?;
+                tables::Footer::parse(&tail, size).map_err(wrap)?.map_err(|_| Error::ServingObject {
+                    key: key.to_owned(),
+                    source: duff_core::ErrorKind::Schema {
+                        table: "serving",
+                        message: "the footer is longer than the file's end".into(),
+                    }
+                    .into(),
+                })?
+            }
+        };
+        let footer = Arc::new(footer);
+        if let Ok(mut m) = snapshot.footers.lock() {
+            m.insert(key.to_owned(), footer.clone());
+        }
+        Ok(footer)
     }
 }
 
@@ -1128,6 +1167,8 @@ pub struct ServingSnapshot {
     pub dims: Dims,
     /// `run_keys[i]`: the sorted keys of run `i + 1`.
     run_keys: Vec<Vec<LineKey>>,
+    /// The footers of the run files read so far (a generation's files never change).
+    footers: Arc<Mutex<HashMap<String, Arc<tables::Footer>>>>,
 }
 
 impl ServingSnapshot {

@@ -21,6 +21,34 @@ pub trait Store: Send + Sync {
     /// Listing failures.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
 
+    /// Reads `len` bytes of an object from byte `start` (fewer at its end); `None` when it
+    /// does not exist. By default the whole object is read; stores override it with a
+    /// ranged read.
+    ///
+    /// # Errors
+    /// Any failure other than "not found".
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(key)?.map(|b| {
+            let from = usize::try_from(start).unwrap_or(usize::MAX).min(b.len());
+            let to = usize::try_from(start.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
+            b[from..to].to_vec()
+        }))
+    }
+
+    /// Reads the last `len` bytes of an object (all of it when shorter) and its size; `None`
+    /// when it does not exist. By default the whole object is read; stores override it with
+    /// a ranged read.
+    ///
+    /// # Errors
+    /// Any failure other than "not found".
+    fn get_tail(&self, key: &str, len: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        Ok(self.get(key)?.map(|b| {
+            let size = b.len() as u64;
+            let from = b.len().saturating_sub(usize::try_from(len).unwrap_or(usize::MAX));
+            (b[from..].to_vec(), size)
+        }))
+    }
+
     /// Writes a local file's content under `key` (overwriting).
     ///
     /// # Errors
@@ -83,6 +111,14 @@ pub trait Store: Send + Sync {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         (**self).get(key)
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        (**self).get_range(key, start, len)
+    }
+
+    fn get_tail(&self, key: &str, len: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        (**self).get_tail(key, len)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -183,6 +219,34 @@ impl Store for DirStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Io { action: "reading", path, source: e }),
         }
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.path(key);
+        let mut f = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { action: "opening", path, source: e }),
+        };
+        let mut out = Vec::new();
+        f.seek(SeekFrom::Start(start)).and_then(|_| f.take(len).read_to_end(&mut out)).map_err(|e| Error::Io {
+            action: "reading",
+            path,
+            source: e,
+        })?;
+        Ok(Some(out))
+    }
+
+    fn get_tail(&self, key: &str, len: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        let path = self.path(key);
+        let size = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { action: "reading the size of", path, source: e }),
+        };
+        let start = size.saturating_sub(len);
+        Ok(self.get_range(key, start, size - start)?.map(|b| (b, size)))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -336,6 +400,48 @@ mod tests {
         assert!(!dir.path().join("w").exists());
         assert!(dir.path().exists(), "never the root");
         s.delete_prefix("w/none/").unwrap();
+    }
+
+    /// Ranged reads: the folder's (seek) and the default (a whole read, then cut) agree.
+    #[test]
+    fn ranged_reads() {
+        struct WholeOnly(DirStore);
+        impl Store for WholeOnly {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+                self.0.get(key)
+            }
+            fn list(&self, prefix: &str) -> Result<Vec<String>> {
+                self.0.list(prefix)
+            }
+            fn put_file(&self, key: &str, path: &Path) -> Result<()> {
+                self.0.put_file(key, path)
+            }
+            fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+                self.0.put_bytes(key, bytes)
+            }
+            fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+                self.0.put_if_absent(key, bytes)
+            }
+            fn delete(&self, key: &str) -> Result<()> {
+                self.0.delete(key)
+            }
+            fn location(&self) -> String {
+                self.0.location()
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = DirStore::open(dir.path()).unwrap();
+        s.put_bytes("o.bin", b"0123456789").unwrap();
+        let d = WholeOnly(s.clone());
+        for store in [&s as &dyn Store, &d] {
+            assert_eq!(store.get_range("o.bin", 2, 3).unwrap().as_deref(), Some(&b"234"[..]));
+            assert_eq!(store.get_range("o.bin", 8, 5).unwrap().as_deref(), Some(&b"89"[..]));
+            assert_eq!(store.get_range("o.bin", 12, 5).unwrap().as_deref(), Some(&b""[..]));
+            assert_eq!(store.get_tail("o.bin", 4).unwrap(), Some((b"6789".to_vec(), 10)));
+            assert_eq!(store.get_tail("o.bin", 40).unwrap(), Some((b"0123456789".to_vec(), 10)));
+            assert_eq!(store.get_range("none.bin", 0, 1).unwrap(), None);
+            assert_eq!(store.get_tail("none.bin", 1).unwrap(), None);
+        }
     }
 
     /// Through an `Arc<dyn Store>`, the folder's own `copy`, `delete_prefix` and

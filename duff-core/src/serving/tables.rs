@@ -691,9 +691,16 @@ pub fn row_groups_where<R: parquet::file::reader::ChunkReader>(
     wanted: impl Fn(i64, i64) -> bool,
 ) -> Result<Vec<usize>> {
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    use parquet::file::statistics::Statistics;
     let md = ArrowReaderMetadata::load(reader, ArrowReaderOptions::new())?;
-    let meta = md.metadata();
+    groups_where(md.metadata(), column, wanted)
+}
+
+fn groups_where(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    column: &str,
+    wanted: impl Fn(i64, i64) -> bool,
+) -> Result<Vec<usize>> {
+    use parquet::file::statistics::Statistics;
     let idx = meta
         .file_metadata()
         .schema_descr()
@@ -714,6 +721,130 @@ pub fn row_groups_where<R: parquet::file::reader::ChunkReader>(
         })
         .map(|(i, _)| i)
         .collect())
+}
+
+/// A Parquet file's footer, parsed once and kept, so that its row groups can be found and
+/// decoded from ranged reads: the readers of a serving generation keep one per file they
+/// read, and then fetch only the bytes of the row groups a request needs.
+#[derive(Debug, Clone)]
+pub struct Footer {
+    meta: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    size: u64,
+}
+
+impl Footer {
+    /// Bytes to read from the end of a file to get its footer in one read, most of the time.
+    pub const TAIL_GUESS: u64 = 1 << 16;
+
+    /// The footer of a file of `size` bytes, from its last bytes `tail`; `Ok(Err(n))` when
+    /// the footer needs the last `n` bytes and `tail` is shorter.
+    ///
+    /// # Errors
+    /// When the bytes are not a Parquet footer.
+    pub fn parse(tail: &[u8], size: u64) -> Result<std::result::Result<Footer, u64>> {
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+        use parquet::file::metadata::ParquetMetaDataReader;
+        let bad = |message: &str| ErrorKind::Schema { table: "serving", message: message.to_owned() };
+        let end =
+            tail.len().checked_sub(8).filter(|_| tail.ends_with(b"PAR1")).ok_or_else(|| bad("not a Parquet file"))?;
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&tail[end..end + 4]);
+        let meta_len = u32::from_le_bytes(len) as usize;
+        let need = meta_len as u64 + 8;
+        if need > size {
+            return Err(bad("a Parquet footer longer than its file").into());
+        }
+        let Some(start) = end.checked_sub(meta_len) else { return Ok(Err(need)) };
+        let meta = ParquetMetaDataReader::decode_metadata(&tail[start..end])?;
+        let meta = ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new())?;
+        Ok(Ok(Footer { meta, size }))
+    }
+
+    /// The row groups whose `column` (an `Int64`) may hold a value for which `wanted(min,
+    /// max)` is true (see [`row_groups_where`]).
+    ///
+    /// # Errors
+    /// When the file has no such column.
+    pub fn row_groups_where(&self, column: &str, wanted: impl Fn(i64, i64) -> bool) -> Result<Vec<usize>> {
+        groups_where(self.meta.metadata(), column, wanted)
+    }
+
+    /// The bytes `(start, len)` that hold the row groups `groups` (from the first one's first
+    /// page to the last one's last): one ranged read gets them all.
+    pub fn byte_range(&self, groups: &[usize]) -> (u64, u64) {
+        let meta = self.meta.metadata();
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for g in groups.iter().filter_map(|g| meta.row_groups().get(*g)) {
+            for c in g.columns() {
+                let (start, len) = c.byte_range();
+                lo = lo.min(start);
+                hi = hi.max(start + len);
+            }
+        }
+        if lo > hi { (0, 0) } else { (lo, hi - lo) }
+    }
+
+    /// Decodes the lines of the row groups `groups` from `bytes`, the file's bytes from
+    /// `start` on (at least [`Footer::byte_range`] of those groups), calling `f` for each.
+    ///
+    /// # Errors
+    /// When the bytes do not hold the row groups, or they are not a run of lines.
+    pub fn read_lines(
+        &self,
+        start: u64,
+        bytes: bytes::Bytes,
+        groups: Vec<usize>,
+        names: &mut Names,
+        mut f: impl FnMut(Line),
+    ) -> Result<()> {
+        let part = Part { start, bytes, size: self.size };
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
+                .with_batch_size(SERVING_ROW_GROUP_ROWS)
+                .with_row_groups(groups)
+                .build()?;
+        for batch in reader {
+            decode_lines(&batch?, names, &mut f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Some bytes of a file, from `start`, read as the file (a reader asking for bytes outside
+/// them gets an error).
+struct Part {
+    start: u64,
+    bytes: bytes::Bytes,
+    size: u64,
+}
+
+impl parquet::file::reader::Length for Part {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Part {
+    type T = bytes::buf::Reader<bytes::Bytes>;
+
+    /// A reader of the bytes read from `start` on (a page reader stops at its column chunk's
+    /// end, which is inside them).
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let available = (self.start + self.bytes.len() as u64).saturating_sub(start);
+        Ok(bytes::Buf::reader(self.get_bytes(start, usize::try_from(available).unwrap_or(usize::MAX))?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let from = start.checked_sub(self.start).and_then(|o| usize::try_from(o).ok());
+        match from.filter(|o| o.saturating_add(length) <= self.bytes.len()) {
+            Some(o) => Ok(self.bytes.slice(o..o + length)),
+            None => Err(parquet::errors::ParquetError::General(format!(
+                "bytes {start}..+{length} are outside the range read ({}..+{})",
+                self.start,
+                self.bytes.len()
+            ))),
+        }
+    }
 }
 
 /// Decodes the lines of a run file (every row group, or only `groups`), calling `f` for each.

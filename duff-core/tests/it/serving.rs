@@ -250,3 +250,54 @@ fn a_product_renamed_keeps_its_latest_description_under_every_filter() {
     assert_eq!(rows[0].product_description, "Duff Classic Reserve");
     assert_eq!(rows[0].orders, 2);
 }
+
+#[test]
+fn a_clients_row_groups_read_from_a_ranged_read_with_a_kept_footer() {
+    use duff_core::serving::tables::{self, Footer, TableWriter};
+    // 40 lines of 7 clients, sorted by client, in row groups of 3 lines.
+    let rows: Vec<String> = (0..40)
+        .map(|i| {
+            format!("{},Client {},{},{},Duff {},2.50,6,0.33,Retail,created", i % 7, i % 7, 100 + i, 200 + i % 3, i % 3)
+        })
+        .collect();
+    let csv = duff_testkit::csv_file(&rows);
+    let meta = meta_at(csv.as_bytes(), "day1.csv", T0);
+    let mut sink = CollectSink::default();
+    duff_core::ingest_bytes(meta.clone(), lenient(), csv.as_bytes(), &mut sink).unwrap();
+    let mut f = Folded::default();
+    f.fold(&[&(meta, sink)]);
+    let mut lines: Vec<Line> = f.lines.values().cloned().collect();
+    lines.sort_by_key(|l| (l.client_id, l.key));
+    let mut w = TableWriter::with_row_groups(Vec::new(), tables::lines_schema(), 3).unwrap();
+    w.write(&tables::lines_batch(&f.files, lines.iter(), 1).unwrap()).unwrap();
+    let file = duff_core::bytes::Bytes::from(w.finish().unwrap());
+    let size = file.len() as u64;
+
+    // A tail too short says how much it needs; that much parses.
+    let short = &file[file.len() - 16..];
+    let need = Footer::parse(short, size).unwrap().unwrap_err();
+    let footer = Footer::parse(&file[file.len() - need as usize..], size).unwrap().unwrap();
+    let mut names = Names::default();
+    for client in 0..7 {
+        let groups = footer.row_groups_where("client_id", |lo, hi| lo <= client && client <= hi).unwrap();
+        assert!(groups.len() < 14, "client {client}: {} of 14 row groups", groups.len());
+        let (start, len) = footer.byte_range(&groups);
+        let part = file.slice(start as usize..(start + len) as usize);
+        let mut got = Vec::new();
+        footer
+            .read_lines(start, part, groups, &mut names, |l| {
+                if l.client_id == client {
+                    got.push(l);
+                }
+            })
+            .unwrap();
+        let want: Vec<Line> = lines.iter().filter(|l| l.client_id == client).cloned().collect();
+        assert_eq!(got, want, "client {client}");
+    }
+    // Bytes outside what was read are an error, not a wrong answer.
+    let groups = footer.row_groups_where("client_id", |lo, hi| lo <= 6 && 6 <= hi).unwrap();
+    let (start, len) = footer.byte_range(&groups);
+    let cut = file.slice(start as usize..(start + len - 1) as usize);
+    assert!(footer.read_lines(start, cut, groups, &mut names, |_| {}).is_err());
+    assert!(Footer::parse(b"not parquet at all", 18).is_err());
+}
