@@ -32,19 +32,25 @@ pub struct ServingEngineConfig {
     /// How long the newest generation's number is trusted before it is read again
     /// (default 1 s; 0 reads it on every request).
     pub refresh_interval: Duration,
-    /// Clients whose current lines are kept per generation (default 256).
+    /// Clients whose current lines are kept per generation (default 64: a client of a
+    /// 10M-line lake has a few hundred kilobytes of lines).
     pub client_cache_entries: usize,
     /// Load a newer generation in the background, answering from the one in memory
     /// meanwhile (default); `false` makes the request that notices it wait for the load.
     pub refresh_in_background: bool,
+    /// Answers kept per generation (default 128; emptied when full, 0 keeps none): the
+    /// long lists (`orders-by-client`, `client-value`: a row per client) are computed once
+    /// per generation and filter.
+    pub answer_cache_entries: usize,
 }
 
 impl Default for ServingEngineConfig {
     fn default() -> Self {
         ServingEngineConfig {
             refresh_interval: Duration::from_secs(1),
-            client_cache_entries: 256,
+            client_cache_entries: 64,
             refresh_in_background: true,
+            answer_cache_entries: 128,
         }
     }
 }
@@ -79,6 +85,23 @@ struct Inner<S: Store> {
 struct Loaded {
     snapshot: ServingSnapshot,
     clients: Mutex<HashMap<i64, Arc<Vec<Line>>>>,
+    /// Answers computed over this generation (exact until the next one).
+    answers: Mutex<Vec<(Question, Arc<ResultSet>)>>,
+}
+
+impl Loaded {
+    fn answer(&self, q: &Question) -> Option<Arc<ResultSet>> {
+        self.answers.lock().ok()?.iter().find(|(k, _)| k == q).map(|(_, a)| a.clone())
+    }
+
+    fn keep(&self, q: &Question, a: &Arc<ResultSet>, entries: usize) {
+        if let Ok(mut answers) = self.answers.lock() {
+            if answers.len() >= entries {
+                answers.clear();
+            }
+            answers.push((*q, a.clone()));
+        }
+    }
 }
 
 fn lake_error(e: duff_lake::Error) -> EngineError {
@@ -176,23 +199,26 @@ impl<S: Store + 'static> ServingEngine<S> {
         Ok(lines)
     }
 
-    async fn answer_report(&self, report: Report, filter: &ReportFilter) -> Result<ResultSet, EngineError> {
+    async fn answer_report(
+        &self,
+        g: &Arc<Loaded>,
+        report: Report,
+        filter: &ReportFilter,
+    ) -> Result<ResultSet, EngineError> {
         let r = core_report(report);
-        let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
         let rows = match g.snapshot.report(r, filter) {
             Some(rows) => rows,
             None => {
                 let client = r.accepted(filter).client_id.unwrap_or_default();
-                let lines = self.client_lines(&g, client).await?;
+                let lines = self.client_lines(g, client).await?;
                 reports::report(r, lines.iter(), &g.snapshot.dims, filter)
             }
         };
         Ok(result_of(rows))
     }
 
-    async fn answer_client_orders(&self, q: &ClientOrders) -> Result<ResultSet, EngineError> {
-        let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
-        let lines = self.client_lines(&g, q.client_id).await?;
+    async fn answer_client_orders(&self, g: &Arc<Loaded>, q: &ClientOrders) -> Result<ResultSet, EngineError> {
+        let lines = self.client_lines(g, q.client_id).await?;
         Ok(client_orders(q, &lines, g.snapshot.dims.client_name(q.client_id)))
     }
 }
@@ -223,7 +249,8 @@ impl<S: Store + 'static> Inner<S> {
             ms = started.elapsed().as_millis() as u64,
             "serving state loaded"
         );
-        let loaded = Arc::new(Loaded { snapshot, clients: Mutex::new(HashMap::new()) });
+        let loaded =
+            Arc::new(Loaded { snapshot, clients: Mutex::new(HashMap::new()), answers: Mutex::new(Vec::new()) });
         if let Ok(mut g) = inner.current.write() {
             *g = Some(loaded);
         }
@@ -238,10 +265,21 @@ impl<S: Store + 'static> QueryEngine for ServingEngine<S> {
 
     fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         Box::pin(async move {
-            match question {
-                Question::Report(r, f) => self.answer_report(*r, f).await,
-                Question::ClientOrders(q) => self.answer_client_orders(q).await,
+            let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
+            if let Some(hit) = g.answer(question) {
+                return Ok((*hit).clone());
             }
+            let answer = match question {
+                Question::Report(r, f) => self.answer_report(&g, *r, f).await?,
+                Question::ClientOrders(q) => self.answer_client_orders(&g, q).await?,
+            };
+            let entries = self.inner.cfg.answer_cache_entries;
+            if entries == 0 {
+                return Ok(answer);
+            }
+            let answer = Arc::new(answer);
+            g.keep(question, &answer, entries);
+            Ok(Arc::unwrap_or_clone(answer))
         })
     }
 }
