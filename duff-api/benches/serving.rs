@@ -142,7 +142,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let lake = LocalLake::open(&args.lake)?;
-    let engine = ServingEngine::new(lake.clone(), ServingEngineConfig::default());
+    let engine = Arc::new(ServingEngine::new(lake.clone(), ServingEngineConfig::default()));
     let started = Instant::now();
     let (generation, lines) = engine.refresh().await?;
     println!(
@@ -154,7 +154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let snapshot = lake.serving_snapshot()?.ok_or("the lake has no serving state")?;
     let clients: Vec<i64> = snapshot.dims.clients.keys().copied().collect();
     drop(snapshot);
-    let app = router(Arc::new(engine), TokenKey::new("bench"));
+    let app = router(engine.clone(), TokenKey::new("bench"));
 
     // Latency per route, one request at a time, in process.
     latency_per_route(&app, &clients, "").await?;
@@ -217,7 +217,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
             Ok::<_, Box<dyn std::error::Error>>(body)
         };
-        let before = ask().await?;
         let lake2 = lake.clone();
         let fresh = fresh.clone();
         let t0 = Instant::now();
@@ -227,9 +226,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await??;
         let committed = Instant::now();
+        // Requests go on as a client's would (each may notice the new generation); the file
+        // is visible once they are answered from its generation.
         let mut seen = None;
         while committed.elapsed() < Duration::from_secs(60) {
-            if ask().await? != before {
+            ask().await?;
+            if update.generation.is_some() && engine.generation() == update.generation {
                 seen = Some(committed.elapsed());
                 break;
             }

@@ -134,10 +134,15 @@ impl<S: Store + 'static> ServingEngine<S> {
     /// The lake cannot be read.
     pub async fn refresh(&self) -> Result<(u64, u64), EngineError> {
         Inner::load_newest(&self.inner).await?;
-        Ok(self.generation().map_or((0, 0), |l| (l.snapshot.generation.generation, l.snapshot.generation.lines)))
+        Ok(self.loaded().map_or((0, 0), |l| (l.snapshot.generation.generation, l.snapshot.generation.lines)))
     }
 
-    fn generation(&self) -> Option<Arc<Loaded>> {
+    /// The number of the generation answering requests (`None` before the first load).
+    pub fn generation(&self) -> Option<u64> {
+        self.loaded().map(|l| l.snapshot.generation.generation)
+    }
+
+    fn loaded(&self) -> Option<Arc<Loaded>> {
         self.inner.current.read().ok().and_then(|g| g.clone())
     }
 
@@ -152,14 +157,14 @@ impl<S: Store + 'static> ServingEngine<S> {
             }
             due
         };
-        match self.generation() {
+        match self.loaded() {
             None => {
                 Inner::load_newest(&self.inner).await?;
-                Ok(self.generation())
+                Ok(self.loaded())
             }
             Some(_) if due && !self.inner.cfg.refresh_in_background => {
                 Inner::load_newest(&self.inner).await?;
-                Ok(self.generation())
+                Ok(self.loaded())
             }
             Some(current) => {
                 if due {
