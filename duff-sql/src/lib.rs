@@ -34,6 +34,8 @@
 
 mod engine;
 mod store;
+mod tables;
 
 pub use engine::{DataFusionConfig, DataFusionEngine};
 pub use store::OpenError;
+pub use tables::lake_context;
