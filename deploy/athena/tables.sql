@@ -10,9 +10,11 @@
 -- Parquet: ZSTD, decimals DECIMAL(18,2) (money) and DECIMAL(18,6) (litres), timestamps in
 -- microseconds UTC. Checked against duff-core's Arrow schemas by duff-api's tests.
 --
--- A file is committed when its manifest lands (manifests/<file_id>.json, written last):
--- queries read facts through the view order_line_current (views.sql), which keeps only the
--- objects of files whose manifest says `published`.
+-- A file is committed when its manifest lands (manifests/<file_id>.json, written last). The
+-- reports do not read these per-file tables: they read the serving state (the serving_*
+-- tables at the end of this file, the current lines and the report cells); the history
+-- views (order_status_history) read fact_order_line, keeping only the objects of files whose
+-- manifest says `published`.
 
 -- Accepted order-line versions: every file's view of every line, with its lineage.
 CREATE EXTERNAL TABLE IF NOT EXISTS fact_order_line (
@@ -255,3 +257,122 @@ CREATE EXTERNAL TABLE IF NOT EXISTS fact_order_lifecycle (
 STORED AS PARQUET
 LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/models/fact_order_lifecycle/'
 TBLPROPERTIES ('parquet.compression' = 'ZSTD');
+
+-- The serving state (docs/serving.md, docs/athena.md): the lake's current content, folded
+-- file by file by duff_lake::Lake::update_serving. Each table is a symlink table: its
+-- location holds one object, `manifest`, listing the Parquet objects of the newest committed
+-- generation (one s3:// URI per line), rewritten with one PUT after the generation is
+-- committed (its objects are all written before). Checked against the Parquet the code
+-- writes by duff-sql's tests, and against duff-core's schemas by duff-api's.
+
+-- Current order lines: every run of the newest generation (a key's newest run holds its current version; the view order_line_current picks it).
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_lines (
+  order_id            bigint,
+  product_id          bigint,
+  client_id           bigint,
+  client_name         string,
+  product_description string,
+  unit_price          decimal(18,2),
+  units               bigint,
+  unit_volume_l       decimal(18,6),
+  channel             string,
+  status              string,
+  amount              decimal(18,2),
+  volume_l            decimal(18,6),
+  updated_at          timestamp,
+  first_seen_at       timestamp,
+  file_id             string,
+  line                bigint,
+  file_seq            bigint,
+  generation          bigint
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_lines/';
+
+-- Report cells per (product, channel, status): distinct orders, lines, units, sales, litres.
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_cells_product (
+  product_id bigint,
+  channel    string,
+  status     string,
+  orders     bigint,
+  lines      bigint,
+  units      bigint,
+  sales      decimal(38,2),
+  volume_l   decimal(38,6)
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_cells_product/';
+
+-- Report cells per (client, channel or NULL for all, status or NULL for all).
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_cells_client (
+  client_id bigint,
+  channel   string,
+  status    string,
+  orders    bigint,
+  lines     bigint,
+  units     bigint,
+  sales     decimal(38,2),
+  volume_l  decimal(38,6)
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_cells_client/';
+
+-- Report cells per (channel or NULL for all, status or NULL for all).
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_cells_total (
+  channel  string,
+  status   string,
+  orders   bigint,
+  lines    bigint,
+  units    bigint,
+  sales    decimal(38,2),
+  volume_l decimal(38,6)
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_cells_total/';
+
+-- Each client's current row: the name of its latest line version, its first and last sightings.
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_dim_client_current (
+  client_id     bigint,
+  client_name   string,
+  first_seen_at timestamp,
+  last_seen_at  timestamp,
+  file_seq      bigint,
+  line          bigint
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_dim_client_current/';
+
+-- Each product's current row: the description of its latest line version.
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_dim_product_current (
+  product_id          bigint,
+  product_description string,
+  file_seq            bigint,
+  line                bigint
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_dim_product_current/';
+
+-- Every folded file, with its rank in version order (oldest 0).
+CREATE EXTERNAL TABLE IF NOT EXISTS serving_files (
+  file_seq    bigint,
+  file_id     string,
+  source      string,
+  ingested_at timestamp,
+  rank        bigint
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://LAKE_BUCKET/LAKE_PREFIX/serving/_athena/serving_files/';

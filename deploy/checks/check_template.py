@@ -13,7 +13,9 @@ What is checked:
   CONTRACT section 5 requires is set, values inside the ranges the code accepts;
 - lake tables: the Glue tables are duff-core's tables (Table::name) plus manifests, with the
   columns and types of duff-core's Arrow schemas, partitioned by ingest_date exactly where
-  docs/lake.md's layout is, with a projection template that matches the location;
+  docs/lake.md's layout is, with a projection template that matches the location; plus the
+  serving state's tables (duff-api's SERVING_TABLES), symlink tables over the manifests
+  duff-lake writes under its ATHENA folder;
 - API: the role may read every table the report SQL of duff-api queries; the OpenAPI
   document (when present) serves duff-api's ROUTES through ApiFunction;
 - state machine: substitutions match, the Lambda task payload fits duff-lambda-etl's task
@@ -141,6 +143,13 @@ def model_table_names() -> list[str]:
 
 
 # Rust-built models with a Glue table (order_line_current is the always-current view instead).
+def serving_table_names() -> list[str]:
+    """The serving state's tables by their SQL names (duff-api's catalog::SERVING_TABLES)."""
+    text = read("duff-api/src/catalog.rs")
+    m = re.search(r"pub const SERVING_TABLES: \[\(&str, &str\); \d+\] = \[(.*?)\];", text, re.S)
+    return re.findall(r'\("([a-z_]+)", "[a-z_]+"\)', m.group(1)) if m else []
+
+
 GLUE_MODELS = {"dim_client_scd2", "dim_product_scd2", "fact_order_status_event", "fact_order_lifecycle"}
 
 
@@ -338,9 +347,28 @@ def check_tables(errors, notes, t):
     written = set(model_table_names())
     if not GLUE_MODELS <= written:
         errors.append(f"Glue model tables {sorted(GLUE_MODELS - written)} are not written by duff_local::Lake::write_models")
-    expected = set(lake_table_names()) | {"manifests"} | GLUE_MODELS
+    serving = serving_table_names()
+    if not serving:
+        errors.append("no SERVING_TABLES in duff-api/src/catalog.rs")
+    expected = set(lake_table_names()) | {"manifests"} | GLUE_MODELS | set(serving)
     if set(glue) != expected:
-        errors.append(f"Glue tables {sorted(glue)}, expected {sorted(expected)} (Table::name + manifests + models)")
+        errors.append(f"Glue tables {sorted(glue)}, expected {sorted(expected)} (Table::name + manifests + models + serving)")
+    # The serving tables: symlink tables over the manifests duff-lake writes (their columns
+    # are compared with tables.sql below, and tables.sql with the Parquet by duff-sql's tests).
+    athena = re.search(r'const ATHENA: &str = "([^"]+)";', read("duff-lake/src/serving.rs"))
+    if not athena:
+        errors.append("duff-lake/src/serving.rs names no ATHENA folder")
+    for name in sorted(set(serving) & set(glue)):
+        sd = glue[name]["StorageDescriptor"]
+        want = "${LakeBucket}/${LakePrefix}/" + (athena.group(1) if athena else "?") + f"/{name}/"
+        if want not in str(sd["Location"]):
+            errors.append(f"{name}: location {sd['Location']} is not {want}")
+        if sd["InputFormat"] != "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat":
+            errors.append(f"{name}: InputFormat {sd['InputFormat']} is not SymlinkTextInputFormat")
+        if sd["SerdeInfo"]["SerializationLibrary"] != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe":
+            errors.append(f"{name}: not read with the Parquet SerDe")
+        if "PartitionKeys" in glue[name]:
+            errors.append(f"{name}: a symlink table of the serving state has no partitions")
     for name in sorted(GLUE_MODELS & set(glue)):
         ti = glue[name]
         loc = ti["StorageDescriptor"]["Location"]["Fn::Sub"]

@@ -7,8 +7,16 @@
 //! | what | DataFusion | Athena |
 //! |---|---|---|
 //! | placeholders | `$1`, `$2`, ... | `?` (values sent as `ExecutionParameters`, in order) |
-//! | `order_line_current` | a table the engine materialises from [`CURRENT_STATE_SQL`] | a view whose body is [`CURRENT_STATE_SQL`] (`deploy/athena/`) |
 //! | decimal sums | `DECIMAL(28, s)` | `DECIMAL(38, s)` |
+//!
+//! Both read the lake's serving state (`docs/serving.md`) under the same names: the tables
+//! of [`SERVING_TABLES`] (the newest generation's objects: DataFusion reads its record,
+//! Athena its symlink manifests) and the view `order_line_current` ([`CURRENT_STATE_SQL`]),
+//! never the history of versions. A report filtered on one client groups that client's
+//! current lines; every other report sums a few cells (see `Shape`), as the API's serving
+//! engine does. Clients and products are named from the dimensions' current rows
+//! (`serving_dim_client_current`, `serving_dim_product_current`), whatever the filters, as
+//! `duff_core::reports::report` names them.
 //!
 //! Ratios and averages (`broken_rate`, `avg_order_value`) are computed in the SQL itself with
 //! integer arithmetic only (`BIGINT` quotient and remainder, rounded half to even like
@@ -225,27 +233,75 @@ impl Report {
 
     /// The report's query with `filter` bound. Filters the report does not accept are
     /// ignored (the HTTP layer refuses them before).
+    ///
+    /// The query reads the serving state the way the API's serving engine does: a report
+    /// filtered on one client groups that client's current lines (`order_line_current`), any
+    /// other report sums cells (`serving_cells_*`, see [`Shape`]); names come from the
+    /// dimensions' current rows. The pieces are chosen by which filters are present, never
+    /// by their values.
     pub fn query(self, filter: &ReportFilter) -> Query {
+        let has = |f: Filter| self.filters().contains(&f) && f.value(filter).is_some();
+        let shape = self.shape(has(Filter::ClientId), has(Filter::ProductId));
         let mut q = Query::new(self.name());
-        let (head, tail) = match self {
-            Report::SalesByProduct => (SALES_BY_PRODUCT_HEAD, SALES_BY_PRODUCT_TAIL),
-            Report::OrderStatus => (ORDER_STATUS_HEAD, ORDER_STATUS_TAIL),
-            Report::OrdersByClient => (ORDERS_BY_CLIENT_HEAD, ORDERS_BY_CLIENT_TAIL),
-            Report::SalesByChannel => (SALES_BY_CHANNEL_HEAD, SALES_BY_CHANNEL_TAIL),
-            Report::BrokenRateByProduct => (BROKEN_RATE_BY_PRODUCT_HEAD, BROKEN_RATE_BY_PRODUCT_TAIL),
-            Report::BrokenRateByChannel => (BROKEN_RATE_BY_CHANNEL_HEAD, BROKEN_RATE_BY_CHANNEL_TAIL),
-            Report::ClientValue => (CLIENT_VALUE_HEAD, CLIENT_VALUE_TAIL),
-        };
-        q.sql(head);
+        for s in shape.head {
+            q.sql(s);
+        }
         for f in self.filters() {
-            if let Some(v) = f.value(filter) {
-                q.sql(f.condition());
-                q.param(v);
+            match f.value(filter) {
+                Some(v) => {
+                    q.sql(f.condition());
+                    q.param(v);
+                }
+                None => {
+                    if let Some((_, absent)) = shape.absent.iter().find(|(a, _)| a == f) {
+                        q.sql(absent);
+                    }
+                }
             }
         }
-        q.sql(tail);
+        for s in shape.tail {
+            q.sql(s);
+        }
         q
     }
+
+    /// The SQL shape of the report, given whether a client and a product are chosen.
+    const fn shape(self, client: bool, product: bool) -> &'static Shape {
+        match (self, client, product) {
+            (Report::SalesByProduct, _, _) => &SALES_BY_PRODUCT,
+            (Report::OrderStatus, true, _) => &ORDER_STATUS_LINES,
+            (Report::OrderStatus, false, true) => &ORDER_STATUS_PRODUCT_CELLS,
+            (Report::OrderStatus, false, false) => &ORDER_STATUS_TOTAL_CELLS,
+            (Report::OrdersByClient, _, _) => &ORDERS_BY_CLIENT,
+            (Report::SalesByChannel, true, _) => &SALES_BY_CHANNEL_LINES,
+            (Report::SalesByChannel, false, true) => &SALES_BY_CHANNEL_PRODUCT_CELLS,
+            (Report::SalesByChannel, false, false) => &SALES_BY_CHANNEL_TOTAL_CELLS,
+            (Report::BrokenRateByProduct, true, _) => &BROKEN_RATE_BY_PRODUCT_LINES,
+            (Report::BrokenRateByProduct, false, _) => &BROKEN_RATE_BY_PRODUCT_CELLS,
+            (Report::BrokenRateByChannel, true, _) => &BROKEN_RATE_BY_CHANNEL_LINES,
+            (Report::BrokenRateByChannel, false, _) => &BROKEN_RATE_BY_CHANNEL_CELLS,
+            (Report::ClientValue, true, _) => &CLIENT_VALUE_LINES,
+            (Report::ClientValue, false, _) => &CLIENT_VALUE_CELLS,
+        }
+    }
+}
+
+/// The SQL of a report for one combination of present filters: `head`, then one condition
+/// per filter in [`Report::filters`] order (`AND column = ?` when given; the `absent` text,
+/// if any, when not), then `tail`.
+///
+/// Cells keep `channel` and `status` `NULL` for "every channel" and "every status"
+/// (`serving_cells_client`, `serving_cells_total`): a report over them selects the slice
+/// with `AND channel IS NULL` when the filter is absent, so that each group is one cell.
+/// Distinct orders are only ever read from a cell, or counted over one client's lines:
+/// they do not add up across clients or slices. `serving_cells_product` cells do add up
+/// within a product (an order has one line per product), and every figure but distinct
+/// orders adds up anywhere.
+#[derive(Debug)]
+struct Shape {
+    head: &'static [&'static str],
+    absent: &'static [(Filter, &'static str)],
+    tail: &'static [&'static str],
 }
 
 const SALES_BY_PRODUCT_COLUMNS: [OutColumn; 6] = [
@@ -388,6 +444,56 @@ FROM (
 GROUP BY d.day, d.channel
 ORDER BY d.day, CASE d.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, d.channel";
 
+/// A view of the lake's Athena database (`deploy/athena/views.sql`, generated from this
+/// list; `duff_sql` registers the same views for local SQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The view's name.
+    pub name: String,
+    /// What it holds (a comment above it in views.sql).
+    pub comment: String,
+    /// Its body (no parameters).
+    pub query: Query,
+}
+
+/// The views of the Athena database, in the order they are created: the current lines
+/// (`order_line_current`, which the others read), the history of statuses, each report
+/// without filters (named like its route, `_` for `-`), and the marts.
+pub fn views() -> Vec<View> {
+    let fixed = |name: &'static str, sql: &'static str| {
+        let mut q = Query::new(name);
+        q.sql(sql);
+        q
+    };
+    let mut out = vec![
+        View {
+            name: CURRENT_STATE.to_owned(),
+            comment: "The current order lines: the newest version of each, from the serving state.".to_owned(),
+            query: fixed(CURRENT_STATE, CURRENT_STATE_SQL),
+        },
+        View {
+            name: "order_status_history".to_owned(),
+            comment: "Every first observation and change of status of every order line, in version order.".to_owned(),
+            query: fixed("order_status_history", STATUS_HISTORY_SQL),
+        },
+    ];
+    for r in Report::ALL {
+        out.push(View {
+            name: r.name().replace('-', "_"),
+            comment: format!("GET /reports/{} without filters.", r.name()),
+            query: r.query(&ReportFilter::default()),
+        });
+    }
+    for m in MartView::ALL {
+        out.push(View {
+            name: m.name().to_owned(),
+            comment: format!("The mart {} (models.md), always current.", m.name()),
+            query: m.query(),
+        });
+    }
+    out
+}
+
 /// The key of an order line, as used by keyset paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PageKey {
@@ -401,8 +507,8 @@ pub struct PageKey {
 /// `(order_id, product_id)`, after `after` when given, at most `limit + 1` of them (one more
 /// than a page, to know whether another page follows).
 ///
-/// Every row carries `client_name` (the name on the client's latest line). A client with
-/// no line at all gives no row (404); a known client whose lines the filters exclude gives
+/// Every row carries `client_name` (the client's current dimension row). A client without
+/// current lines gives no row (404); a known client whose lines the filters exclude gives
 /// one row whose order columns are NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientOrders {
@@ -521,172 +627,310 @@ impl Query {
     }
 }
 
-/// The name of the current-state relation every report reads.
+/// The name of the current-state relation: the current order lines.
 pub const CURRENT_STATE: &str = "order_line_current";
 
-/// The current state of the order lines: the latest version of every `(order_id,
-/// product_id)` among the files whose manifest says `published` (matching `file_id` and
-/// `ingest_date`), latest = greatest `(ingested_at, source, file_id, line)`, as
-/// `duff_core::CurrentState` defines it. With the first time the line was seen and its
-/// number of versions.
+/// The tables of the serving state, by their names in SQL (the Athena tables of
+/// `deploy/athena/tables.sql`, the tables `duff_sql` registers), each with the name of the
+/// table in a generation's record (`duff_lake::Generation::tables`); `serving_lines` is
+/// every run's `by_key` file instead.
+pub const SERVING_TABLES: [(&str, &str); 7] = [
+    ("serving_lines", "lines"),
+    ("serving_cells_product", "cells_product"),
+    ("serving_cells_client", "cells_client"),
+    ("serving_cells_total", "cells_total"),
+    ("serving_dim_client_current", "dim_client_current"),
+    ("serving_dim_product_current", "dim_product_current"),
+    ("serving_files", "files"),
+];
+
+/// The current order lines: per `(order_id, product_id)`, the row of `serving_lines` with
+/// the greatest `generation`.
 ///
-/// The version order is made one `BIGINT`, `version = file_rank × 2^40 + line`, where
-/// `file_rank` numbers the published files by `(ingested_at, source, file_id)`: the latest
-/// version of a line is then a `MAX` (a hash aggregate and a hash join, no sort of the
-/// facts), and `version` identifies a current row, so that the reports find the values of a
-/// group's latest line with a join on `(key, MAX(version))` instead of a window. Lines past
-/// 2^40 in one file or more than 2^23 files would overflow: neither is near.
+/// `serving_lines` holds every run of the newest generation of the serving state
+/// (`docs/serving.md`): the base, then the lines each later fold changed, each run's rows
+/// carrying the number of the generation that wrote it. A key appears at most once per run,
+/// and the current version of a line is in the newest run that holds its key: a row is
+/// current when no row of the same key has a greater `generation`. The version rule
+/// itself (which of two versions of a line wins) was applied by the fold, once, in
+/// `duff_core::serving`; this SQL only picks the newest run.
 ///
-/// Athena: the body of the view `order_line_current`. DataFusion: materialised into a
-/// table of that name (see `duff_sql::DataFusionEngine`).
-pub const CURRENT_STATE_SQL: &str = "WITH files AS (
-  SELECT file_id, ingest_date,
-    CAST(ROW_NUMBER() OVER (ORDER BY ingested_at_micros, source, file_id) AS BIGINT) AS file_rank
-  FROM manifests
-  WHERE outcome = 'published'
-),
-versions AS (
-  SELECT f.order_id, f.product_id, f.client_id, f.client_name, f.product_description, f.unit_price, f.units,
-    f.unit_volume_l, f.channel, f.status, f.amount, f.volume_l, f.ingested_at, f.source, f.file_id, f.line,
-    f.ingest_date, files.file_rank * 1099511627776 + f.line AS version
-  FROM fact_order_line f
-  JOIN files ON files.file_id = f.file_id AND files.ingest_date = f.ingest_date
-),
-latest AS (
-  SELECT order_id, product_id, MAX(version) AS version, MIN(ingested_at) AS first_seen_at, COUNT(*) AS versions
-  FROM versions
-  GROUP BY order_id, product_id
-)
--- One row per line even if an object of a committed file exists twice (a writer that lost a
--- commit race and crashed before removing its copy): the copies hold the same values.
-SELECT v.order_id, v.product_id, MIN(v.client_id) AS client_id, MIN(v.client_name) AS client_name,
-  MIN(v.product_description) AS product_description, MIN(v.unit_price) AS unit_price, MIN(v.units) AS units,
-  MIN(v.unit_volume_l) AS unit_volume_l, MIN(v.channel) AS channel, MIN(v.status) AS status,
-  MIN(v.amount) AS amount, MIN(v.volume_l) AS volume_l, MIN(v.ingested_at) AS updated_at,
-  MIN(latest.first_seen_at) AS first_seen_at, MIN(latest.versions) AS versions, MIN(v.source) AS source,
-  MIN(v.file_id) AS file_id, MIN(v.line) AS line, MIN(v.ingest_date) AS ingest_date, v.version
-FROM versions v
-JOIN latest ON latest.order_id = v.order_id AND latest.product_id = v.product_id AND latest.version = v.version
-GROUP BY v.order_id, v.product_id, v.version";
+/// Written as an outer join that keeps the rows without a newer one, so that a filter on
+/// the view (`WHERE client_id = ?`) applies to the rows before the join: a question about
+/// one client looks up that client's keys, it does not group every line.
+///
+/// Athena: the body of the view `order_line_current`. DataFusion: the same view, over the
+/// newest generation's tables (see `duff_sql::DataFusionEngine`).
+pub const CURRENT_STATE_SQL: &str =
+    "SELECT l.order_id, l.product_id, l.client_id, l.client_name, l.product_description, l.unit_price,
+  l.units, l.unit_volume_l, l.channel, l.status, l.amount, l.volume_l, l.updated_at, l.first_seen_at, l.file_id,
+  l.line, l.file_seq, l.generation
+FROM serving_lines l
+LEFT JOIN serving_lines n
+  ON n.order_id = l.order_id AND n.product_id = l.product_id AND n.generation > l.generation
+WHERE n.order_id IS NULL";
 
 /// The history of statuses: every first observation and every change of status of an order
 /// line, in version order, among published files (as `duff_core::StatusHistory` records it).
 /// Athena: the view `order_status_history`.
+///
+/// It reads the history itself (`fact_order_line`, the objects of the files whose manifest
+/// says `published`), and orders versions by `serving_files.rank` (every folded file's
+/// place in the version order, computed by `duff_core::serving`) and line: the rule is not
+/// written again here. A file is in the history once its generation is committed, like in
+/// `order_line_current`.
 pub const STATUS_HISTORY_SQL: &str = "SELECT order_id, product_id, from_status, to_status, changed_at, file_id, line
 FROM (
   SELECT f.order_id, f.product_id,
-    LAG(f.status) OVER (PARTITION BY f.order_id, f.product_id
-      ORDER BY f.ingested_at, f.source, f.file_id, f.line) AS from_status,
+    LAG(f.status) OVER (PARTITION BY f.order_id, f.product_id ORDER BY s.rank, f.line) AS from_status,
     f.status AS to_status, f.ingested_at AS changed_at, f.file_id, f.line
   FROM fact_order_line f
   JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
+  JOIN serving_files s ON s.file_id = f.file_id
   WHERE m.outcome = 'published'
 ) h
 WHERE from_status IS NULL OR from_status <> to_status";
 
-const SALES_BY_PRODUCT_HEAD: &str = "SELECT g.product_id, d.product_description, g.orders, g.units, g.sales, g.volume_l
+const STATUS_ORDER: &str =
+    "CASE status WHEN 'created' THEN 1 WHEN 'delivered' THEN 2 WHEN 'broken' THEN 3 ELSE 4 END, status";
+const CHANNEL_ORDER: &str =
+    "CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel";
+
+const NO_CHANNEL: (Filter, &str) = (Filter::Channel, " AND channel IS NULL");
+const NO_STATUS: (Filter, &str) = (Filter::Status, " AND status IS NULL");
+
+// Products: their cells summed (a product's cells add up, distinct orders included).
+const SALES_BY_PRODUCT: Shape = Shape {
+    head: &["SELECT g.product_id, COALESCE(d.product_description, '') AS product_description, g.orders, g.units,
+  g.sales, g.volume_l
 FROM (
-  SELECT product_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
-    SUM(volume_l) AS volume_l, MAX(version) AS latest
-  FROM order_line_current
-  WHERE TRUE";
-const SALES_BY_PRODUCT_TAIL: &str = "
+  SELECT product_id, SUM(orders) AS orders, SUM(units) AS units, SUM(sales) AS sales, SUM(volume_l) AS volume_l
+  FROM serving_cells_product
+  WHERE TRUE"],
+    absent: &[],
+    tail: &["
   GROUP BY product_id
 ) g
-JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
-ORDER BY g.product_id";
+LEFT JOIN serving_dim_product_current d ON d.product_id = g.product_id
+ORDER BY g.product_id"],
+};
 
-const ORDER_STATUS_HEAD: &str =
-    "SELECT status, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales
+const ORDER_STATUS_LINES: Shape = Shape {
+    head: &["SELECT status, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales
 FROM order_line_current
-WHERE TRUE";
-const ORDER_STATUS_TAIL: &str = "
+WHERE TRUE"],
+    absent: &[],
+    tail: &[
+        "
 GROUP BY status
-ORDER BY CASE status WHEN 'created' THEN 1 WHEN 'delivered' THEN 2 WHEN 'broken' THEN 3 ELSE 4 END, status";
+ORDER BY ",
+        STATUS_ORDER,
+    ],
+};
+const ORDER_STATUS_PRODUCT_CELLS: Shape = Shape {
+    head: &["SELECT status, SUM(orders) AS orders, SUM(units) AS units, SUM(sales) AS sales
+FROM serving_cells_product
+WHERE TRUE"],
+    absent: &[],
+    tail: &[
+        "
+GROUP BY status
+ORDER BY ",
+        STATUS_ORDER,
+    ],
+};
+// One cell per status (of the channel, or of every channel).
+const ORDER_STATUS_TOTAL_CELLS: Shape = Shape {
+    head: &["SELECT status, orders, units, sales
+FROM serving_cells_total
+WHERE status IS NOT NULL"],
+    absent: &[NO_CHANNEL],
+    tail: &[
+        "
+ORDER BY ",
+        STATUS_ORDER,
+    ],
+};
 
-const ORDERS_BY_CLIENT_HEAD: &str = "SELECT g.client_id, d.client_name, g.orders, g.units, g.sales
+// One cell per client (of the channel and status, or of all of them).
+const ORDERS_BY_CLIENT: Shape = Shape {
+    head: &["SELECT c.client_id, COALESCE(d.client_name, '') AS client_name, c.orders, c.units, c.sales
 FROM (
-  SELECT client_id, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
-    MAX(version) AS latest
-  FROM order_line_current
-  WHERE TRUE";
-const ORDERS_BY_CLIENT_TAIL: &str = "
-  GROUP BY client_id
-) g
-JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
-ORDER BY g.client_id";
+  SELECT client_id, orders, units, sales
+  FROM serving_cells_client
+  WHERE TRUE"],
+    absent: &[NO_CHANNEL, NO_STATUS],
+    tail: &["
+) c
+LEFT JOIN serving_dim_client_current d ON d.client_id = c.client_id
+ORDER BY c.client_id"],
+};
 
-const SALES_BY_CHANNEL_HEAD: &str =
-    "SELECT channel, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
+const SALES_BY_CHANNEL_LINES: Shape = Shape {
+    head: &["SELECT channel, COUNT(DISTINCT order_id) AS orders, SUM(units) AS units, SUM(amount) AS sales,
   SUM(volume_l) AS volume_l
 FROM order_line_current
-WHERE TRUE";
-const SALES_BY_CHANNEL_TAIL: &str = "
+WHERE TRUE"],
+    absent: &[],
+    tail: &[
+        "
 GROUP BY channel
-ORDER BY CASE channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, channel";
+ORDER BY ",
+        CHANNEL_ORDER,
+    ],
+};
+const SALES_BY_CHANNEL_PRODUCT_CELLS: Shape = Shape {
+    head: &[
+        "SELECT channel, SUM(orders) AS orders, SUM(units) AS units, SUM(sales) AS sales, SUM(volume_l) AS volume_l
+FROM serving_cells_product
+WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[
+        "
+GROUP BY channel
+ORDER BY ",
+        CHANNEL_ORDER,
+    ],
+};
+// One cell per channel (of the status, or of every status).
+const SALES_BY_CHANNEL_TOTAL_CELLS: Shape = Shape {
+    head: &["SELECT channel, orders, units, sales, volume_l
+FROM serving_cells_total
+WHERE channel IS NOT NULL"],
+    absent: &[NO_STATUS],
+    tail: &[
+        "
+ORDER BY ",
+        CHANNEL_ORDER,
+    ],
+};
 
 // broken_rate = broken_lines / lines to 6 places, rounded half to even, in integers only:
 // q = n / d and r = n % d with n = broken_lines × 10^6 (BIGINT truncating division, the same
 // in both engines), plus one when 2r > d or (2r = d and q is odd); then an exact DECIMAL
 // product scales the millionths back.
-const BROKEN_RATE_BY_PRODUCT_HEAD: &str = "SELECT g.product_id, d.product_description, g.lines, g.broken_lines,
-  CAST((g.broken_lines * 1000000) / g.lines
+const BROKEN_RATE: &str = "CAST((g.broken_lines * 1000000) / g.lines
     + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
       OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
-      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
-FROM (
-  SELECT product_id, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines,
-    MAX(version) AS latest
-  FROM order_line_current
-  WHERE TRUE";
+      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate";
+const BROKEN_RATE_BY_PRODUCT_HEAD: &str =
+    "SELECT g.product_id, COALESCE(d.product_description, '') AS product_description, g.lines,
+  g.broken_lines, ";
 const BROKEN_RATE_BY_PRODUCT_TAIL: &str = "
   GROUP BY product_id
 ) g
-JOIN order_line_current d ON d.product_id = g.product_id AND d.version = g.latest
+LEFT JOIN serving_dim_product_current d ON d.product_id = g.product_id
 ORDER BY g.product_id";
-
-const BROKEN_RATE_BY_CHANNEL_HEAD: &str = "SELECT g.channel, g.lines, g.broken_lines,
-  CAST((g.broken_lines * 1000000) / g.lines
-    + CASE WHEN 2 * ((g.broken_lines * 1000000) % g.lines) > g.lines
-      OR (2 * ((g.broken_lines * 1000000) % g.lines) = g.lines AND ((g.broken_lines * 1000000) / g.lines) % 2 = 1)
-      THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.000001' AS DECIMAL(7, 6)) AS broken_rate
+const BROKEN_RATE_BY_PRODUCT_LINES: Shape = Shape {
+    head: &[
+        BROKEN_RATE_BY_PRODUCT_HEAD,
+        BROKEN_RATE,
+        "
 FROM (
-  SELECT channel, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines
+  SELECT product_id, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines
   FROM order_line_current
-  WHERE TRUE";
+  WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[BROKEN_RATE_BY_PRODUCT_TAIL],
+};
+const BROKEN_RATE_BY_PRODUCT_CELLS: Shape = Shape {
+    head: &[
+        BROKEN_RATE_BY_PRODUCT_HEAD,
+        BROKEN_RATE,
+        "
+FROM (
+  SELECT product_id, SUM(lines) AS lines, SUM(CASE WHEN status = 'broken' THEN lines ELSE 0 END) AS broken_lines
+  FROM serving_cells_product
+  WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[BROKEN_RATE_BY_PRODUCT_TAIL],
+};
+
 const BROKEN_RATE_BY_CHANNEL_TAIL: &str = "
   GROUP BY channel
 ) g
 ORDER BY CASE g.channel WHEN 'Retail' THEN 1 WHEN 'Online' THEN 2 WHEN 'B2B' THEN 3 ELSE 4 END, g.channel";
+const BROKEN_RATE_BY_CHANNEL_LINES: Shape = Shape {
+    head: &[
+        "SELECT g.channel, g.lines, g.broken_lines, ",
+        BROKEN_RATE,
+        "
+FROM (
+  SELECT channel, COUNT(*) AS lines, SUM(CASE WHEN status = 'broken' THEN 1 ELSE 0 END) AS broken_lines
+  FROM order_line_current
+  WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[BROKEN_RATE_BY_CHANNEL_TAIL],
+};
+const BROKEN_RATE_BY_CHANNEL_CELLS: Shape = Shape {
+    head: &[
+        "SELECT g.channel, g.lines, g.broken_lines, ",
+        BROKEN_RATE,
+        "
+FROM (
+  SELECT channel, SUM(lines) AS lines, SUM(CASE WHEN status = 'broken' THEN lines ELSE 0 END) AS broken_lines
+  FROM serving_cells_product
+  WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[BROKEN_RATE_BY_CHANNEL_TAIL],
+};
 
 // avg_order_value = sales / orders to the cent, rounded half to even, in integers only (as
-// broken_rate above, on the sales in cents).
-const CLIENT_VALUE_HEAD: &str = "SELECT g.client_id, d.client_name, g.orders, g.lines, g.units, g.sales,
+// BROKEN_RATE above, on the sales in cents). First and last seen are the client's (its
+// dimension row), whatever the filters.
+const CLIENT_VALUE_HEAD: &str =
+    "SELECT g.client_id, COALESCE(d.client_name, '') AS client_name, g.orders, g.lines, g.units, g.sales,
   CAST(g.sales_cents / g.orders
     + CASE WHEN 2 * (g.sales_cents % g.orders) > g.orders
       OR (2 * (g.sales_cents % g.orders) = g.orders AND (g.sales_cents / g.orders) % 2 = 1)
       THEN 1 ELSE 0 END AS DECIMAL(18, 0)) * CAST('0.01' AS DECIMAL(3, 2)) AS avg_order_value,
-  g.first_seen_at, g.last_seen_at
-FROM (
-  SELECT client_id, COUNT(DISTINCT order_id) AS orders, COUNT(*) AS lines, SUM(units) AS units,
-    SUM(amount) AS sales, CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents, MIN(first_seen_at) AS first_seen_at,
-    MAX(updated_at) AS last_seen_at, MAX(version) AS latest
-  FROM order_line_current
-  WHERE TRUE";
+  d.first_seen_at, d.last_seen_at
+FROM (";
 const CLIENT_VALUE_TAIL: &str = "
-  GROUP BY client_id
 ) g
-JOIN order_line_current d ON d.client_id = g.client_id AND d.version = g.latest
+LEFT JOIN serving_dim_client_current d ON d.client_id = g.client_id
 ORDER BY g.client_id";
+const CLIENT_VALUE_LINES: Shape = Shape {
+    head: &[
+        CLIENT_VALUE_HEAD,
+        "
+  SELECT client_id, COUNT(DISTINCT order_id) AS orders, COUNT(*) AS lines, SUM(units) AS units,
+    SUM(amount) AS sales, CAST(SUM(amount) * 100 AS BIGINT) AS sales_cents
+  FROM order_line_current
+  WHERE TRUE",
+    ],
+    absent: &[],
+    tail: &[
+        "
+  GROUP BY client_id",
+        CLIENT_VALUE_TAIL,
+    ],
+};
+const CLIENT_VALUE_CELLS: Shape = Shape {
+    head: &[
+        CLIENT_VALUE_HEAD,
+        "
+  SELECT client_id, orders, lines, units, sales, CAST(sales * 100 AS BIGINT) AS sales_cents
+  FROM serving_cells_client
+  WHERE TRUE",
+    ],
+    absent: &[NO_CHANNEL, NO_STATUS],
+    tail: &[CLIENT_VALUE_TAIL],
+};
 
+// The client's name from its dimension row, when it has current lines (its cell of every
+// channel and status exists exactly then).
 const CLIENT_ORDERS_NAME: &str = "WITH client AS (
-  SELECT client_name FROM (
-    SELECT client_name, ROW_NUMBER() OVER (ORDER BY version DESC) AS name_rank
-    FROM order_line_current
-    WHERE client_id = ";
+  SELECT d.client_name
+  FROM serving_dim_client_current d
+  JOIN serving_cells_client c ON c.client_id = d.client_id AND c.channel IS NULL AND c.status IS NULL
+  WHERE d.client_id = ";
 const CLIENT_ORDERS_PAGE: &str = "
-  ) n
-  WHERE name_rank = 1
 ),
 page AS (
   SELECT order_id, product_id, product_description, units, unit_price, amount, volume_l, channel, status FROM (

@@ -1,22 +1,14 @@
-//! The DataFusion engine: the catalog's SQL over the lake's Parquet, in process. See
-//! [`DataFusionEngine`].
+//! The DataFusion engine: the catalog's SQL over the serving state's Parquet, in process.
+//! See [`DataFusionEngine`].
 
 use crate::store::{OpenError, OpenLake};
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use crate::tables;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use duff_api::catalog::{CURRENT_STATE, CURRENT_STATE_SQL};
+use duff_api::catalog::CURRENT_STATE;
 use duff_api::{BoxFuture, Dialect, EngineError, LakeUri, Query, QueryEngine, Question, ResultSet, Value};
-use duff_core::{Manifest, Outcome};
-use futures::TryStreamExt;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,15 +17,16 @@ use tokio::sync::Mutex;
 /// Settings of the DataFusion engine.
 #[derive(Debug, Clone)]
 pub struct DataFusionConfig {
-    /// How long a listing of `manifests/` is trusted (0: list on every request).
+    /// How long the newest generation's number is trusted before it is read again (0: read
+    /// it on every request).
     pub refresh_interval: Duration,
-    /// The deadline of one request (current state + query); past it, [`EngineError::Timeout`].
+    /// The deadline of one request (a refresh included); past it, [`EngineError::Timeout`].
     pub query_timeout: Duration,
     /// Parallelism (DataFusion's `target_partitions`).
     pub target_partitions: usize,
-    /// Answers kept per materialised state (0: none). A state never changes, so an answer
-    /// stays right until the lake changes; the cache is dropped with its state, and
-    /// emptied when full.
+    /// Answers kept per generation (0: none). A generation never changes, so an answer
+    /// stays right until a newer one is committed; the cache goes with its generation, and
+    /// is emptied when full.
     pub result_cache_entries: usize,
 }
 
@@ -48,30 +41,34 @@ impl Default for DataFusionConfig {
     }
 }
 
-/// The catalog's queries run by DataFusion over a lake's Parquet, in process.
+/// The catalog's queries run by DataFusion over a lake's serving state, in process.
 ///
-/// # The current state and its cache
+/// # Tables and freshness
 ///
-/// Every report reads `order_line_current`. This engine materialises it in memory by running
-/// [`CURRENT_STATE_SQL`] (the body of the Athena view) over two tables:
-/// `fact_order_line` (a listing table over `fact_order_line/`, partition column
-/// `ingest_date`) and `manifests` (the lake's `manifests/*.json`, parsed).
+/// The engine reads the newest committed generation of the lake's serving state
+/// (`docs/serving.md`) with `duff_lake`'s own reader ([`duff_lake::Lake::serving_head`]
+/// over the lake's object store), and registers its objects under the Athena names of
+/// [`duff_api::catalog::SERVING_TABLES`]: `serving_lines` (every run's `by_key` file, read
+/// from Parquet as queries need it) and the aggregate tables (`serving_cells_*`,
+/// `serving_dim_*_current`, `serving_files`: a few megabytes, read into memory once per
+/// generation), then the view `order_line_current`
+/// ([`CURRENT_STATE_SQL`](duff_api::catalog::CURRENT_STATE_SQL)). It never reads the history
+/// of versions: an answer costs what the current data costs.
 ///
-/// The materialised state is keyed by the set of manifest objects: `(key, ETag, size,
-/// last modified)` of every `manifests/*.json`. The lake's manifests are listed again at
-/// most once every [`DataFusionConfig::refresh_interval`] (default 1 s); when the set
-/// differs, the state is rebuilt (new or changed manifests are fetched, known ones are
-/// reused). So a file whose manifest has landed is answered by the API at most
-/// `refresh_interval` plus one rebuild later, without a restart; one state (a few hundred
-/// bytes per order line) is held at a time. A rebuild runs in its own task: a request
-/// that times out while waiting does not cancel it, the next request gets its result.
+/// The newest generation's number is read again at most once every
+/// [`DataFusionConfig::refresh_interval`] (default 1 s: the head hint and one probe); when
+/// it changed, the newer generation's tables are registered in a new context (its
+/// aggregates read) and swapped in. So a file is answered at most `refresh_interval` plus
+/// one registration after its generation is committed, without a restart. A refresh runs in
+/// its own task: a request that times out while waiting does not cancel it.
 ///
-/// Answers are cached per state ([`DataFusionConfig::result_cache_entries`], default 256):
-/// the state is immutable, so a cached answer is exact until the lake changes, and the cache
-/// goes with its state.
+/// Answers are cached per generation ([`DataFusionConfig::result_cache_entries`], default
+/// 256): a generation is immutable, so a cached answer is exact until a newer one exists,
+/// and the cache goes with its generation.
 ///
-/// A manifest that cannot be parsed is skipped with a warning: its file counts as not
-/// committed. A lake that cannot be listed or read is an [`EngineError::Lake`].
+/// A lake without a generation (nothing published yet, or a missing folder) answers with
+/// empty tables. A lake that cannot be read, or a generation naming a missing object, is an
+/// [`EngineError::Lake`] (the API's 503: rebuild the serving state, `docs/serving.md`).
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     inner: Arc<Inner>,
@@ -84,46 +81,26 @@ struct Inner {
     cache: Mutex<Cache>,
 }
 
-/// One manifest as far as the current state needs it.
-#[derive(Debug, Clone)]
-struct ManifestRow {
-    file_id: String,
-    source: String,
-    ingested_at_micros: i64,
-    ingest_date: String,
-    outcome: Outcome,
-}
-
-/// A listed manifest object: what identifies its version.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct ObjectVersion {
-    location: String,
-    e_tag: Option<String>,
-    size: u64,
-    last_modified_micros: i64,
-}
-
 #[derive(Debug, Default)]
 struct Cache {
-    listed_at: Option<Instant>,
-    /// Parsed manifests by version (`None`: unparsable, skipped).
-    manifests: HashMap<ObjectVersion, Option<ManifestRow>>,
+    checked_at: Option<Instant>,
     snapshot: Option<Arc<Snapshot>>,
 }
 
 /// A query as the answer cache knows it: its SQL and its values.
 type AnswerKey = (String, Vec<Value>);
 
-/// A materialised current state, and the answers computed over it.
+/// A generation's tables, and the answers computed over them.
 struct Snapshot {
-    key: Vec<ObjectVersion>,
+    /// The generation (`None`: the lake has none yet).
+    generation: Option<u64>,
     ctx: SessionContext,
     answers: std::sync::Mutex<HashMap<AnswerKey, Arc<ResultSet>>>,
 }
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("manifests", &self.key.len()).finish_non_exhaustive()
+        f.debug_struct("Snapshot").field("generation", &self.generation).finish_non_exhaustive()
     }
 }
 
@@ -137,19 +114,27 @@ impl DataFusionEngine {
         Ok(DataFusionEngine { inner: Arc::new(Inner { lake, cfg, cache: Mutex::new(Cache::default()) }) })
     }
 
-    /// The number of order lines in the current state (refreshing it first).
+    /// The number of current order lines (rows of `order_line_current`), refreshing first.
     ///
     /// # Errors
     /// As [`DataFusionEngine::run`].
     pub async fn current_lines(&self) -> Result<usize, EngineError> {
         let snap = self.snapshot().await?;
         let df = snap.ctx.table(CURRENT_STATE).await.map_err(|e| EngineError::Internal(e.into()))?;
-        df.count().await.map_err(|e| EngineError::Internal(e.into()))
+        df.count().await.map_err(|e| EngineError::Lake(e.into()))
+    }
+
+    /// The generation the engine answers from, refreshing first (`None`: the lake has none).
+    ///
+    /// # Errors
+    /// As [`DataFusionEngine::run`].
+    pub async fn generation(&self) -> Result<Option<u64>, EngineError> {
+        Ok(self.snapshot().await?.generation)
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>, EngineError> {
         let inner = self.inner.clone();
-        // Its own task: a caller that gives up does not cancel a rebuild half-way.
+        // Its own task: a caller that gives up does not cancel a refresh half-way.
         tokio::spawn(async move { inner.refresh().await })
             .await
             .map_err(|e| EngineError::internal(format!("the refresh task failed: {e}")))?
@@ -185,7 +170,7 @@ impl DataFusionEngine {
             .collect();
         let failed = |e: datafusion::error::DataFusionError| EngineError::Failed(e.into());
         let df = snap.ctx.sql(&key.0).await.map_err(failed)?.with_param_values(params).map_err(failed)?;
-        let batches = df.collect().await.map_err(failed)?;
+        let batches = df.collect().await.map_err(tables::execution_error)?;
         let rs = to_result_set(&batches)?;
         let max = self.inner.cfg.result_cache_entries;
         if max > 0
@@ -210,173 +195,40 @@ impl QueryEngine for DataFusionEngine {
     }
 }
 
-fn lake_error(e: impl std::error::Error + Send + Sync + 'static) -> EngineError {
-    EngineError::Lake(Box::new(e))
-}
-
 impl Inner {
-    /// Lists the manifests (unless listed within `refresh_interval`) and rebuilds the state
-    /// when they changed.
+    /// Reads the newest generation's number (unless read within `refresh_interval`) and
+    /// registers its tables when it changed.
     async fn refresh(&self) -> Result<Arc<Snapshot>, EngineError> {
         let mut cache = self.cache.lock().await;
-        if let (Some(at), Some(snap)) = (cache.listed_at, &cache.snapshot)
+        if let (Some(at), Some(snap)) = (cache.checked_at, &cache.snapshot)
             && at.elapsed() < self.cfg.refresh_interval
         {
             return Ok(snap.clone());
         }
-        let listed_at = Instant::now();
-        let mut key = self.list_manifests().await?;
-        key.sort();
+        let checked_at = Instant::now();
+        let head = tables::serving_head(&self.lake).await?;
+        let generation = head.as_ref().map(|g| g.generation);
         if let Some(snap) = &cache.snapshot
-            && snap.key == key
+            && snap.generation == generation
         {
             let snap = snap.clone();
-            cache.listed_at = Some(listed_at);
+            cache.checked_at = Some(checked_at);
             return Ok(snap);
         }
         let started = Instant::now();
-        let mut manifests = HashMap::with_capacity(key.len());
-        for v in &key {
-            let row = match cache.manifests.remove(v) {
-                Some(row) => row,
-                None => self.read_manifest(v).await?,
-            };
-            manifests.insert(v.clone(), row);
-        }
-        let rows: Vec<&ManifestRow> = manifests.values().flatten().collect();
-        let ctx = self.build(&rows).await?;
+        let ctx = tables::session(&self.lake, self.cfg.target_partitions)?;
+        tables::register_serving(&ctx, &self.lake, head.as_ref()).await?;
         tracing::info!(
-            manifests = key.len(),
+            generation = generation.unwrap_or(0),
+            lines = head.as_ref().map_or(0, |g| g.lines),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "current state rebuilt"
+            "serving state registered"
         );
-        let snap = Arc::new(Snapshot { key, ctx, answers: std::sync::Mutex::new(HashMap::new()) });
-        cache.manifests = manifests;
+        let snap = Arc::new(Snapshot { generation, ctx, answers: std::sync::Mutex::new(HashMap::new()) });
         cache.snapshot = Some(snap.clone());
-        cache.listed_at = Some(listed_at);
+        cache.checked_at = Some(checked_at);
         Ok(snap)
     }
-
-    async fn list_manifests(&self) -> Result<Vec<ObjectVersion>, EngineError> {
-        let prefix = self.lake.root.clone().join(duff_core::lake::MANIFESTS);
-        let mut out = Vec::new();
-        let mut stream = self.lake.store.list(Some(&prefix));
-        loop {
-            match stream.try_next().await {
-                Ok(Some(meta)) => {
-                    if meta.location.extension() == Some("json") {
-                        out.push(ObjectVersion {
-                            location: meta.location.to_string(),
-                            e_tag: meta.e_tag,
-                            size: meta.size,
-                            last_modified_micros: meta.last_modified.timestamp_micros(),
-                        });
-                    }
-                }
-                Ok(None) => return Ok(out),
-                // A lake folder that does not exist yet is an empty lake.
-                Err(object_store::Error::NotFound { .. }) => return Ok(out),
-                Err(e) => return Err(lake_error(e)),
-            }
-        }
-    }
-
-    async fn read_manifest(&self, v: &ObjectVersion) -> Result<Option<ManifestRow>, EngineError> {
-        let path = StorePath::from(v.location.as_str());
-        let bytes = match self.lake.store.get(&path).await {
-            Ok(r) => r.bytes().await.map_err(lake_error)?,
-            // Removed since the listing: treat as absent.
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(lake_error(e)),
-        };
-        match Manifest::from_json(&bytes) {
-            Ok(m) => Ok(Some(ManifestRow {
-                file_id: m.file_id,
-                source: m.source,
-                ingested_at_micros: m.ingested_at_micros,
-                ingest_date: m.ingest_date,
-                outcome: m.outcome,
-            })),
-            Err(e) => {
-                tracing::warn!(manifest = %v.location, error = %e, "skipping a manifest that cannot be parsed");
-                Ok(None)
-            }
-        }
-    }
-
-    fn session(&self) -> Result<SessionContext, EngineError> {
-        let config = SessionConfig::new()
-            .with_target_partitions(self.cfg.target_partitions.max(1))
-            .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(config);
-        if let Some(base) = &self.lake.register {
-            let url = ObjectStoreUrl::parse(base).map_err(|e| EngineError::Internal(e.into()))?;
-            ctx.register_object_store(url.as_ref(), self.lake.store.clone());
-        }
-        Ok(ctx)
-    }
-
-    /// Materialises the current state of the files in `manifests` into a new context.
-    async fn build(&self, manifests: &[&ManifestRow]) -> Result<SessionContext, EngineError> {
-        let internal = |e: datafusion::error::DataFusionError| EngineError::Internal(e.into());
-        let build = self.session()?;
-        build.register_table("manifests", Arc::new(manifests_table(manifests)?)).map_err(internal)?;
-        let published = manifests.iter().any(|m| m.outcome == Outcome::Published);
-        if published {
-            let url = format!("{}{}/", self.lake.url, duff_core::Table::FactOrderLine.name());
-            let url = ListingTableUrl::parse(&url).map_err(internal)?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![("ingest_date".to_owned(), DataType::Utf8)]);
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(duff_core::tables::fact_order_line_schema());
-            let table = ListingTable::try_new(config).map_err(internal)?;
-            build.register_table("fact_order_line", Arc::new(table)).map_err(internal)?;
-        } else {
-            let mut fields: Vec<Field> =
-                duff_core::tables::fact_order_line_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.push(Field::new("ingest_date", DataType::Utf8, false));
-            let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]]).map_err(internal)?;
-            build.register_table("fact_order_line", Arc::new(empty)).map_err(internal)?;
-        }
-        let df = build.sql(CURRENT_STATE_SQL).await.map_err(internal)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(|e| EngineError::Lake(e.into()))?;
-        // Spread the batches over the partitions so that the reports scan in parallel.
-        let n = self.cfg.target_partitions.max(1);
-        let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-        for (i, b) in batches.into_iter().filter(|b| b.num_rows() > 0).enumerate() {
-            parts[i % n].push(b);
-        }
-        let table = MemTable::try_new(schema, parts).map_err(internal)?;
-        let ctx = self.session()?;
-        ctx.register_table(CURRENT_STATE, Arc::new(table)).map_err(internal)?;
-        Ok(ctx)
-    }
-}
-
-/// The `manifests` table: the columns of the Athena `manifests` table that the current
-/// state reads, plus lineage.
-fn manifests_table(manifests: &[&ManifestRow]) -> Result<MemTable, EngineError> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("file_id", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("ingested_at_micros", DataType::Int64, false),
-        Field::new("ingest_date", DataType::Utf8, false),
-        Field::new("outcome", DataType::Utf8, false),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(manifests.iter().map(|m| m.file_id.as_str()))),
-        Arc::new(StringArray::from_iter_values(manifests.iter().map(|m| m.source.as_str()))),
-        Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
-            manifests.iter().map(|m| m.ingested_at_micros),
-        )),
-        Arc::new(StringArray::from_iter_values(manifests.iter().map(|m| m.ingest_date.as_str()))),
-        Arc::new(StringArray::from_iter_values(manifests.iter().map(|m| m.outcome.as_str()))),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| EngineError::Internal(e.into()))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| EngineError::Internal(e.into()))
 }
 
 /// Arrow batches as text: integers in decimal digits, decimals exact at their scale

@@ -2,8 +2,8 @@
 //! with the `s3` feature (object_store's `aws`).
 
 use duff_api::{BoxError, LakeUri};
-use object_store::ObjectStore;
 use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
 /// A lake that cannot be opened.
@@ -83,6 +83,100 @@ fn open_s3(uri: &LakeUri, bucket: &str, prefix: &str) -> Result<OpenLake, OpenEr
 #[cfg(not(feature = "s3"))]
 fn open_s3(uri: &LakeUri, _bucket: &str, _prefix: &str) -> Result<OpenLake, OpenError> {
     Err(OpenError::S3NotBuilt(uri.to_string()))
+}
+
+/// The lake's objects as a read-only [`duff_lake::Store`], so that the serving state's
+/// records are read by `duff_lake`'s own reader ([`duff_lake::Lake::serving_head`]) rather
+/// than by a second implementation of its protocol. Its methods block on `handle`: call them
+/// from a blocking thread (`tokio::task::spawn_blocking`), never from a task.
+pub(crate) struct ReadOnlyStore {
+    lake: OpenLake,
+    handle: tokio::runtime::Handle,
+}
+
+impl ReadOnlyStore {
+    pub(crate) fn new(lake: OpenLake, handle: tokio::runtime::Handle) -> ReadOnlyStore {
+        ReadOnlyStore { lake, handle }
+    }
+
+    fn path(&self, key: &str) -> StorePath {
+        key.split('/').filter(|s| !s.is_empty()).fold(self.lake.root.clone(), |p, s| p.join(s))
+    }
+
+    fn failed(action: &'static str, key: &str, e: object_store::Error) -> duff_lake::Error {
+        duff_lake::Error::Store { action, key: key.to_owned(), source: Box::new(e), retryable: false }
+    }
+
+    fn refused(key: &str) -> duff_lake::Error {
+        let e = std::io::Error::new(std::io::ErrorKind::Unsupported, "duff-sql reads the lake, it never writes it");
+        duff_lake::Error::Store { action: "writing", key: key.to_owned(), source: Box::new(e), retryable: false }
+    }
+}
+
+impl duff_lake::Store for ReadOnlyStore {
+    fn get(&self, key: &str) -> duff_lake::Result<Option<Vec<u8>>> {
+        let path = self.path(key);
+        self.handle.block_on(async {
+            match self.lake.store.get(&path).await {
+                Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| Self::failed("reading", key, e)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(Self::failed("reading", key, e)),
+            }
+        })
+    }
+
+    fn list(&self, prefix: &str) -> duff_lake::Result<Vec<String>> {
+        use futures::TryStreamExt;
+        // object_store lists whole path segments: list the folder, keep the keys that start
+        // with the prefix.
+        let folder = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let path = self.path(folder);
+        let root = self.lake.root.as_ref().to_owned();
+        self.handle.block_on(async {
+            let mut keys = Vec::new();
+            let mut stream = self.lake.store.list(Some(&path));
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(meta)) => {
+                        let full = meta.location.as_ref();
+                        let key = if root.is_empty() {
+                            full
+                        } else {
+                            full.strip_prefix(root.as_str()).map_or(full, |k| k.trim_start_matches('/'))
+                        };
+                        if key.starts_with(prefix) {
+                            keys.push(key.to_owned());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(object_store::Error::NotFound { .. }) => break,
+                    Err(e) => return Err(Self::failed("listing", prefix, e)),
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    fn put_file(&self, key: &str, _path: &std::path::Path) -> duff_lake::Result<()> {
+        Err(Self::refused(key))
+    }
+
+    fn put_bytes(&self, key: &str, _bytes: &[u8]) -> duff_lake::Result<()> {
+        Err(Self::refused(key))
+    }
+
+    fn put_if_absent(&self, key: &str, _bytes: &[u8]) -> duff_lake::Result<bool> {
+        Err(Self::refused(key))
+    }
+
+    fn delete(&self, key: &str) -> duff_lake::Result<()> {
+        Err(Self::refused(key))
+    }
+
+    fn location(&self) -> String {
+        self.lake.url.trim_end_matches('/').to_owned()
+    }
 }
 
 #[cfg(test)]

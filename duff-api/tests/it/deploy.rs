@@ -7,9 +7,9 @@
 
 use crate::common::*;
 use arrow_schema::{DataType, SchemaRef};
-use duff_api::catalog::{CURRENT_STATE_SQL, STATUS_HISTORY_SQL};
-use duff_api::{Dialect, MartView, ROUTES, Report};
-use duff_core::reports::ReportFilter;
+use duff_api::catalog::views;
+use duff_api::{Dialect, ROUTES, Report};
+use duff_core::serving::tables as serving;
 use duff_testkit::repo;
 use std::collections::BTreeMap;
 
@@ -71,6 +71,15 @@ fn athena_tables_match_the_core_schemas() {
         ("dim_product", part(columns_of(&duff_core::tables::dim_product_schema()))),
         ("dim_channel", columns_of(&duff_core::tables::dim_channel_batch().unwrap().schema())),
         ("dim_status", columns_of(&duff_core::tables::dim_status_batch().unwrap().schema())),
+        // The serving state's tables (symlink tables over the newest generation's objects;
+        // duff-sql's tests check them against the Parquet the lake writes).
+        ("serving_lines", columns_of(&serving::lines_schema())),
+        ("serving_cells_product", columns_of(&serving::cells_product_schema())),
+        ("serving_cells_client", columns_of(&serving::cells_client_schema())),
+        ("serving_cells_total", columns_of(&serving::cells_total_schema())),
+        ("serving_dim_client_current", columns_of(&serving::dim_client_current_schema())),
+        ("serving_dim_product_current", columns_of(&serving::dim_product_current_schema())),
+        ("serving_files", columns_of(&serving::files_schema())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -111,36 +120,27 @@ fn athena_tables_match_the_core_schemas() {
     drop(dir);
 }
 
-/// The views, rendered from the catalog.
+/// The views, rendered from the catalog (`duff_api::catalog::views`).
 fn views_sql() -> String {
     let mut s = String::from(
         "-- duff-etl views for Athena, generated from duff-api's catalog (duff-api/src/catalog.rs):
 -- `DUFF_BLESS=1 cargo test -p duff-api --test it deploy` rewrites this file, and the tests
 -- fail when it differs from the SQL the API runs. Create the tables first (tables.sql).
 --
--- order_line_current is what the API's Athena engine queries; the report views are the
--- API's reports without filters, for analysts.
+-- order_line_current and the report views read the serving state's tables (serving_*, the
+-- newest generation's objects through their symlink manifests); order_status_history reads
+-- the history (fact_order_line, manifests). The report views are the API's reports without
+-- filters, for analysts.
 ",
     );
-    let mut view = |name: &str, comment: &str, sql: &str| {
-        s.push_str(&format!("\n-- {comment}\nCREATE OR REPLACE VIEW {name} AS\n{sql};\n"));
-    };
-    view("order_line_current", "The latest version of every order line among published files.", CURRENT_STATE_SQL);
-    view(
-        "order_status_history",
-        "Every first observation and change of status of every order line, in version order.",
-        STATUS_HISTORY_SQL,
-    );
-    for r in Report::ALL {
-        let q = r.query(&ReportFilter::default());
-        assert!(q.params().is_empty());
-        let name = r.name().replace('-', "_");
-        view(&name, &format!("GET /reports/{} without filters.", r.name()), &q.sql_text(Dialect::Athena));
-    }
-    for m in MartView::ALL {
-        let q = m.query();
-        assert!(q.params().is_empty());
-        view(m.name(), &format!("The mart {} (models.md), always current.", m.name()), &q.sql_text(Dialect::Athena));
+    for v in views() {
+        assert!(v.query.params().is_empty(), "{}", v.name);
+        s.push_str(&format!(
+            "\n-- {}\nCREATE OR REPLACE VIEW {} AS\n{};\n",
+            v.comment,
+            v.name,
+            v.query.sql_text(Dialect::Athena)
+        ));
     }
     s
 }

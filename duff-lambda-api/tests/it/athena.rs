@@ -255,6 +255,8 @@ async fn mart_routes_answer_over_athena_what_datafusion_answers() {
     for (i, f) in ["day1.csv", "day2.csv"].iter().enumerate() {
         let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 27, 8 + i as u32, 0, 0).unwrap();
         lake.ingest_path(&repo.join("examples/data").join(f), &duff_core::IngestConfig::default(), at).unwrap();
+        // DataFusion reads the serving state: update it, as the ETL does after each file.
+        lake.update_serving().unwrap();
     }
     let cfg = DataFusionConfig { refresh_interval: Duration::ZERO, ..DataFusionConfig::default() };
     let df = duff_api::router(

@@ -19,6 +19,8 @@ mod over_datafusion {
         for (i, f) in ["day1.csv", "day2.csv"].iter().enumerate() {
             let at = Utc.with_ymd_and_hms(2026, 11, 27, 9 + i as u32, 0, 0).unwrap();
             lake.ingest_path(&data.join(f), &IngestConfig::default(), at).unwrap();
+            // DataFusion reads the serving state: update it, as the ETL does after each file.
+            lake.update_serving().unwrap();
         }
         dir
     }

@@ -12,6 +12,8 @@ async fn new_files_are_visible_without_a_restart() {
     let before = r.json.clone();
     assert_error(&get(&app, "/clients/1005/orders").await, 404, "client_not_found");
     lake.ingest_path(&sample("orders.csv"), &IngestConfig::default(), at(12)).unwrap();
+    // The engine answers from the serving state: the file counts once a generation holds it.
+    lake.update_serving().unwrap();
     let r = get(&app, "/clients/1005/orders").await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_ne!(get(&app, "/reports/order-status").await.json, before);
@@ -32,6 +34,7 @@ async fn the_listing_is_trusted_for_the_refresh_interval_only() {
     let listed = std::time::Instant::now();
     assert_eq!(engine.current_lines().await.unwrap(), 5);
     lake.ingest_path(&sample("day1.csv"), &IngestConfig::default(), at(12)).unwrap();
+    lake.update_serving().unwrap();
     // Within the interval the cached state answers (checked only when this machine was quick
     // enough to ask within it); after it, the new file is in.
     let asked = listed.elapsed();
@@ -52,6 +55,7 @@ async fn unpublished_and_uncommitted_files_are_not_visible() {
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
     let m = lake.ingest_path(&sample("day2.csv"), &strict, at(12)).unwrap();
     assert!(matches!(m, duff_lake::IngestResult::Ingested(ref m) if m.outcome == duff_core::Outcome::Rejected));
+    lake.update_serving().unwrap();
     assert_eq!(engine.current_lines().await.unwrap(), 5);
     // Parquet without a manifest (a crash before the commit) is ignored; a broken manifest is skipped.
     let fact = std::fs::read_dir(dir.path().join("fact_order_line")).unwrap().next().unwrap().unwrap().path();

@@ -12,6 +12,7 @@ mod reference;
 #[path = "../../../duff-api/tests/it/routes.rs"]
 mod routes;
 
+mod athena;
 mod errors;
 mod freshness;
 mod history;

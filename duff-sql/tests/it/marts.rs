@@ -152,8 +152,9 @@ async fn client_value_follows_status_updates_and_names() {
             "sales": "9.00", "avg_order_value": "4.50", "first_seen_at": "2026-11-27T09:00:00Z",
             "last_seen_at": "2026-11-27T10:00:00Z"}]})
     );
+    // First and last sightings are the client's (its dimension row), whatever the filters.
     let r = get(&app, "/reports/client-value?status=created").await;
-    assert_eq!(r.json["rows"][0]["last_seen_at"], "2026-11-27T09:00:00Z", "{}", r.json);
+    assert_eq!(r.json["rows"][0]["last_seen_at"], "2026-11-27T10:00:00Z", "{}", r.json);
     assert_eq!(r.json["rows"][0]["sales"], "1.00", "{}", r.json);
     let r = get(&app, "/reports/broken-rate-by-product?channel=online").await;
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Every report's DataFusion answer equals duff-core's reference aggregates on the same lake.
 
 use crate::common::*;
-use duff_api::{Filter, Report};
+use duff_api::{Filter, Report, ServingEngine, ServingEngineConfig};
 use duff_core::reports::{self, ReportFilter};
 use duff_core::{Channel, CurrentState, Status};
 use serde_json::{Value, json};
@@ -22,62 +22,57 @@ pub fn instant(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).unwrap().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-fn keeps(f: &ReportFilter, k: &duff_core::LineKey, l: &duff_core::LineState) -> bool {
+fn keeps(f: &ReportFilter, l: &duff_core::Line) -> bool {
     f.channel.is_none_or(|c| c == l.channel)
         && f.status.is_none_or(|s| s == l.status)
         && f.client_id.is_none_or(|c| c == l.client_id)
-        && f.product_id.is_none_or(|p| p == k.product_id)
+        && f.product_id.is_none_or(|p| p == l.key.product_id)
 }
 
-/// The mart routes' answers computed here, from the current state alone.
+/// The mart routes' answers computed here, from the current lines alone; names, first and
+/// last sightings from the dimensions' current rows (whatever the filters).
 fn expected_mart(report: Report, state: &CurrentState, f: &ReportFilter) -> Vec<Value> {
     #[derive(Default)]
-    struct G<'a> {
+    struct G {
         lines: i128,
         broken: i128,
         orders: std::collections::BTreeSet<i64>,
         units: i128,
         cents: i128,
-        first: i64,
-        last: i64,
-        latest: Option<&'a duff_core::LineState>,
     }
-    let mut groups: BTreeMap<(i64, i64), G> = BTreeMap::new();
-    for (k, l) in state.iter().filter(|(k, l)| keeps(f, k, l)) {
+    let mut groups: BTreeMap<i64, G> = BTreeMap::new();
+    for l in state.iter().filter(|l| keeps(f, l)) {
         let key = match report {
-            Report::BrokenRateByProduct => (k.product_id, 0),
-            Report::BrokenRateByChannel => (Channel::ALL.iter().position(|c| *c == l.channel).unwrap() as i64, 0),
-            _ => (l.client_id, 0),
+            Report::BrokenRateByProduct => l.key.product_id,
+            Report::BrokenRateByChannel => Channel::ALL.iter().position(|c| *c == l.channel).unwrap() as i64,
+            _ => l.client_id,
         };
-        let g = groups.entry(key).or_insert_with(|| G { first: i64::MAX, last: i64::MIN, ..G::default() });
+        let g = groups.entry(key).or_default();
         g.lines += 1;
         g.broken += i128::from(l.status == Status::Broken);
-        g.orders.insert(k.order_id);
+        g.orders.insert(l.key.order_id);
         g.units += i128::from(l.units);
         g.cents += i128::from(l.amount);
-        g.first = g.first.min(l.first_seen_micros);
-        g.last = g.last.max(state.file_of(l).ingested_at_micros);
-        if g.latest.is_none_or(|o| state.cmp_versions(l, o) == std::cmp::Ordering::Greater) {
-            g.latest = Some(l);
-        }
     }
+    let dims = state.dims();
     groups
         .into_iter()
-        .map(|((id, _), g)| {
+        .map(|(id, g)| {
             let rate = scaled(half_even(g.broken * 1_000_000, g.lines), 6);
-            let latest = g.latest.unwrap();
             match report {
                 Report::BrokenRateByProduct => json!({"product_id": id,
-                    "product_description": state.product_description(latest), "lines": g.lines as i64,
+                    "product_description": dims.product_description(id), "lines": g.lines as i64,
                     "broken_lines": g.broken as i64, "broken_rate": rate}),
                 Report::BrokenRateByChannel => json!({"channel": Channel::ALL[id as usize].as_str(),
                     "lines": g.lines as i64, "broken_lines": g.broken as i64, "broken_rate": rate}),
                 _ => {
                     let orders = g.orders.len() as i128;
-                    json!({"client_id": id, "client_name": state.client_name(latest), "orders": orders as i64,
+                    let client = &dims.clients[&id];
+                    json!({"client_id": id, "client_name": dims.client_name(id), "orders": orders as i64,
                         "lines": g.lines as i64, "units": g.units as i64, "sales": scaled(g.cents, 2),
                         "avg_order_value": scaled(half_even(g.cents, orders), 2),
-                        "first_seen_at": instant(g.first), "last_seen_at": instant(g.last)})
+                        "first_seen_at": instant(client.first_seen_micros),
+                        "last_seen_at": instant(client.last_seen_micros)})
                 }
             }
         })
@@ -118,6 +113,18 @@ fn expected(report: Report, state: &CurrentState, f: &ReportFilter) -> Value {
         }
     };
     json!({ "rows": rows })
+}
+
+/// The router over the API's serving engine on the lake in `root` (reading its newest
+/// generation on every request).
+fn serving_app(root: &std::path::Path) -> axum::Router {
+    let cfg = ServingEngineConfig {
+        refresh_interval: std::time::Duration::ZERO,
+        refresh_in_background: false,
+        ..ServingEngineConfig::default()
+    };
+    let engine = ServingEngine::new(duff_lake::LocalLake::open(root).unwrap(), cfg);
+    duff_api::router(std::sync::Arc::new(engine), duff_api::TokenKey::new("test secret"))
 }
 
 /// Every combination of the report's filters over a few values (unknown ids included).
@@ -162,12 +169,14 @@ async fn check_lake(files: &[&str]) {
     let (dir, lake) = lake_with(files);
     let (state, _) = lake.load_state().unwrap();
     let app = app(dir.path());
+    let serving = serving_app(dir.path());
     for report in Report::ALL {
         for (q, f) in filters(report) {
             let uri = format!("/reports/{}?{q}", report.name());
             let r = get(&app, &uri).await;
             assert_eq!(r.status, 200, "{uri}: {}", r.json);
             assert_eq!(r.json, expected(report, &state, &f), "{uri}");
+            assert_eq!(r.json, get(&serving, &uri).await.json, "{uri}: DataFusion and the serving engine");
         }
     }
 }
@@ -218,9 +227,12 @@ async fn equal_instants_are_broken_like_the_core() {
     assert_eq!(instants, [at(9).timestamp_micros(); 3], "the three files share their instant");
     let (state, _) = duff_lake::LocalLake::open(dir.path()).unwrap().load_state().unwrap();
     let app = app(dir.path());
+    let serving = serving_app(dir.path());
     for report in Report::ALL {
-        let r = get(&app, &format!("/reports/{}", report.name())).await;
-        assert_eq!(r.json, expected(report, &state, &ReportFilter::default()), "{}", report.name());
+        let uri = format!("/reports/{}", report.name());
+        let r = get(&app, &uri).await;
+        assert_eq!(r.json, expected(report, &state, &ReportFilter::default()), "{uri}");
+        assert_eq!(r.json, get(&serving, &uri).await.json, "{uri}: DataFusion and the serving engine");
     }
     let r = get(&app, "/reports/order-status").await;
     assert_eq!(r.json["rows"][0]["status"], "delivered", "{}", r.json);
