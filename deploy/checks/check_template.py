@@ -627,7 +627,7 @@ def check_models_schedule(errors, notes, t):
     target = sched["Properties"]["Target"]
     if target.get("Arn") != {"Fn::GetAtt": ["EtlFunction", "Arn"]}:
         errors.append(f"{name} does not target EtlFunction")
-    m = re.search(r'pub const REFRESH_MODELS: &str = "([a-z_]+)";', read("duff-lambda-etl/src/handler.rs"))
+    m = re.search(r'Action::RefreshModels => "([a-z_]+)",', read("duff-lambda-etl/src/event.rs"))
     action = json.loads(target.get("Input", "{}")).get("action")
     if not m or action != m.group(1):
         errors.append(f"{name} sends action {action!r}, duff-lambda-etl handles {m.group(1) if m else None!r}")
