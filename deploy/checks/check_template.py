@@ -207,6 +207,13 @@ def task_input_fields() -> set[str]:
     return set(re.findall(r"^\s*([a-z_]+):", body, re.M))
 
 
+def etl_actions() -> set[str]:
+    """The maintenance actions duff-lambda-etl/src/event.rs decodes (`Action::name`)."""
+    text = read("duff-lambda-etl/src/event.rs")
+    body = re.search(r"pub const fn name\(self\) -> &'static str \{(.*?)\n    \}", text, re.S).group(1)
+    return set(re.findall(r'Action::[A-Za-z]+ => "([a-z_]+)"', body))
+
+
 def record_outcomes() -> set[str]:
     text = read("duff-lambda-etl/src/handler.rs")
     body = re.search(r"pub enum RecordOutcome \{(.*?)\n\}", text, re.S).group(1)
@@ -268,11 +275,13 @@ def flatten_strings(v) -> list[str]:
 # Checks
 # ------------------------------------------------------------------------------------------
 
-EXPECTED_FUNCTIONS = {"EtlFunction": "duff-lambda-etl", "ApiFunction": "duff-lambda-api"}
+EXPECTED_FUNCTIONS = {"EtlFunction": "duff-lambda-etl", "ServingFunction": "duff-lambda-etl",
+                      "ApiFunction": "duff-lambda-api"}
 
 # CONTRACT section 5: what each function must be given.
 REQUIRED_ENV = {
     "EtlFunction": {"DUFF_LAKE_URI", "DUFF_REJECT_THRESHOLD"},
+    "ServingFunction": {"DUFF_LAKE_URI"},
     "ApiFunction": {"DUFF_LAKE_URI", "DUFF_QUERY_ENGINE", "DUFF_ATHENA_DATABASE", "DUFF_ATHENA_WORKGROUP"},
 }
 
@@ -308,7 +317,7 @@ def check_functions(errors, notes, t):
 
 @check("environment variables match what the code reads (CONTRACT section 5)")
 def check_env(errors, notes, t):
-    crate = {"EtlFunction": "duff-lambda-etl", "ApiFunction": "duff-lambda-api"}
+    crate = {"EtlFunction": "duff-lambda-etl", "ServingFunction": "duff-lambda-etl", "ApiFunction": "duff-lambda-api"}
     for name, crate_dir in crate.items():
         env = function_props(t, name).get("Environment", {}).get("Variables", {})
         known = env_vars_read(crate_dir)
@@ -509,22 +518,33 @@ def check_state_machine(errors, notes, t):
         errors.append(f"substitutions never used: {sorted(given - used)}")
     fields = task_input_fields()
     outcomes = record_outcomes()
+    actions = etl_actions()
     compared: set[str] = set()
     retried: set[str] = set()
+    serving_steps: list[str] = []
 
     def walk(node):
         if isinstance(node, dict):
             if node.get("Resource") == "arn:aws:states:::lambda:invoke":
                 payload = node["Parameters"].get("Payload")
-                if isinstance(payload, dict):
-                    keys = {k[:-2] if k.endswith(".$") else k for k in payload}
-                    if keys - fields:
-                        errors.append(f"Lambda payload keys {sorted(keys - fields)} are not TaskInput fields {sorted(fields)}")
-                    for need in ("bucket", "key"):
-                        if need not in keys:
-                            errors.append(f"Lambda payload lacks {need!r}")
-                if node["Parameters"].get("FunctionName") != "${EtlFunctionArn}":
-                    errors.append("a Lambda task does not invoke ${EtlFunctionArn}")
+                if isinstance(payload, dict) and "action" in payload:
+                    # A maintenance action: the serving step, on the single writer.
+                    if set(payload) != {"action"} or payload["action"] not in actions:
+                        errors.append(f"Lambda payload {payload} is not one of the actions {sorted(actions)} "
+                                      "duff-lambda-etl/src/event.rs decodes")
+                    if node["Parameters"].get("FunctionName") != "${ServingFunctionArn}":
+                        errors.append(f"the {payload.get('action')} task does not invoke ${{ServingFunctionArn}}")
+                    serving_steps.append(payload["action"])
+                else:
+                    if isinstance(payload, dict):
+                        keys = {k[:-2] if k.endswith(".$") else k for k in payload}
+                        if keys - fields:
+                            errors.append(f"Lambda payload keys {sorted(keys - fields)} are not TaskInput fields {sorted(fields)}")
+                        for need in ("bucket", "key"):
+                            if need not in keys:
+                                errors.append(f"Lambda payload lacks {need!r}")
+                    if node["Parameters"].get("FunctionName") != "${EtlFunctionArn}":
+                        errors.append("an ingest Lambda task does not invoke ${EtlFunctionArn}")
                 for r in node.get("Retry", []):
                     retried.update(r["ErrorEquals"])
             if "StringEquals" in node and "outcome" in str(node.get("Variable", "")):
@@ -546,7 +566,19 @@ def check_state_machine(errors, notes, t):
             errors.append(f"retried error type {e} is not produced by duff-lambda-etl/src/error.rs")
     if sm.get("Logging", {}).get("Level") not in ("ALL", "ERROR"):
         errors.append("state machine logging is off")
-    notes.append(f"{path.relative_to(ROOT)}: task input {sorted(fields)}; outcomes {sorted(compared)} + error")
+    if serving_steps != ["update_serving"]:
+        errors.append(f"expected one serving step (update_serving), found {serving_steps}")
+    subs = sm.get("DefinitionSubstitutions", {})
+    if subs.get("ServingFunctionArn") != {"Fn::GetAtt": ["ServingFunction", "Arn"]}:
+        errors.append("ServingFunctionArn is not ServingFunction's ARN")
+    serving = function_props(t, "ServingFunction")
+    if serving.get("ReservedConcurrentExecutions") != 1:
+        errors.append("ServingFunction must have a reserved concurrency of 1 (the single writer)")
+    binary = t["Resources"]["ServingFunction"].get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+    if binary != "duff-lambda-etl":
+        errors.append(f"ServingFunction runs {binary!r}, not the ETL binary that handles update_serving")
+    notes.append(f"{path.relative_to(ROOT)}: task input {sorted(fields)}; outcomes {sorted(compared)} + error; "
+                 f"serving step {serving_steps} on ServingFunction (reserved concurrency 1)")
 
 
 FANOUT_PREFIX = "_fanout/"
@@ -645,28 +677,32 @@ def check_rule(errors, notes, t):
         errors.append("the raw bucket is not versioned")
 
 
-@check("model rebuild: a schedule invokes the ETL function with the action the code handles")
+@check("schedules: the model rebuild and the serving catch-up invoke their function with an action the code handles")
 def check_models_schedule(errors, notes, t):
     scheds = resources(t, "AWS::Scheduler::Schedule")
-    if len(scheds) != 1:
-        errors.append(f"{len(scheds)} schedules, expected 1 (the model rebuild)")
+    want = {"RefreshModelsSchedule": ("EtlFunction", "refresh_models"),
+            "ServingCatchUpSchedule": ("ServingFunction", "update_serving")}
+    if set(scheds) != set(want):
+        errors.append(f"schedules {sorted(scheds)}, expected {sorted(want)}")
         return
-    name, sched = next(iter(scheds.items()))
-    target = sched["Properties"]["Target"]
-    if target.get("Arn") != {"Fn::GetAtt": ["EtlFunction", "Arn"]}:
-        errors.append(f"{name} does not target EtlFunction")
-    m = re.search(r'pub const REFRESH_MODELS: &str = "([a-z_]+)";', read("duff-lambda-etl/src/handler.rs"))
-    action = json.loads(target.get("Input", "{}")).get("action")
-    if not m or action != m.group(1):
-        errors.append(f"{name} sends action {action!r}, duff-lambda-etl handles {m.group(1) if m else None!r}")
-    role = target.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
-    stmts = policy_statements(t["Resources"][role]) if role in t["Resources"] else []
-    invoke = [s for s in stmts if "lambda:InvokeFunction" in as_list(s["Action"])]
-    if [s["Resource"] for s in invoke] != [{"Fn::GetAtt": ["EtlFunction", "Arn"]}]:
-        errors.append(f"{name}'s role may invoke {[s['Resource'] for s in invoke]}, expected EtlFunction only")
-    if "DeadLetterConfig" not in target:
-        errors.append(f"{name} has no dead-letter queue")
-    notes.append(f"{name}: {action} on {sched['Properties']['ScheduleExpression']}")
+    actions = etl_actions()
+    for name, (function, expected) in want.items():
+        sched = scheds[name]
+        target = sched["Properties"]["Target"]
+        if target.get("Arn") != {"Fn::GetAtt": [function, "Arn"]}:
+            errors.append(f"{name} does not target {function}")
+        action = json.loads(target.get("Input", "{}")).get("action")
+        if action != expected or action not in actions:
+            errors.append(f"{name} sends action {action!r}, expected {expected!r} among {sorted(actions)} "
+                          "(duff-lambda-etl/src/event.rs)")
+        role = target.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
+        stmts = policy_statements(t["Resources"][role]) if role in t["Resources"] else []
+        invoke = [s for s in stmts if "lambda:InvokeFunction" in as_list(s["Action"])]
+        if [s["Resource"] for s in invoke] != [{"Fn::GetAtt": [function, "Arn"]}]:
+            errors.append(f"{name}'s role may invoke {[s['Resource'] for s in invoke]}, expected {function} only")
+        if "DeadLetterConfig" not in target:
+            errors.append(f"{name} has no dead-letter queue")
+        notes.append(f"{name}: {action} on {sched['Properties']['ScheduleExpression']}")
 
 
 @check("buckets: encrypted, private, TLS-only, abort incomplete multipart uploads")

@@ -26,6 +26,12 @@ Two layers:
    - MergeRanges passes the object fields plus range {merge: true, file_id, ingested_at_micros,
      parts from $.etl.response.plan}, keeps $.Payload in $.etl and goes where the whole-file
      task goes.
+   When a definition has a serving step (a Lambda task whose payload is
+   {"action": "update_serving"}), it is the one docs/deploy.md describes: exactly one, reached
+   only from a rule that tests outcome == "published", retrying
+   Lambda.TooManyRequestsException (the single writer's throttle) in a retrier of its own,
+   first, with at least 10 attempts; its Next and its States.ALL Catch both end at the state
+   that records the outcome (a failed update never fails an ingest that published).
 3. The ASL schema, by cfn-lint (rule E3601): with --cfn-lint, each definition is wrapped in
    a throw-away AWS::StepFunctions::StateMachine template (substitutions given dummy values)
    and linted; any error fails.
@@ -218,13 +224,77 @@ def check_lambda_tasks(scope: dict, path: str, errors: list[str], in_map: str | 
                 check_lambda_tasks(branch, f"{where}.Branches[{i}]", errors, in_map=in_map)
 
 
+def _reaches(states: dict, start: str, goal: str) -> bool:
+    """Whether `goal` is on every path from `start` through Next/Catch before a terminal state."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        n = todo.pop()
+        if n == goal or n in seen:
+            continue
+        seen.add(n)
+        st = states.get(n, {})
+        nexts = [st.get("Next")] + [c.get("Next") for c in st.get("Catch", [])]
+        nexts = [x for x in nexts if x]
+        if not nexts:
+            return False
+        todo.extend(nexts)
+    return True
+
+
+def check_serving(definition: dict, name: str, errors: list[str]) -> str | None:
+    """The serving step's shape (top level). Returns a summary, or None without one."""
+    states = definition.get("States") or {}
+    steps = [n for n, st in states.items() if _is_lambda(st) and _payload(st) == {"action": "update_serving"}]
+    if not steps:
+        return None
+    err = lambda msg: errors.append(f"{name}: serving step: {msg}")
+    if len(steps) != 1:
+        err(f"expected exactly one, found {steps}")
+        return None
+    step_n = steps[0]
+    step = states[step_n]
+    sources = []
+    for n, st in states.items():
+        if st.get("Next") == step_n or any(c.get("Next") == step_n for c in st.get("Catch", [])):
+            sources.append(f"{n} (Next/Catch)")
+        if st.get("Default") == step_n:
+            sources.append(f"{n} (Default)")
+        for r in st.get("Choices", []):
+            if r.get("Next") == step_n:
+                if r.get("Variable", "").endswith(".outcome") and r.get("StringEquals") == "published" \
+                        and set(r) == {"Variable", "StringEquals", "Next"}:
+                    continue
+                sources.append(f"{n} (a rule other than outcome == published)")
+    if sources:
+        err(f"{step_n} is reached from {sources}; only a rule outcome == \"published\" may lead there")
+    retries = step.get("Retry", [])
+    first = retries[0] if retries else {}
+    if first.get("ErrorEquals") != ["Lambda.TooManyRequestsException"] or first.get("MaxAttempts", 3) < 10:
+        err(f"{step_n}: the first retrier must be Lambda.TooManyRequestsException alone with MaxAttempts >= 10 "
+            "(the single writer is busy)")
+    record = None
+    for n, st in states.items():
+        if st.get("Resource") == "arn:aws:states:::dynamodb:putItem" and \
+                "serving" in ((st.get("Parameters") or {}).get("Item") or {}):
+            record = n
+    if record is None:
+        err("no putItem records the serving step's report ($.serving)")
+        return None
+    for what, start in [("Next", step.get("Next"))] + [("Catch", c.get("Next")) for c in step.get("Catch", [])]:
+        if not start or not _reaches(states, start, record):
+            err(f"{step_n}: its {what} does not lead to {record} (a failed update must not fail the ingest)")
+    return f"serving {step_n} -> {record}"
+
+
 def check_fanout(definition: dict, name: str, errors: list[str]) -> str | None:
     """The byte-range fan-out's shape (top level). Returns a summary, or None without a fan-out."""
     states = definition.get("States") or {}
     lambdas = {n: st for n, st in states.items() if _is_lambda(st)}
     plans = [n for n, st in lambdas.items() if _range(st).get("plan") is True]
     merges = [n for n, st in lambdas.items() if _range(st).get("merge") is True]
-    wholes = [n for n, st in lambdas.items() if isinstance(_payload(st), dict) and "range" not in _payload(st)]
+    wholes = [n for n, st in lambdas.items()
+              if isinstance(_payload(st), dict) and "range" not in _payload(st) and "action" not in _payload(st)]
     maps = [n for n, st in states.items() if st.get("Type") == "Map"
             and any(_is_lambda(s) for s in (_inner_scope(st).get("States") or {}).values())]
     if not (plans or merges or maps):
@@ -327,6 +397,7 @@ def validate_file(path: Path) -> tuple[dict | None, list[str]]:
     check_scope(definition, path.name, errors)
     check_lambda_tasks(definition, path.name, errors)
     check_fanout(definition, path.name, errors)
+    check_serving(definition, path.name, errors)
     return definition, errors
 
 
@@ -380,7 +451,8 @@ def main() -> int:
         else:
             schema = " + cfn-lint schema" if args.cfn_lint else ""
             fanout = check_fanout(definition, f.name, []) if definition else None
-            shape = f"; {fanout}" if fanout else ""
+            serving = check_serving(definition, f.name, []) if definition else None
+            shape = "".join(f"; {x}" for x in (fanout, serving) if x)
             print(f"ok   {f.name}: {n_states} top-level states, graph, Lambda retries/catches{schema} valid{shape}")
     return 1 if failed else 0
 

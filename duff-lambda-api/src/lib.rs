@@ -3,10 +3,14 @@
 //!
 //! - [`Config`]: the environment, read once at cold start; a missing or
 //!   invalid variable stops the function with a message naming it.
-//! - [`AthenaEngine`]: the catalog's queries run by Athena (the default engine); with
-//!   `DUFF_QUERY_ENGINE=datafusion`, `duff_sql::DataFusionEngine` reads the lake in S3
-//!   directly (cargo feature `datafusion`, on by default; a build without it refuses that
-//!   setting at cold start).
+//! - The default engine is [`duff_api::ServingEngine`]: every route answered from the lake's
+//!   serving state (docs/serving.md), read from S3 through `duff_lake::S3Store` (the same
+//!   engine `serve` runs over a folder). [`Clients`] builds the S3 client once at cold start
+//!   and [`app`] loads the newest generation before the first request.
+//! - With `DUFF_QUERY_ENGINE=athena`, [`AthenaEngine`] runs the catalog's queries in Athena;
+//!   with `DUFF_QUERY_ENGINE=datafusion`, `duff_sql::DataFusionEngine` reads the lake's
+//!   history directly (cargo feature `datafusion`, on by default; a build without it refuses
+//!   that setting at cold start). Neither is on the default path.
 //! - [`handle`]: one API Gateway request through [`duff_api::router`]: the stage is
 //!   dropped from the path (`/prod/health` is `/health`) and the Lambda invocation's id is
 //!   the request id of the answer.
@@ -21,10 +25,13 @@ pub use config::{Config, ConfigError, EngineChoice};
 use axum::Router;
 use axum::body::Body as AxumBody;
 use duff_api::RequestId;
+use duff_api::{ServingEngine, ServingEngineConfig};
+use duff_lake::{DirStore, Lake, LakeLocation, S3Store, Store};
 use http_body_util::BodyExt;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::convert::Infallible;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 /// The path of the request without the API Gateway stage: API Gateway gives the resource
@@ -111,33 +118,103 @@ pub async fn handle(app: Router, req: Request) -> Result<Response<Body>, Infalli
 const INTERNAL_ERROR: &[u8] =
     br#"{"error":{"code":"internal","message":"the response could not be produced","request_id":""}}"#;
 
-/// The router for `config`: builds the engine it names. `athena` is the Athena client (built
-/// once at cold start, used when the engine is Athena).
+/// An error of the cold start (an engine that cannot be built), for the runtime to report.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The SDK clients the configured engine needs, built once at cold start and shared by every
+/// request (each holds its connection pool).
+#[derive(Debug, Clone, Default)]
+pub struct Clients {
+    /// Athena, for `DUFF_QUERY_ENGINE=athena`.
+    pub athena: Option<aws_sdk_athena::Client>,
+    /// S3, for the serving engine over an `s3://` lake.
+    pub s3: Option<aws_sdk_s3::Client>,
+}
+
+impl Clients {
+    /// The clients `config`'s engine needs, from the standard AWS sources (region,
+    /// credentials) and `sdk`; the S3 client addresses `config.s3_endpoint` path-style when
+    /// one is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`]`("AWS_REGION")` when an AWS client is needed and no region is
+    /// configured.
+    pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Clients, ConfigError> {
+        let needs_s3 = matches!(config.engine, EngineChoice::Serving { .. }) && config.lake.dir().is_none();
+        let needs_athena = matches!(config.engine, EngineChoice::Athena { .. });
+        if (needs_s3 || needs_athena) && sdk.region().is_none() {
+            return Err(ConfigError::Missing("AWS_REGION"));
+        }
+        let s3 = needs_s3.then(|| {
+            let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+            if let Some(url) = &config.s3_endpoint {
+                builder = builder.endpoint_url(url).force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(builder.build())
+        });
+        Ok(Clients { athena: needs_athena.then(|| aws_sdk_athena::Client::new(sdk)), s3 })
+    }
+}
+
+/// The lake's store for the serving engine: S3 through `clients.s3`, or a folder. Must be
+/// called inside a Tokio runtime (the S3 store runs its requests on it).
 ///
 /// # Errors
-/// When the DataFusion engine cannot open the lake, or was not built (feature `datafusion`).
-pub fn app(
-    config: &Config,
-    athena: Option<aws_sdk_athena::Client>,
-) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
-    let engine: std::sync::Arc<dyn duff_api::QueryEngine> = match (&config.engine, athena) {
-        (EngineChoice::Athena { database, workgroup }, Some(client)) => {
+/// An S3 lake without an S3 client or outside a runtime; a folder that cannot be opened.
+pub fn lake_store(config: &Config, clients: &Clients) -> Result<Arc<dyn Store>, BoxError> {
+    match &config.lake {
+        LakeLocation::S3 { bucket, prefix } => {
+            let client = clients.s3.clone().ok_or("the serving engine over S3 needs an S3 client")?;
+            let handle = tokio::runtime::Handle::try_current()?;
+            Ok(Arc::new(S3Store::new(client, bucket, prefix, handle)))
+        }
+        LakeLocation::Dir(dir) => Ok(Arc::new(DirStore::open(dir)?)),
+    }
+}
+
+/// The router answering from the serving state in `store`, refreshed every `refresh`. The
+/// newest generation is loaded before it returns, so that the first request does not wait
+/// for it; a lake that cannot be read now is logged and loaded again by the first request
+/// (which answers 503 `lake_unavailable` if it still cannot be).
+pub async fn serving_app(config: &Config, store: Arc<dyn Store>, refresh: std::time::Duration) -> Router {
+    // The engine only reads: nothing is ever staged.
+    let lake = Lake::new(store, std::env::temp_dir().join("duff-api-staging"));
+    let cfg = ServingEngineConfig { refresh_interval: refresh, ..ServingEngineConfig::default() };
+    let engine = ServingEngine::new(lake, cfg);
+    match engine.refresh().await {
+        Ok((generation, lines)) => tracing::info!(generation, lines, "serving state loaded at cold start"),
+        Err(e) => tracing::warn!(error = %e, "the serving state could not be loaded at cold start"),
+    }
+    duff_api::router(Arc::new(engine), config.tokens.clone())
+}
+
+/// The router for `config`: builds the engine it names with the clients built at cold start.
+///
+/// # Errors
+/// When the engine cannot be built: a missing client, a lake that cannot be opened, or
+/// DataFusion in a build without it (feature `datafusion`).
+pub async fn app(config: &Config, clients: &Clients) -> Result<Router, BoxError> {
+    let engine: Arc<dyn duff_api::QueryEngine> = match &config.engine {
+        EngineChoice::Serving { refresh } => {
+            return Ok(serving_app(config, lake_store(config, clients)?, *refresh).await);
+        }
+        EngineChoice::Athena { database, workgroup } => {
+            let client = clients.athena.clone().ok_or("the Athena engine needs an Athena client")?;
             let mut cfg = AthenaConfig::new(database, workgroup);
             cfg.deadline = config.query_timeout;
-            std::sync::Arc::new(AthenaEngine::new(client, cfg))
+            Arc::new(AthenaEngine::new(client, cfg))
         }
-        (EngineChoice::Athena { .. }, None) => return Err("the Athena engine needs an Athena client".into()),
         #[cfg(feature = "datafusion")]
-        (EngineChoice::DataFusion { refresh }, _) => {
+        EngineChoice::DataFusion { refresh } => {
             let cfg = duff_sql::DataFusionConfig {
                 refresh_interval: *refresh,
                 query_timeout: config.query_timeout,
                 ..duff_sql::DataFusionConfig::default()
             };
-            std::sync::Arc::new(duff_sql::DataFusionEngine::new(&config.lake_uri(), cfg)?)
+            Arc::new(duff_sql::DataFusionEngine::new(&config.lake_uri(), cfg)?)
         }
         #[cfg(not(feature = "datafusion"))]
-        (EngineChoice::DataFusion { .. }, _) => {
+        EngineChoice::DataFusion { .. } => {
             return Err(
                 "DUFF_QUERY_ENGINE=datafusion: this build has no DataFusion engine (cargo feature `datafusion`)".into(),
             );

@@ -1,7 +1,7 @@
 //! The API Lambda: configuration and SDK clients once at cold start, then every API Gateway
 //! request through [`duff_lambda_api::handle`].
 
-use duff_lambda_api::{Config, EngineChoice};
+use duff_lambda_api::{Clients, Config};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]
@@ -15,15 +15,16 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    let athena = match config.engine {
-        EngineChoice::Athena { .. } => {
-            // Region, credentials and AWS_ENDPOINT_URL from the standard AWS variables.
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-            Some(aws_sdk_athena::Client::new(&sdk))
+    // Region and credentials from the standard AWS variables; clients built once.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let clients = match Clients::from_sdk(&config, &sdk) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e.into());
         }
-        EngineChoice::DataFusion { .. } => None,
     };
-    let app = duff_lambda_api::app(&config, athena)?;
+    let app = duff_lambda_api::app(&config, &clients).await?;
     tracing::info!(lake = %config.lake, engine = ?config.engine, "duff-lambda-api ready");
     lambda_http::run(service_fn(move |req| duff_lambda_api::handle(app.clone(), req))).await
 }

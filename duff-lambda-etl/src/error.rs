@@ -71,6 +71,18 @@ pub enum Error {
     },
 }
 
+/// A serving state that is not what its records say, or one of its objects missing or
+/// unreadable: the repair is `{"action": "rebuild_serving"}` (docs/serving.md).
+fn serving_damaged(e: &duff_lake::Error) -> bool {
+    match e {
+        duff_lake::Error::Serving { .. } | duff_lake::Error::ServingObject { .. } => true,
+        duff_lake::Error::MissingObject { key } => {
+            key.strip_prefix(duff_lake::serving::SERVING).is_some_and(|rest| rest.starts_with('/'))
+        }
+        _ => false,
+    }
+}
+
 /// `": message"`, or nothing.
 fn detail(message: Option<&str>) -> String {
     message.map(|m| format!(": {m}")).unwrap_or_default()
@@ -97,6 +109,7 @@ impl Error {
             Error::S3 { failure: S3Failure::PreconditionFailed, .. } => "Duff.SourceChanged",
             Error::S3 { .. } => "Duff.S3",
             Error::Io { .. } => "Duff.LocalIo",
+            Error::Lake(e) if serving_damaged(e) => "Duff.ServingDamaged",
             Error::Lake(_) => "Duff.Lake",
             Error::Task { .. } => "Duff.Task",
         }
@@ -166,5 +179,26 @@ mod tests {
         let d: lambda_runtime::Diagnostic = store(true).into();
         assert_eq!(d.error_type, "Duff.Retryable");
         assert!(d.error_message.contains("writing k: m"), "{}", d.error_message);
+    }
+
+    #[test]
+    fn a_damaged_serving_state_has_its_own_error_type() {
+        let lake = |e| Error::Lake(e).error_type();
+        assert_eq!(lake(duff_lake::Error::Serving { message: "m".into() }), "Duff.ServingDamaged");
+        assert_eq!(
+            lake(duff_lake::Error::MissingObject { key: "serving/g1-x/cells.parquet".into() }),
+            "Duff.ServingDamaged"
+        );
+        // A fact object named by a manifest is the lake's damage: rebuilding the serving
+        // state would not help.
+        assert_eq!(lake(duff_lake::Error::MissingObject { key: "fact_order_line/x.parquet".into() }), "Duff.Lake");
+        assert_eq!(lake(duff_lake::Error::MissingObject { key: "servingx/y".into() }), "Duff.Lake");
+        let throttled = duff_lake::Error::Store {
+            action: "reading",
+            key: "serving/_head".into(),
+            source: "503".into(),
+            retryable: true,
+        };
+        assert_eq!(lake(throttled), "Duff.Retryable");
     }
 }

@@ -37,6 +37,58 @@ pub enum Trigger {
     StepFunctions,
     /// A maintenance invocation: `{"action": "refresh_models"}` (EventBridge Scheduler).
     RefreshModels,
+    /// The serving step: `{"action": "update_serving"}` (the ingest state machine, after a
+    /// file is published).
+    UpdateServing,
+    /// The serving state's repair: `{"action": "rebuild_serving"}` (the operator).
+    RebuildServing,
+}
+
+/// A maintenance invocation: `{"action": "<name>"}`, from a schedule, the ingest state
+/// machine or an operator. An event with an `action` member is nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `refresh_models`: rebuild the analytics models from the whole lake.
+    RefreshModels,
+    /// `update_serving`: fold the published files the serving state does not hold yet.
+    UpdateServing,
+    /// `rebuild_serving`: rebuild the serving state from the published files alone.
+    RebuildServing,
+}
+
+impl Action {
+    /// Every action, in the order the messages list them.
+    pub const ALL: [Action; 3] = [Action::RefreshModels, Action::UpdateServing, Action::RebuildServing];
+
+    /// The action's name in the invocation (`{"action": "<name>"}`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Action::RefreshModels => "refresh_models",
+            Action::UpdateServing => "update_serving",
+            Action::RebuildServing => "rebuild_serving",
+        }
+    }
+
+    /// The trigger the response names.
+    pub const fn trigger(self) -> Trigger {
+        match self {
+            Action::RefreshModels => Trigger::RefreshModels,
+            Action::UpdateServing => Trigger::UpdateServing,
+            Action::RebuildServing => Trigger::RebuildServing,
+        }
+    }
+}
+
+/// The action of a maintenance invocation: `None` when `event` has no `action` member (it
+/// is an ingest event), `Some(Err(reason))` when the action is not a known name (a string
+/// that names no action, or not a string).
+pub fn decode_action(event: &Value) -> Option<std::result::Result<Action, String>> {
+    let action = event.as_object()?.get("action")?;
+    let found = Action::ALL.into_iter().find(|a| action.as_str() == Some(a.name()));
+    Some(found.ok_or_else(|| {
+        let known: Vec<String> = Action::ALL.iter().map(|a| format!("\"{}\"", a.name())).collect();
+        format!("unknown action {action} (known: {})", known.join(", "))
+    }))
 }
 
 /// An object to ingest: exactly the version the event names.
@@ -555,6 +607,31 @@ mod tests {
         ev["Records"][0]["s3"]["object"]["key"] = "bad%FF.csv".into();
         let d = decode(&ev, &lake()).unwrap();
         assert!(matches!(&d.items[0], Item::Invalid { reason, .. } if reason.contains("UTF-8")));
+    }
+
+    #[test]
+    fn maintenance_actions_are_decoded_from_their_fixtures() {
+        for (file, action) in [
+            ("action-refresh-models.json", Action::RefreshModels),
+            ("action-update-serving.json", Action::UpdateServing),
+            ("action-rebuild-serving.json", Action::RebuildServing),
+        ] {
+            assert_eq!(decode_action(&fixture(file)), Some(Ok(action)), "{file}");
+            assert_eq!(serde_json::to_value(action.trigger()).unwrap(), action.name(), "the trigger names the action");
+        }
+        // Ingest events have no action.
+        for file in ["s3-put-several.json", "eventbridge-object-created.json", "stepfunctions-task.json"] {
+            assert_eq!(decode_action(&fixture(file)), None, "{file}");
+        }
+        assert_eq!(decode_action(&serde_json::json!([1])), None);
+    }
+
+    #[test]
+    fn unknown_actions_are_refused_with_the_known_ones() {
+        for bad in [serde_json::json!({"action": "update-serving"}), serde_json::json!({"action": 1})] {
+            let reason = decode_action(&bad).unwrap().unwrap_err();
+            assert!(reason.contains(r#"known: "refresh_models", "update_serving", "rebuild_serving""#), "{reason}");
+        }
     }
 
     #[test]

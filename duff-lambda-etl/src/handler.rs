@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::download::{DownloadPolicy, download};
 use crate::error::{Error, Result};
-use crate::event::{self, Item, ObjectRef, RangeTask, Trigger};
+use crate::event::{self, Action, Item, ObjectRef, RangeTask, Trigger};
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use duff_core::{Manifest, Outcome};
@@ -183,6 +183,9 @@ pub struct Response {
     /// A fan-out part step: what the part did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<duff_lake::PartReport>,
+    /// An `update_serving` or `rebuild_serving` invocation: what the fold did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<ServingReport>,
 }
 
 /// The plan of a fanned-out file, as the plan step answers it.
@@ -212,7 +215,70 @@ pub struct RangeItem {
 /// The `action` of a maintenance invocation that rebuilds the analytics models
 /// (`{"action": "refresh_models"}`), sent by the EventBridge Scheduler schedule of
 /// `deploy/template.yaml`.
-pub const REFRESH_MODELS: &str = "refresh_models";
+pub const REFRESH_MODELS: &str = Action::RefreshModels.name();
+
+/// The `action` of the serving step (`{"action": "update_serving"}`), which the ingest
+/// state machine runs after each published file: [`duff_lake::Lake::update_serving`] folds
+/// every published file that the newest generation of the serving state does not hold yet
+/// and commits the next generation (docs/serving.md).
+pub const UPDATE_SERVING: &str = Action::UpdateServing.name();
+
+/// The `action` that rebuilds the serving state from the published files alone
+/// (`{"action": "rebuild_serving"}`, [`duff_lake::Lake::rebuild_serving`]): the operator's
+/// repair after a serving object was lost or damaged (docs/deploy.md).
+pub const REBUILD_SERVING: &str = Action::RebuildServing.name();
+
+/// Every action a maintenance invocation may name.
+pub const ACTIONS: [&str; 3] = [REFRESH_MODELS, UPDATE_SERVING, REBUILD_SERVING];
+
+/// What an `update_serving` or `rebuild_serving` invocation did (see
+/// [`duff_lake::ServingUpdate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServingReport {
+    /// The newest generation after the fold (`None`: no file was ever published).
+    pub generation: Option<u64>,
+    /// Files folded by this invocation (0: the newest generation already held every
+    /// published file, e.g. because a concurrent step folded this one's file too).
+    pub files_folded: usize,
+    /// Current lines that changed.
+    pub lines_changed: u64,
+    /// Whether the runs were merged into a new base.
+    pub compacted: bool,
+    /// Commit races lost to a concurrent writer (each one folded again on top of the winner).
+    pub retries: u32,
+    /// Wall time of the whole update, retries included.
+    pub elapsed_ms: u64,
+    /// Wall time of each step of the last fold, in order (`read`, `lookup`, `fold`, `write`,
+    /// `compact`, `commit`; only the steps that ran).
+    pub steps: Vec<ServingStep>,
+}
+
+/// One step of a fold and its wall time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServingStep {
+    /// The step.
+    pub step: String,
+    /// Its wall time.
+    pub ms: u64,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl From<&duff_lake::ServingUpdate> for ServingReport {
+    fn from(u: &duff_lake::ServingUpdate) -> ServingReport {
+        ServingReport {
+            generation: u.generation,
+            files_folded: u.files_folded,
+            lines_changed: u.lines_changed,
+            compacted: u.compacted,
+            retries: u.retries,
+            elapsed_ms: millis(u.elapsed),
+            steps: u.steps.iter().map(|(step, d)| ServingStep { step: (*step).to_owned(), ms: millis(*d) }).collect(),
+        }
+    }
+}
 
 /// The models a `refresh_models` invocation wrote under `models/` (see
 /// [`duff_lake::Lake::refresh_models`]).
@@ -274,16 +340,18 @@ fn manifest_report(result: &IngestResult) -> RecordReport {
 }
 
 /// Handles one invocation: an S3, EventBridge or Step Functions event (ingest), or a
-/// maintenance action (`{"action": "refresh_models"}`, see [`REFRESH_MODELS`]).
+/// maintenance action (`{"action": ...}`, one of [`ACTIONS`]).
 ///
-/// Returns `Err` only when a retry can help (CONTRACT §5): a transient S3 failure or a
-/// stream cut too often, for any record (the records already ingested are duplicates on
-/// the retry, which changes nothing). Everything else is an outcome in the response.
+/// An ingest returns `Err` only when a retry can help (CONTRACT §5): a transient S3 failure
+/// or a stream cut too often, for any record (the records already ingested are duplicates
+/// on the retry, which changes nothing). Everything else is an outcome in the response.
+/// The fan-out's steps and the serving actions fail on every failure (the state machine
+/// records it).
 ///
 /// # Errors
-/// The first retryable error.
+/// The first retryable error of an ingest; any failure of a fan-out step or serving action.
 pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
-    if let Some(action) = event.get("action") {
+    if let Some(action) = event::decode_action(event) {
         return handle_action(deps, action).await;
     }
     let decoded = match event::decode(event, &deps.config.lake) {
@@ -364,28 +432,89 @@ pub async fn handle(deps: &Deps, event: &Value) -> Result<Response> {
     Ok(Response { trigger: Some(decoded.trigger), records, ..Response::default() })
 }
 
-/// A maintenance invocation (`{"action": ...}`). Only [`REFRESH_MODELS`] exists: it rebuilds
-/// the analytics models from the whole lake with the same code as the local pipeline's
-/// `--models` ([`duff_lake::Lake::refresh_models`]). An unknown action is `invalid`.
+/// A maintenance invocation (`{"action": ...}`, one of [`ACTIONS`]):
+/// - [`REFRESH_MODELS`] rebuilds the analytics models from the whole lake with the same code
+///   as the local pipeline's `--models` ([`duff_lake::Lake::refresh_models`]);
+/// - [`UPDATE_SERVING`] and [`REBUILD_SERVING`] fold the published files into the serving
+///   state ([`serving_action`]).
+///
+/// An unknown action is `invalid`.
+///
+/// # Errors
+/// A retryable failure (S3 5xx, throttling) while reading the lake or writing the models;
+/// any failure of a serving action.
+async fn handle_action(deps: &Deps, action: std::result::Result<Action, String>) -> Result<Response> {
+    match action {
+        Ok(Action::RefreshModels) => refresh_models(deps).await,
+        Ok(Action::UpdateServing) => serving_action(deps, false).await,
+        Ok(Action::RebuildServing) => serving_action(deps, true).await,
+        Err(reason) => {
+            tracing::warn!(reason, outcome = "invalid", "invalid action");
+            Ok(Response {
+                trigger: None,
+                records: vec![report(None, RecordOutcome::Invalid, reason)],
+                ..Response::default()
+            })
+        }
+    }
+}
+
+/// The serving step (`rebuild: false`, [`duff_lake::Lake::update_serving`]) or the repair
+/// (`rebuild: true`, [`duff_lake::Lake::rebuild_serving`]), on a blocking thread. Concurrent
+/// invocations need no lock: each commits its generation only if absent, and one that loses
+/// the race folds again on top of the winner (docs/serving.md).
+///
+/// # Errors
+/// Every failure fails the invocation, so that the state machine retries it (`Duff.Retryable`:
+/// S3 5xx, throttling) or records it (`Duff.ServingDamaged`: rebuild with
+/// `{"action": "rebuild_serving"}`; other `Duff.*` types otherwise).
+async fn serving_action(deps: &Deps, rebuild: bool) -> Result<Response> {
+    let (trigger, what) = if rebuild {
+        (Trigger::RebuildServing, "rebuilding the serving state")
+    } else {
+        (Trigger::UpdateServing, "updating the serving state")
+    };
+    let result = blocking(deps, move |lake| if rebuild { lake.rebuild_serving() } else { lake.update_serving() }).await;
+    match result {
+        Ok(update) => {
+            let serving = ServingReport::from(&update);
+            let steps: Vec<String> = serving.steps.iter().map(|s| format!("{} {} ms", s.step, s.ms)).collect();
+            tracing::info!(
+                generation = serving.generation,
+                files_folded = serving.files_folded,
+                lines_changed = serving.lines_changed,
+                compacted = serving.compacted,
+                retries = serving.retries,
+                elapsed_ms = serving.elapsed_ms,
+                steps = steps.join(", "),
+                "{what}: done"
+            );
+            Ok(Response { trigger: Some(trigger), serving: Some(serving), ..Response::default() })
+        }
+        Err(e) => {
+            tracing::error!(
+                error_type = e.error_type(),
+                retryable = e.is_retryable(),
+                error = e.full_message(),
+                outcome = "error",
+                "{what} failed"
+            );
+            Err(e)
+        }
+    }
+}
+
+/// `{"action": "refresh_models"}`: see [`handle_action`].
 ///
 /// # Errors
 /// A retryable failure (S3 5xx, throttling) while reading the lake or writing the models.
-async fn handle_action(deps: &Deps, action: &Value) -> Result<Response> {
-    if action.as_str() != Some(REFRESH_MODELS) {
-        let reason = format!("unknown action {action} (known: \"{REFRESH_MODELS}\")");
-        tracing::warn!(reason, outcome = "invalid", "invalid action");
-        return Ok(Response {
-            trigger: None,
-            records: vec![report(None, RecordOutcome::Invalid, reason)],
-            ..Response::default()
-        });
-    }
+async fn refresh_models(deps: &Deps) -> Result<Response> {
     let started = std::time::Instant::now();
     let result = blocking(deps, |lake| lake.refresh_models()).await;
     let trigger = Some(Trigger::RefreshModels);
     match result {
         Ok(written) => {
-            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let elapsed_ms = millis(started.elapsed());
             let tables: Vec<ModelTable> =
                 written.into_iter().map(|(name, rows)| ModelTable { name, rows: rows as u64 }).collect();
             let lines = tables.iter().find(|t| t.name == "order_line_current").map_or(0, |t| t.rows);
@@ -635,6 +764,37 @@ mod tests {
         }
         let back: Response = serde_json::from_value(json).unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn the_serving_report_shape_is_stable() {
+        // The ingest state machine keeps `serving` of this answer in the runs table.
+        let update = duff_lake::ServingUpdate {
+            generation: Some(7),
+            files_folded: 2,
+            lines_changed: 41,
+            compacted: false,
+            retries: 1,
+            elapsed: std::time::Duration::from_micros(12_700),
+            steps: vec![("read", std::time::Duration::from_millis(3)), ("commit", std::time::Duration::from_millis(9))],
+        };
+        let resp = Response {
+            trigger: Some(Trigger::UpdateServing),
+            serving: Some(ServingReport::from(&update)),
+            ..Response::default()
+        };
+        let json = serde_json::to_value(&resp).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"trigger": "update_serving", "records": [],
+                               "serving": {"generation": 7, "files_folded": 2, "lines_changed": 41, "compacted": false,
+                                           "retries": 1, "elapsed_ms": 12,
+                                           "steps": [{"step": "read", "ms": 3}, {"step": "commit", "ms": 9}]}})
+        );
+        let back: Response = serde_json::from_value(json).unwrap();
+        assert_eq!(back, resp);
+        assert_eq!(serde_json::to_value(Trigger::RebuildServing).unwrap(), REBUILD_SERVING);
+        assert_eq!(serde_json::to_value(Trigger::UpdateServing).unwrap(), UPDATE_SERVING);
     }
 
     #[test]

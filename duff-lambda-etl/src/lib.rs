@@ -18,6 +18,12 @@
 //! the same code as the local `pipeline --models`, and answers what it wrote
 //! ([`handler::ModelsReport`]).
 //!
+//! Invoked with `{"action": "update_serving"}` (the ingest state machine, after each
+//! published file), it folds the published files into the serving state the API reads, with
+//! [`duff_lake::Lake::update_serving`]; `{"action": "rebuild_serving"}` rebuilds that state
+//! from the published files alone ([`duff_lake::Lake::rebuild_serving`], the operator's
+//! repair). Both answer what the fold did ([`handler::ServingReport`]).
+//!
 //! Configuration ([`Config`]) is read once at cold start.
 //!
 //! ```no_run
@@ -39,7 +45,8 @@ pub mod handler;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use handler::{
-    Deps, ModelTable, ModelsReport, REFRESH_MODELS, RecordOutcome, RecordReport, Response, function_handler, handle,
+    ACTIONS, Deps, ModelTable, ModelsReport, REBUILD_SERVING, REFRESH_MODELS, RecordOutcome, RecordReport, Response,
+    ServingReport, ServingStep, UPDATE_SERVING, function_handler, handle,
 };
 
 /// Installs the JSON log subscriber: one JSON object per line with the invocation's span

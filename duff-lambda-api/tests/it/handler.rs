@@ -1,10 +1,10 @@
 //! API Gateway REST proxy events (tests/data/*.json) through `handle`: over a lake in a
-//! temporary folder read by DataFusion (feature `datafusion`), and how the path is read.
+//! temporary folder answered by the serving engine (the default) and by DataFusion (feature
+//! `datafusion`), and how the path is read.
 
 use std::path::Path;
 
-#[cfg(feature = "datafusion")]
-mod over_datafusion {
+mod fixtures {
     use chrono::{TimeZone, Utc};
     use duff_core::IngestConfig;
     use duff_lambda_api::Config;
@@ -22,18 +22,23 @@ mod over_datafusion {
             // DataFusion reads the serving state: update it, as the ETL does after each file.
             lake.update_serving().unwrap();
         }
+        lake.update_serving().unwrap();
         dir
     }
 
-    fn app(lake: &Path) -> axum::Router {
-        let vars = [
+    /// The function as configured by its environment; `engine` `None` is the default.
+    async fn app(lake: &Path, engine: Option<&str>) -> axum::Router {
+        let mut vars = vec![
             ("DUFF_LAKE_URI", lake.display().to_string()),
-            ("DUFF_QUERY_ENGINE", "datafusion".to_owned()),
             ("DUFF_REFRESH_MS", "0".to_owned()),
             ("DUFF_PAGING_SECRET", "fixture secret".to_owned()),
         ];
+        if let Some(engine) = engine {
+            vars.push(("DUFF_QUERY_ENGINE", engine.to_owned()));
+        }
         let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-        duff_lambda_api::app(&config, None).unwrap()
+        let clients = duff_lambda_api::Clients::default();
+        duff_lambda_api::app(&config, &clients).await.unwrap()
     }
 
     struct Answer {
@@ -66,16 +71,25 @@ mod over_datafusion {
     }
 
     #[tokio::test]
-    async fn every_fixture_answers_as_the_contract_says() {
+    async fn every_fixture_answers_as_the_contract_says_from_the_serving_state() {
         let dir = lake();
-        let app = app(dir.path());
+        every_fixture_answers(&app(dir.path(), None).await).await;
+    }
 
-        let a = invoke(&app, "health.json").await;
+    #[cfg(feature = "datafusion")]
+    #[tokio::test]
+    async fn every_fixture_answers_as_the_contract_says_with_datafusion() {
+        let dir = lake();
+        every_fixture_answers(&app(dir.path(), Some("datafusion")).await).await;
+    }
+
+    async fn every_fixture_answers(app: &axum::Router) {
+        let a = invoke(app, "health.json").await;
         assert_eq!((a.status, a.json.clone()), (200, serde_json::json!({"status": "ok"})));
         assert_eq!(a.headers["x-request-id"], "lambda-health.json");
         assert_eq!(a.headers["content-type"], "application/json");
 
-        let a = invoke(&app, "client_orders.json").await;
+        let a = invoke(app, "client_orders.json").await;
         assert_eq!(a.status, 200, "{}", a.json);
         assert_eq!(a.json["client_id"], 1008);
         assert_eq!(a.json["client_name"], "The Frying Dutchman");
@@ -84,53 +98,53 @@ mod over_datafusion {
         assert!(orders.iter().all(|o| o["status"] == "delivered"));
         assert!(a.json["next_token"].is_string());
 
-        let a = invoke(&app, "sales_by_product.json").await;
+        let a = invoke(app, "sales_by_product.json").await;
         assert_eq!(a.status, 200, "{}", a.json);
         assert!(!a.json["rows"].as_array().unwrap().is_empty());
 
         // The stage in the path is dropped too.
-        let a = invoke(&app, "order_status_stage_in_path.json").await;
+        let a = invoke(app, "order_status_stage_in_path.json").await;
         assert_eq!(a.status, 200, "{}", a.json);
         assert_eq!(a.json["rows"][0]["status"], "created");
 
         assert_error(
-            &invoke(&app, "client_orders_unknown.json").await,
+            &invoke(app, "client_orders_unknown.json").await,
             "client_orders_unknown.json",
             404,
             "client_not_found",
         );
         assert_error(
-            &invoke(&app, "client_orders_bad_id.json").await,
+            &invoke(app, "client_orders_bad_id.json").await,
             "client_orders_bad_id.json",
             400,
             "bad_parameter",
         );
         let f = "orders_by_client_unknown_param.json";
-        assert_error(&invoke(&app, f).await, f, 400, "unknown_parameter");
+        assert_error(&invoke(app, f).await, f, 400, "unknown_parameter");
         let f = "sales_by_channel_repeated_param.json";
-        assert_error(&invoke(&app, f).await, f, 400, "bad_parameter");
+        assert_error(&invoke(app, f).await, f, 400, "bad_parameter");
         let f = "client_value_bad_client_id.json";
-        assert_error(&invoke(&app, f).await, f, 400, "bad_parameter");
-        let a = invoke(&app, "broken_rate_by_product_b2b.json").await;
+        assert_error(&invoke(app, f).await, f, 400, "bad_parameter");
+        let a = invoke(app, "broken_rate_by_product_b2b.json").await;
         assert_eq!(a.status, 200, "{}", a.json);
         let rows = a.json["rows"].as_array().unwrap();
         assert!(!rows.is_empty());
         assert!(rows.iter().all(|r| r["broken_rate"].as_str().is_some_and(|v| v.len() == 8)), "{}", a.json);
-        assert_error(&invoke(&app, "unknown_route.json").await, "unknown_route.json", 404, "not_found");
-        assert_error(&invoke(&app, "post_health.json").await, "post_health.json", 405, "method_not_allowed");
+        assert_error(&invoke(app, "unknown_route.json").await, "unknown_route.json", 404, "not_found");
+        assert_error(&invoke(app, "post_health.json").await, "post_health.json", 405, "method_not_allowed");
     }
 }
 
 /// A build without DataFusion refuses `DUFF_QUERY_ENGINE=datafusion` at cold start, with a
 /// message naming the variable and the feature.
 #[cfg(not(feature = "datafusion"))]
-#[test]
-fn without_the_feature_datafusion_is_refused() {
+#[tokio::test]
+async fn without_the_feature_datafusion_is_refused() {
     let vars = [("DUFF_LAKE_URI", "/tmp/lake"), ("DUFF_QUERY_ENGINE", "datafusion")];
     let config =
         duff_lambda_api::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
             .unwrap();
-    let e = duff_lambda_api::app(&config, None).unwrap_err().to_string();
+    let e = duff_lambda_api::app(&config, &duff_lambda_api::Clients::default()).await.unwrap_err().to_string();
     assert!(e.contains("DUFF_QUERY_ENGINE") && e.contains("`datafusion`"), "{e}");
 }
 

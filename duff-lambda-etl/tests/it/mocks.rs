@@ -432,8 +432,11 @@ async fn refreshing_the_models_follows_the_error_policy() {
     let lake = || LakeLocation::S3 { bucket: "duff-lake".into(), prefix: "lake".into() };
     let refresh = serde_json::json!({"action": "refresh_models"});
 
+    // The models are built from the serving state, brought up to date first: its head is
+    // read before the manifests are listed.
     let slow_down = mock!(Client::list_objects_v2).sequence().http_status(503, None).repeatedly().build();
-    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow_down]);
+    let get_slow = mock!(Client::get_object).sequence().http_status(503, None).repeatedly().build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow_down, &get_slow]);
     let work = tempfile::tempdir().unwrap();
     let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
     let err = handle(&deps, &refresh).await.unwrap_err();
@@ -442,7 +445,9 @@ async fn refreshing_the_models_follows_the_error_policy() {
 
     let denied =
         mock!(Client::list_objects_v2).sequence().http_status(403, Some(ACCESS_DENIED.into())).repeatedly().build();
-    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied]);
+    let get_denied =
+        mock!(Client::get_object).sequence().http_status(403, Some(ACCESS_DENIED.into())).repeatedly().build();
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied, &get_denied]);
     let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
     let resp = handle(&deps, &refresh).await.unwrap();
     assert_eq!(resp.trigger, Some(duff_lambda_etl::event::Trigger::RefreshModels));
@@ -459,7 +464,11 @@ async fn refreshing_the_models_follows_the_error_policy() {
         seen.lock().unwrap().push(r.key().unwrap_or_default().to_owned());
         PutObjectOutput::builder().build()
     });
-    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&empty, &put]);
+    // The serving state (its head, its first generation) is absent in an empty lake.
+    let no_head = mock!(Client::get_object)
+        .match_requests(|r| r.key().is_some_and(|k| k.starts_with("lake/serving/")))
+        .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&empty, &put, &no_head]);
     let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
     let resp = handle(&deps, &refresh).await.unwrap();
     let models = resp.models.clone().unwrap_or_else(|| panic!("{resp:#?}"));
@@ -620,4 +629,43 @@ async fn a_part_of_an_object_overwritten_since_the_plan_fails_as_source_changed(
     assert!(!err.is_retryable());
     assert!(err.full_message().contains("PreconditionFailed"), "{}", err.full_message());
     assert_eq!(changed.num_calls(), 1, "a 412 is not retried");
+}
+
+/// `{"action": "update_serving"}` and `{"action": "rebuild_serving"}` fail the invocation on
+/// every failure (the state machine retries `Duff.Retryable` and records the rest); an empty
+/// lake answers no generation and nothing folded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_actions_fail_the_invocation_on_failures() {
+    let lake = || LakeLocation::S3 { bucket: "duff-lake".into(), prefix: "lake".into() };
+    let work = tempfile::tempdir().unwrap();
+    for action in ["update_serving", "rebuild_serving"] {
+        let event = serde_json::json!({ "action": action });
+        let slow_down = mock!(Client::get_object).sequence().http_status(503, None).repeatedly().build();
+        let list_slow = mock!(Client::list_objects_v2).sequence().http_status(503, None).repeatedly().build();
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow_down, &list_slow]);
+        let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+        let err = handle(&deps, &event).await.unwrap_err();
+        assert!(err.is_retryable(), "{action}: {err}");
+        assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Duff.Retryable", "{action}");
+
+        let denied =
+            mock!(Client::get_object).sequence().http_status(403, Some(ACCESS_DENIED.into())).repeatedly().build();
+        let list_denied =
+            mock!(Client::list_objects_v2).sequence().http_status(403, Some(ACCESS_DENIED.into())).repeatedly().build();
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied, &list_denied]);
+        let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+        let err = handle(&deps, &event).await.unwrap_err();
+        assert!(!err.is_retryable(), "{action}: {err}");
+        assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Duff.Lake", "{action}");
+
+        let empty = mock!(Client::list_objects_v2)
+            .then_output(|| aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output::builder().build());
+        let absent = mock!(Client::get_object).then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&empty, &absent]);
+        let deps = Deps::with_client(config(lake(), work.path()), client).unwrap();
+        let resp = handle(&deps, &event).await.unwrap();
+        assert_eq!(serde_json::to_value(resp.trigger).unwrap(), action);
+        let serving = resp.serving.unwrap_or_else(|| panic!("{action}: no serving report"));
+        assert_eq!((serving.generation, serving.files_folded, serving.lines_changed), (None, 0, 0), "{action}");
+    }
 }
