@@ -120,6 +120,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
     println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
     println!("  GET /ingestions  /ingestions/{{file_id}}  /ingestions/{{file_id}}/quarantine  /reports/data-quality");
+    println!("  the dashboard: http://{}/", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -46,7 +46,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// Every route of the router, as written in the OpenAPI document.
-pub const ROUTES: [&str; 13] = [
+pub const ROUTES: [&str; 14] = [
     "/health",
     "/clients/{client_id}/orders",
     "/reports/sales-by-product",
@@ -60,6 +60,7 @@ pub const ROUTES: [&str; 13] = [
     "/ingestions/{file_id}",
     "/ingestions/{file_id}/quarantine",
     "/reports/data-quality",
+    "/",
 ];
 
 /// The id of a request, shown in error bodies and the `x-request-id` header.
@@ -108,7 +109,8 @@ fn build(state: AppState) -> Router {
     let mut r = Router::new()
         .route(ROUTES[0], get(health))
         .route(ROUTES[1], get(client_orders))
-        .merge(crate::ingestions::routes());
+        .merge(crate::ingestions::routes())
+        .route("/", get(crate::dashboard::dashboard));
     for report in Report::ALL {
         r = r.route(
             &format!("/reports/{}", report.name()),

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod dashboard;
 mod engine;
 mod error;
 mod http;
