@@ -12,7 +12,7 @@
 //! with a key derived from the lake path. Stops on Ctrl-C.
 
 use duff_api::{ServingEngine, ServingEngineConfig, TokenKey};
-use duff_lake::{LakeLocation, LocalLake};
+use duff_lake::{IngestionIndex, LakeLocation, LocalLake};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,6 +102,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("serving state brought up to date: {} files folded", update.files_folded);
     }
     let cfg = ServingEngineConfig { refresh_interval: args.refresh, ..ServingEngineConfig::default() };
+    // The ingestion routes read the manifests, listed again at most once per interval.
+    let ingestions = Arc::new(IngestionIndex::new(lake.store().clone(), args.refresh));
     let engine = ServingEngine::new(lake, cfg);
     let key = match std::env::var("DUFF_PAGING_SECRET") {
         Ok(s) if !s.is_empty() => TokenKey::new(s),
@@ -109,7 +111,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     // Load the newest generation before the first request.
     let (generation, lines) = engine.refresh().await?;
-    let app = duff_api::router(Arc::new(engine), key);
+    let app = duff_api::router_with_ingestions(Arc::new(engine), key, ingestions);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!(
         "serving the lake {location} (generation {generation}, {lines} order lines) on http://{}",
@@ -117,6 +119,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
     println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
+    println!("  GET /ingestions  /ingestions/{{file_id}}  /ingestions/{{file_id}}/quarantine  /reports/data-quality");
+    println!("  the dashboard: http://{}/", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

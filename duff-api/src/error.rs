@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The client has no order line.
     #[error("client {0} has no orders")]
     UnknownClient(i64),
+    /// No manifest of this file in the lake.
+    #[error("no file {0} was ingested")]
+    UnknownFile(String),
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -43,7 +46,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::UnknownParameter(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NoRoute(_) | ApiError::UnknownClient(_) => StatusCode::NOT_FOUND,
+            ApiError::NoRoute(_) | ApiError::UnknownClient(_) | ApiError::UnknownFile(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Engine(e) => match e {
                 EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::NoRoute(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnknownClient(_) => "client_not_found",
+            ApiError::UnknownFile(_) => "file_not_found",
             ApiError::Engine(e) => match e {
                 EngineError::Timeout(_) => "timeout",
                 EngineError::Throttled { .. } => "throttled",

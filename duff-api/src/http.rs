@@ -24,6 +24,7 @@
 use crate::catalog::{ClientOrders, Filter, PageKey, Report};
 use crate::engine::QueryEngine;
 use crate::error::ApiError;
+use crate::ingestions::IngestionSource;
 use crate::question::Question;
 use crate::render;
 use crate::token::{TokenKey, TokenScope};
@@ -45,7 +46,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// Every route of the router, as written in the OpenAPI document.
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 14] = [
     "/health",
     "/clients/{client_id}/orders",
     "/reports/sales-by-product",
@@ -55,6 +56,11 @@ pub const ROUTES: [&str; 9] = [
     "/reports/broken-rate-by-product",
     "/reports/broken-rate-by-channel",
     "/reports/client-value",
+    "/ingestions",
+    "/ingestions/{file_id}",
+    "/ingestions/{file_id}/quarantine",
+    "/reports/data-quality",
+    "/",
 ];
 
 /// The id of a request, shown in error bodies and the `x-request-id` header.
@@ -79,13 +85,32 @@ impl RequestId {
 #[derive(Debug, Clone)]
 pub struct AppState {
     engine: Arc<dyn QueryEngine>,
-    tokens: Arc<TokenKey>,
+    pub(crate) tokens: Arc<TokenKey>,
+    pub(crate) ingestions: Option<Arc<dyn IngestionSource>>,
 }
 
-/// The API's router over `engine`, signing paging tokens with `tokens`.
+/// The API's router over `engine`, signing paging tokens with `tokens`. The ingestion
+/// routes answer 503 `lake_unavailable` (no manifests to read): see [`router_with_ingestions`].
 pub fn router(engine: Arc<dyn QueryEngine>, tokens: TokenKey) -> Router {
-    let state = AppState { engine, tokens: Arc::new(tokens) };
-    let mut r = Router::new().route(ROUTES[0], get(health)).route(ROUTES[1], get(client_orders));
+    build(AppState { engine, tokens: Arc::new(tokens), ingestions: None })
+}
+
+/// The API's router over `engine`, the ingestion routes reading `ingestions` (in practice a
+/// [`duff_lake::IngestionIndex`] over the same lake).
+pub fn router_with_ingestions(
+    engine: Arc<dyn QueryEngine>,
+    tokens: TokenKey,
+    ingestions: Arc<dyn IngestionSource>,
+) -> Router {
+    build(AppState { engine, tokens: Arc::new(tokens), ingestions: Some(ingestions) })
+}
+
+fn build(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route(ROUTES[0], get(health))
+        .route(ROUTES[1], get(client_orders))
+        .merge(crate::ingestions::routes())
+        .route("/", get(crate::dashboard::dashboard));
     for report in Report::ALL {
         r = r.route(
             &format!("/reports/{}", report.name()),
@@ -143,12 +168,12 @@ async fn health(RawQuery(q): RawQuery, Extension(id): Extension<RequestId>) -> R
 /// The query parameters of a request, checked against the route's allow-list: an unknown
 /// name, a name given twice or an empty value is refused.
 #[derive(Debug, Default)]
-struct Params {
+pub(crate) struct Params {
     values: Vec<(&'static str, String)>,
 }
 
 impl Params {
-    fn parse(raw: Option<&str>, allowed: &[&'static str]) -> Result<Params, ApiError> {
+    pub(crate) fn parse(raw: Option<&str>, allowed: &[&'static str]) -> Result<Params, ApiError> {
         let mut p = Params::default();
         for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
             let Some(&name) = allowed.iter().find(|a| **a == k) else {
@@ -165,7 +190,7 @@ impl Params {
         Ok(p)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
@@ -202,6 +227,15 @@ fn positive_int(name: &'static str, v: &str) -> Result<i64, ApiError> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(bad()),
     }
+}
+
+/// A page size: an integer from 1 to [`MAX_LIMIT`].
+pub(crate) fn positive_limit(l: &str) -> Result<u32, ApiError> {
+    let range = || ApiError::bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}"));
+    if !l.bytes().all(|b| b.is_ascii_digit()) || l.len() > 4 {
+        return Err(range());
+    }
+    l.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(range)
 }
 
 fn report_filter(report: Report, p: &Params) -> Result<ReportFilter, ApiError> {
@@ -278,11 +312,7 @@ async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Resul
         }
     }
     if let Some(l) = params.get("limit") {
-        let range = || ApiError::bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}"));
-        if !l.bytes().all(|b| b.is_ascii_digit()) || l.len() > 4 {
-            return Err(range());
-        }
-        query.limit = l.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(range)?;
+        query.limit = positive_limit(l)?;
     }
     let scope = TokenScope { client_id, status: query.status, channel: query.channel };
     if let Some(t) = params.get("next_token") {

@@ -33,9 +33,11 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod dashboard;
 mod engine;
 mod error;
 mod http;
+pub mod ingestions;
 mod lake;
 mod question;
 pub mod render;
@@ -45,7 +47,8 @@ mod token;
 pub use catalog::{ClientOrders, Dialect, Filter, Kind, MartView, PageKey, Query, Report, Value};
 pub use engine::{BoxError, BoxFuture, EngineError, QueryEngine, ResultSet};
 pub use error::ApiError;
-pub use http::{AppState, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, RequestId, router};
+pub use http::{AppState, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, RequestId, router, router_with_ingestions};
+pub use ingestions::IngestionSource;
 pub use lake::{LakeUri, LakeUriError};
 pub use question::Question;
 pub use serving_engine::{ServingEngine, ServingEngineConfig};

@@ -56,6 +56,11 @@ impl TokenKey {
         TokenKey::new(format!("duff-etl paging token v1 {lake_uri}"))
     }
 
+    /// An HMAC keyed by this key (the ingestion routes' tokens, `ingestions.rs`).
+    pub(crate) fn mac(&self) -> Option<Hmac<Sha256>> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).ok()
+    }
+
     fn tag(&self, scope: &TokenScope, key: PageKey) -> Option<Hmac<Sha256>> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).ok()?;
         mac.update(b"duff-page\0");

@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod ingestions;
 pub mod location;
 pub mod models;
 pub mod parts;
@@ -37,6 +38,10 @@ pub mod store;
 
 pub use error::{BoxError, Error, Result};
 use error::{broken, io, panicked};
+pub use ingestions::{
+    Day, IngestionFilter, IngestionIndex, IngestionKey, Ingestions, QualityRow, QuarantinePage, QuarantineQuery,
+    QuarantineRow,
+};
 pub use location::{LakeLocation, LocationError};
 pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 #[cfg(feature = "s3")]
