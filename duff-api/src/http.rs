@@ -1,4 +1,4 @@
-//! The REST API (CONTRACT §3) as one axum [`Router`], hosted by `lambda_http` in AWS and by
+//! The REST API (docs/api.md) as one axum [`Router`], hosted by `lambda_http` in AWS and by
 //! the `serve` example locally.
 //!
 //! | route | sorted by |

@@ -1,4 +1,4 @@
-//! The function's configuration, from the environment (CONTRACT §5).
+//! The function's configuration, from the environment (docs/api.md, "Lambda").
 //!
 //! | variable | required | meaning |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! Configuration from the environment (CONTRACT §5), parsed and validated once at cold start.
+//! Configuration from the environment (duff-lambda-etl/README.md, "Configuration"), parsed and validated once at cold start.
 
 use crate::error::{Error, Result};
 use duff_core::IngestConfig;

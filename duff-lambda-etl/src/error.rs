@@ -1,6 +1,6 @@
 //! The function's one error type (S3 SDK failures are classified by [`duff_lake::s3::classify`]).
 //!
-//! The rule (CONTRACT §5): the function returns an error to Lambda only when a retry can
+//! The rule (duff-lambda-etl/README.md, "Error policy"): the function returns an error to Lambda only when a retry can
 //! help. [`Error::is_retryable`] says which; the handler turns everything else into an
 //! outcome in its response.
 

@@ -342,7 +342,7 @@ fn manifest_report(result: &IngestResult) -> RecordReport {
 /// Handles one invocation: an S3, EventBridge or Step Functions event (ingest), or a
 /// maintenance action (`{"action": ...}`, one of [`ACTIONS`]).
 ///
-/// An ingest returns `Err` only when a retry can help (CONTRACT §5): a transient S3 failure
+/// An ingest returns `Err` only when a retry can help (duff-lambda-etl/README.md, "Error policy"): a transient S3 failure
 /// or a stream cut too often, for any record (the records already ingested are duplicates
 /// on the retry, which changes nothing). Everything else is an outcome in the response.
 /// The fan-out's steps and the serving actions fail on every failure (the state machine

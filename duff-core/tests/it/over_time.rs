@@ -1,4 +1,4 @@
-//! Files over time (CONTRACT §2): latest state per order line, history, ties, thresholds.
+//! Files over time (README.md, "Files over time"): latest state per order line, history, ties, thresholds.
 
 use crate::common::*;
 use duff_core::reports::{self, ReportFilter};
