@@ -236,7 +236,7 @@ impl Report {
     ///
     /// The query reads the serving state the way the API's serving engine does: a report
     /// filtered on one client groups that client's current lines (`order_line_current`), any
-    /// other report sums cells (`serving_cells_*`, see [`Shape`]); names come from the
+    /// other report sums cells (`serving_cells_*`, each report's `Shape` in this module); names come from the
     /// dimensions' current rows. The pieces are chosen by which filters are present, never
     /// by their values.
     pub fn query(self, filter: &ReportFilter) -> Query {

@@ -28,8 +28,10 @@
 //! - [`lake`]: file identities ([`FileId`], [`FileMeta`]), object keys, partitions ([`Table`]).
 //! - `state`: files over time: [`CurrentState`] (latest version of each order line) and
 //!   [`StatusHistory`].
-//! - [`report_state`]: the compact state the reports are computed from ([`ReportState`]).
-//! - [`reports`]: the exact aggregates behind the reports.
+//! - [`serving`]: the serving state: the current lines, the dimensions' current rows and the
+//!   report cells, folded file by file ([`serving::Cube`], [`serving::fold_orders`]), and
+//!   its Arrow tables.
+//! - [`reports`]: the exact aggregates behind the reports (the reference functions).
 //! - `error`: [`Error`], file-level errors with a [`Position`]; row problems are [`Reason`]s.
 //! - `hash`: a fast hasher for integer keys.
 //!

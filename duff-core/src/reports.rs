@@ -3,11 +3,11 @@
 //! Each order line counts once, in its latest version. `orders` counts distinct
 //! `order_id`s, `lines` counts order lines, `units` sums `product_ccf`, `sales` sums `amount`
 //! and `volume_l` sums litres, all exact. Names and descriptions come from the dimensions'
-//! current rows ([`Dims`](crate::serving::Dims)): a client's name is the one on its latest
+//! current rows ([`crate::serving::Dims`]): a client's name is the one on its latest
 //! line version whatever the filters, and so are its first and last sighting.
 //!
 //! These functions group lines one by one; the serving state
-//! ([`Cube`](crate::serving::Cube)) answers the same questions from aggregates maintained
+//! ([`crate::serving::Cube`]) answers the same questions from aggregates maintained
 //! file by file, and is tested equal to them. The API uses these functions as they are for
 //! the questions about one client (its lines are few).
 
@@ -358,7 +358,7 @@ pub fn ratio6(numerator: i128, denominator: i128) -> Option<i128> {
 
 /// Exact decimal text (`"-12.5"`, `"0.046875"`) as a scaled integer with `scale` places;
 /// `None` for anything else or more places than `scale`. The reverse of
-/// [`format_scaled`](crate::format_scaled).
+/// [`crate::format_scaled`].
 pub fn parse_scaled(text: &str, scale: u32) -> Option<i128> {
     let (neg, t) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),

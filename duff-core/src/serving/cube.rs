@@ -32,7 +32,8 @@ fn slices(l: &Line) -> [Slice; 4] {
     [(Some(l.channel), Some(l.status)), (Some(l.channel), None), (None, Some(l.status)), (None, None)]
 }
 
-/// The aggregates behind the reports. See the [module docs](self).
+/// The aggregates behind the reports: cells per product, per client and in total, each by
+/// channel and status (see [`crate::serving`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cube {
     /// `(product_id, channel, status)` cells.
