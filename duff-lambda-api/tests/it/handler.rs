@@ -161,3 +161,32 @@ fn the_stage_is_dropped_from_paths() {
         assert_eq!(duff_lambda_api::path_without_stage(&req), want);
     }
 }
+
+/// The clients are the engine's: S3 for the serving engine over an `s3://` lake (which needs a
+/// region, checked at cold start), none over a folder, Athena for Athena.
+#[test]
+fn the_clients_are_the_ones_the_engine_needs() {
+    let read = |vars: &[(&str, &str)]| {
+        duff_lambda_api::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+            .unwrap()
+    };
+    let sdk = || aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest());
+    let no_region = sdk().build();
+    let s3_lake = read(&[("DUFF_LAKE_URI", "s3://lake-bucket/lake")]);
+    let e = duff_lambda_api::Clients::from_sdk(&s3_lake, &no_region).unwrap_err();
+    assert_eq!(e, duff_lambda_api::ConfigError::Missing("AWS_REGION"));
+    let local = read(&[("DUFF_LAKE_URI", "/tmp/lake")]);
+    let c = duff_lambda_api::Clients::from_sdk(&local, &no_region).unwrap();
+    assert!(c.s3.is_none() && c.athena.is_none());
+    let region = sdk().region(aws_config::Region::new("eu-west-1")).build();
+    let c = duff_lambda_api::Clients::from_sdk(&s3_lake, &region).unwrap();
+    assert!(c.s3.is_some() && c.athena.is_none());
+    let athena = read(&[
+        ("DUFF_LAKE_URI", "s3://lake-bucket/lake"),
+        ("DUFF_QUERY_ENGINE", "athena"),
+        ("DUFF_ATHENA_DATABASE", "duff"),
+        ("DUFF_ATHENA_WORKGROUP", "duff-api"),
+    ]);
+    let c = duff_lambda_api::Clients::from_sdk(&athena, &region).unwrap();
+    assert!(c.s3.is_none() && c.athena.is_some());
+}
