@@ -44,7 +44,7 @@ trap cleanup EXIT
 
 if [[ "$PROFILE" == "release" ]]; then
   cargo build --release -p duff-cli --example pipeline
-  cargo build --release -p duff-api --example serve
+  cargo build --release -p duff-cli --example serve
 elif [[ ! -x target/debug/examples/pipeline || ! -x target/debug/examples/serve ]]; then
   cargo build --workspace --examples
 fi

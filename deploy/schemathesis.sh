@@ -57,7 +57,7 @@ trap cleanup EXIT
 
 if [[ "$PROFILE" == "release" ]]; then
   cargo build --release -p duff-cli --example pipeline
-  cargo build --release -p duff-api --example serve
+  cargo build --release -p duff-cli --example serve
 elif [[ ! -x target/debug/examples/pipeline || ! -x target/debug/examples/serve ]]; then
   # After `cargo test --workspace` both are already built (with the workspace's features);
   # building one package alone would resolve features differently and rebuild DataFusion.

@@ -4,9 +4,9 @@
 //! cargo run --release --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
 //! ```
 
-use duff_testkit::generate::{CliError, Config, OUTPUT_BUFFER_BYTES, Stats, parse_args, write_orders};
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use duff_cli::generate::run;
+use duff_testkit::generate::{CliError, parse_args};
+use std::io;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: generate [--rows N] [--bad-frac F] [--seed S] [--out PATH] \
@@ -23,22 +23,6 @@ const USAGE: &str = "usage: generate [--rows N] [--bad-frac F] [--seed S] [--out
 // ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
-
-/// Generates into `cfg.out` (a file, or stdout for `-`) and flushes.
-fn run(cfg: &Config) -> io::Result<Stats> {
-    if cfg.out == "-" {
-        let mut w = BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, io::stdout().lock());
-        let stats = write_orders(&mut w, cfg)?;
-        w.flush()?;
-        Ok(stats)
-    } else {
-        let file = File::create(&cfg.out)?;
-        let mut w = BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, file);
-        let stats = write_orders(&mut w, cfg)?;
-        w.flush()?;
-        Ok(stats)
-    }
-}
 
 fn main() -> ExitCode {
     let cfg = match parse_args(std::env::args_os().skip(1)) {

@@ -11,11 +11,8 @@
 //! without a restart. Paging tokens are signed with `DUFF_PAGING_SECRET` when set, else
 //! with a key derived from the lake path. Stops on Ctrl-C.
 
-use duff_api::{ServingEngine, ServingEngineConfig, TokenKey};
-use duff_lake::{IngestionIndex, LakeLocation, LocalLake};
-use std::net::SocketAddr;
+use duff_cli::serve::{ServeArgs, serve};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "usage: serve [--lake DIR] [--addr HOST:PORT] [--refresh-ms N]
@@ -23,15 +20,8 @@ const USAGE: &str = "usage: serve [--lake DIR] [--addr HOST:PORT] [--refresh-ms 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8080)
   --refresh-ms N     how long a listing of the lake's manifests is trusted (default 1000)";
 
-struct Args {
-    lake: String,
-    addr: SocketAddr,
-    refresh: Duration,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { lake: "lake".into(), addr: SocketAddr::from(([127, 0, 0, 1], 8080)), refresh: Duration::from_secs(1) };
+fn parse_args() -> Result<ServeArgs, String> {
+    let mut args = ServeArgs::default();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -71,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(args)) {
+    match runtime.block_on(serve(&args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let mut text = e.to_string();
@@ -84,47 +74,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let location = LakeLocation::parse(&args.lake)?;
-    let Some(root) = location.dir() else {
-        return Err(format!("{location}: serve reads a local lake (the API Lambda reads S3)").into());
-    };
-    let lake = LocalLake::open(root)?;
-    // A lake whose files were published without the serving state gets it now.
-    let update = tokio::task::spawn_blocking({
-        let lake = lake.clone();
-        move || lake.update_serving()
-    })
-    .await??;
-    if update.files_folded > 0 {
-        println!("serving state brought up to date: {} files folded", update.files_folded);
-    }
-    let cfg = ServingEngineConfig { refresh_interval: args.refresh, ..ServingEngineConfig::default() };
-    // The ingestion routes read the manifests, listed again at most once per interval.
-    let ingestions = Arc::new(IngestionIndex::new(lake.store().clone(), args.refresh));
-    let engine = ServingEngine::new(lake, cfg);
-    let key = match std::env::var("DUFF_PAGING_SECRET") {
-        Ok(s) if !s.is_empty() => TokenKey::new(s),
-        _ => TokenKey::for_lake(&location.to_string()),
-    };
-    // Load the newest generation before the first request.
-    let (generation, lines) = engine.refresh().await?;
-    let app = duff_api::router_with_ingestions(Arc::new(engine), key, ingestions);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    println!(
-        "serving the lake {location} (generation {generation}, {lines} order lines) on http://{}",
-        listener.local_addr()?
-    );
-    let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
-    println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
-    println!("  GET /ingestions  /ingestions/{{file_id}}  /ingestions/{{file_id}}/quarantine  /reports/data-quality");
-    println!("  the dashboard: http://{}/", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
 }

@@ -12,6 +12,8 @@
 //! | `GET /reports/broken-rate-by-product` | `product_id` |
 //! | `GET /reports/broken-rate-by-channel` | `Retail`, `Online`, `B2B` |
 //! | `GET /reports/client-value` | `client_id` |
+//! | `GET /ingestions`, `/ingestions/{file_id}`, `/ingestions/{file_id}/quarantine`, `/reports/data-quality` | see [`crate::ingestions`] |
+//! | `GET /` | the dashboard ([`crate::dashboard`]) |
 //!
 //! Each route's request becomes a [`Question`] for the engine (its parameters checked
 //! against the route's allow-list and typed first: bad input never reaches the engine); the

@@ -1,6 +1,16 @@
-//! `duff-cli`: the command line of duff-etl's local home.
+//! `duff-cli`: the command line of duff-etl's local home: the `duff` binary
+//! (`src/bin/duff.rs`) and the `pipeline`, `generate` and `serve` examples, thin wrappers over
+//! the same modules.
 //!
-//! - [`text`]: plain-text tables for terminals (the reports the `pipeline` example prints).
+//! - [`pipeline`]: ingest files into a lake folder and print the reports (`duff ingest`).
+//! - [`serve`]: the REST API and the dashboard over a lake folder (`duff serve`).
+//! - [`generate`]: a synthetic orders CSV (`duff generate`).
+//! - [`status`]: the lake's ingestions as a table (`duff status`).
+//! - [`text`]: plain-text tables for terminals.
 #![deny(missing_docs)]
 
+pub mod generate;
+pub mod pipeline;
+pub mod serve;
+pub mod status;
 pub mod text;

@@ -1,0 +1,77 @@
+//! `serve` (the `serve` example, `duff serve`): the REST API and the dashboard over a local
+//! lake, with the same router and engine the API Lambda hosts.
+
+use duff_api::{ServingEngine, ServingEngineConfig, TokenKey};
+use duff_lake::{IngestionIndex, LakeLocation, LocalLake};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where to serve what.
+#[derive(Debug, Clone)]
+pub struct ServeArgs {
+    /// The lake folder.
+    pub lake: String,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// How long a listing of the lake's manifests is trusted.
+    pub refresh: Duration,
+}
+
+impl Default for ServeArgs {
+    fn default() -> ServeArgs {
+        ServeArgs {
+            lake: "lake".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            refresh: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Serves the lake in `args.lake` on `args.addr` until Ctrl-C: brings its serving state up to
+/// date, loads it, then answers the API's routes and the dashboard.
+///
+/// # Errors
+/// The lake cannot be opened or read, the address cannot be bound.
+pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let location = LakeLocation::parse(&args.lake)?;
+    let Some(root) = location.dir() else {
+        return Err(format!("{location}: serve reads a local lake (the API Lambda reads S3)").into());
+    };
+    let lake = LocalLake::open(root)?;
+    // A lake whose files were published without the serving state gets it now.
+    let update = tokio::task::spawn_blocking({
+        let lake = lake.clone();
+        move || lake.update_serving()
+    })
+    .await??;
+    if update.files_folded > 0 {
+        println!("serving state brought up to date: {} files folded", update.files_folded);
+    }
+    let cfg = ServingEngineConfig { refresh_interval: args.refresh, ..ServingEngineConfig::default() };
+    // The ingestion routes read the manifests, listed again at most once per interval.
+    let ingestions = Arc::new(IngestionIndex::new(lake.store().clone(), args.refresh));
+    let engine = ServingEngine::new(lake, cfg);
+    let key = match std::env::var("DUFF_PAGING_SECRET") {
+        Ok(s) if !s.is_empty() => TokenKey::new(s),
+        _ => TokenKey::for_lake(&location.to_string()),
+    };
+    // Load the newest generation before the first request.
+    let (generation, lines) = engine.refresh().await?;
+    let app = duff_api::router_with_ingestions(Arc::new(engine), key, ingestions);
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!(
+        "serving the lake {location} (generation {generation}, {lines} order lines) on http://{}",
+        listener.local_addr()?
+    );
+    let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
+    println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
+    println!("  GET /ingestions  /ingestions/{{file_id}}  /ingestions/{{file_id}}/quarantine  /reports/data-quality");
+    println!("  the dashboard: http://{}/", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
