@@ -177,6 +177,8 @@ pub fn lake_store(config: &Config, clients: &Clients) -> Result<Arc<dyn Store>, 
 /// for it; a lake that cannot be read now is logged and loaded again by the first request
 /// (which answers 503 `lake_unavailable` if it still cannot be).
 pub async fn serving_app(config: &Config, store: Arc<dyn Store>, refresh: std::time::Duration) -> Router {
+    // The ingestion routes read the manifests and the quarantine from the same store.
+    let ingestions = Arc::new(duff_lake::IngestionIndex::new(store.clone(), refresh));
     // The engine only reads: nothing is ever staged.
     let lake = Lake::new(store, std::env::temp_dir().join("duff-api-staging"));
     let cfg = ServingEngineConfig { refresh_interval: refresh, ..ServingEngineConfig::default() };
@@ -185,7 +187,7 @@ pub async fn serving_app(config: &Config, store: Arc<dyn Store>, refresh: std::t
         Ok((generation, lines)) => tracing::info!(generation, lines, "serving state loaded at cold start"),
         Err(e) => tracing::warn!(error = %e, "the serving state could not be loaded at cold start"),
     }
-    duff_api::router(Arc::new(engine), config.tokens.clone())
+    duff_api::router_with_ingestions(Arc::new(engine), config.tokens.clone(), ingestions)
 }
 
 /// The router for `config`: builds the engine it names with the clients built at cold start.
