@@ -57,8 +57,8 @@ pub struct ServingConfig {
     /// Lines in the runs beyond the base that never trigger a compaction (default 2^20):
     /// past this, the runs are compacted once they hold more than a quarter of the base.
     pub min_compaction_lines: u64,
-    /// Lines per `by_client` partition of a base (default 2^20; a base is split by
-    /// `client_id` so that a compaction sorts one partition at a time).
+    /// Lines per `by_client` partition of a base (default 2^19; a base is split by
+    /// `client_id` so that a compaction sorts two partitions at a time, in memory).
     pub lines_per_partition: u64,
     /// How long objects that the newest two generations no longer name are kept, for
     /// readers that loaded an older generation (default 5 minutes).
@@ -79,7 +79,7 @@ impl Default for ServingConfig {
         ServingConfig {
             max_runs: 16,
             min_compaction_lines: 1 << 20,
-            lines_per_partition: 1 << 20,
+            lines_per_partition: 1 << 19,
             grace: Duration::from_secs(300),
             chunk_lines: 1 << 20,
             window_lines: 1 << 16,

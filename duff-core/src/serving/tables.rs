@@ -643,7 +643,7 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         use parquet::file::properties::{EnabledStatistics, WriterProperties};
         let props = WriterProperties::builder()
             .set_compression(Compression::UNCOMPRESSED)
-            .set_dictionary_enabled(false)
+            .set_dictionary_enabled(true)
             .set_statistics_enabled(EnabledStatistics::None)
             .set_max_row_group_row_count(Some(SERVING_ROW_GROUP_ROWS))
             .build();
