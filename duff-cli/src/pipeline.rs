@@ -74,6 +74,28 @@ pub fn bundled_sample() -> PathBuf {
     if rel.exists() { rel } else { PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/orders.csv")) }
 }
 
+/// Files from this size on get a progress bar (when stderr is a terminal).
+pub const PROGRESS_BYTES: u64 = 8 << 20;
+
+/// A progress bar on stderr for a file of at least [`PROGRESS_BYTES`], when stderr is a
+/// terminal (`None` otherwise: nothing is drawn into logs or pipes). The lake reads a file
+/// twice (its hash, then its rows), so the bar counts twice its size.
+fn progress_bar(path: &std::path::Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let size = std::fs::metadata(path).ok()?.len();
+    if size < PROGRESS_BYTES || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(2 * size), indicatif::ProgressDrawTarget::stderr());
+    let style =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(path.display().to_string());
+    Some(bar)
+}
+
 /// Ingests every file and prints the reports; `Ok(false)` when a file was refused.
 ///
 /// # Errors
@@ -84,7 +106,19 @@ pub fn run(args: &IngestArgs) -> duff_lake::Result<bool> {
     let mut all_ok = true;
     for path in &args.files {
         let started = Instant::now();
-        let result = lake.ingest_path(path, &args.cfg, chrono::Utc::now())?;
+        let bar = progress_bar(path);
+        let result = match &bar {
+            Some(bar) => {
+                let bar = bar.clone();
+                let lake = lake.clone().with_progress(duff_lake::Progress::to(move |n| bar.inc(n)));
+                lake.ingest_path(path, &args.cfg, chrono::Utc::now())
+            }
+            None => lake.ingest_path(path, &args.cfg, chrono::Utc::now()),
+        };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let result = result?;
         let secs = started.elapsed().as_secs_f64();
         match result {
             IngestResult::Ingested(m) => {
@@ -105,7 +139,24 @@ pub fn run(args: &IngestArgs) -> duff_lake::Result<bool> {
     }
 
     // The serving state (what the API and the reports read) follows the new files.
-    let update = if args.rebuild_serving { lake.rebuild_serving()? } else { lake.update_serving()? };
+    // A big fold (a first big file, a compaction, a rebuild) takes a while: a spinner says
+    // so on a terminal.
+    let big = args.rebuild_serving
+        || args.files.iter().any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= PROGRESS_BYTES));
+    let spinner = (big && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let s = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            s.set_style(style);
+        }
+        s.set_message("updating the serving state");
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let update = if args.rebuild_serving { lake.rebuild_serving() } else { lake.update_serving() };
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let update = update?;
     let steps: Vec<String> = update.steps.iter().map(|(n, d)| format!("{n} {:.3}", d.as_secs_f64())).collect();
     eprintln!(
         "(serving state: generation {}, {} files folded, {} lines changed{}, {:.3} s: {})",

@@ -84,3 +84,24 @@ fn the_generate_example_is_deterministic_and_ingestible() {
     assert!(m.reconciles());
     assert!(m.rows_quarantined >= 15 && m.rows_quarantined <= 30, "{m:?}");
 }
+
+/// A file big enough for a progress bar gets none when stderr is not a terminal (a pipe
+/// here, a log in CI): the output stays what it was.
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("big.csv");
+    let status = Command::new(example("generate")).args(["--rows", "100000", "--out"]).arg(&csv).status().unwrap();
+    assert!(status.success());
+    assert!(std::fs::metadata(&csv).unwrap().len() >= duff_cli::pipeline::PROGRESS_BYTES);
+    let out = Command::new(example("pipeline"))
+        .args(["--no-reports", "--lake"])
+        .arg(dir.path().join("lake"))
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("[=") && !stderr.contains("updating the serving state"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal escapes: {stderr}");
+}

@@ -97,6 +97,45 @@ pub struct Lake<S: Store> {
     staging: PathBuf,
     fan_out: FanOutConfig,
     serving: serving::ServingConfig,
+    progress: Progress,
+}
+
+/// Where a lake reports the bytes it reads from a local file it ingests (a progress bar);
+/// nowhere by default. See [`Lake::with_progress`].
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>);
+
+impl Progress {
+    /// Reports to `f`, called with the number of bytes just read.
+    pub fn to(f: impl Fn(u64) + Send + Sync + 'static) -> Progress {
+        Progress(Some(std::sync::Arc::new(f)))
+    }
+
+    fn read(&self, n: usize) {
+        if let Some(f) = &self.0 {
+            f(n as u64);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Progress(reported)" } else { "Progress(none)" })
+    }
+}
+
+/// A reader that reports what it reads.
+struct Reported<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Reported<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.read(n);
+        Ok(n)
+    }
 }
 
 /// When and how a big file is ingested in parts (see [`duff_core::fanout`]).
@@ -133,6 +172,7 @@ impl LocalLake {
             staging: root.join(".staging"),
             fan_out: FanOutConfig::default(),
             serving: serving::ServingConfig::default(),
+            progress: Progress::default(),
         })
     }
 
@@ -161,7 +201,16 @@ impl<S: Store> Lake<S> {
             staging: staging.into(),
             fan_out: FanOutConfig::default(),
             serving: serving::ServingConfig::default(),
+            progress: Progress::default(),
         }
+    }
+
+    /// The same lake, reporting the bytes it reads from the local files it ingests to
+    /// `progress`: a file is read twice (its hash, then its rows; three times when it holds
+    /// repeated lines), so the reports add up to two or three times its size.
+    pub fn with_progress(mut self, progress: Progress) -> Lake<S> {
+        self.progress = progress;
+        self
     }
 
     /// The same lake, keeping its serving state as `serving` says.
@@ -231,7 +280,10 @@ impl<S: Store> Lake<S> {
         if size >= self.fan_out.part_bytes.saturating_mul(2) {
             return self.ingest_in_parts(path, source, ingested_at_micros, cfg);
         }
-        let file_id = hash_file(path)?;
+        let file_id = hash_reader(
+            Reported { inner: File::open(path).map_err(io("opening", path))?, progress: &self.progress },
+            path,
+        )?;
         let earlier = self.manifest(&file_id)?;
         if let Some(m) = earlier.as_ref().filter(|m| m.outcome == Outcome::Published) {
             return Ok(IngestResult::Duplicate(m.clone()));
@@ -321,7 +373,8 @@ impl<S: Store> Lake<S> {
         // of a random probe per line); a file that has some is read a second time.
         let mut repeats: Option<RepeatedLines> = None;
         let (outcome, bytes) = loop {
-            let mut reader = File::open(path).map_err(io("opening", path))?;
+            let file = File::open(path).map_err(io("opening", path))?;
+            let mut reader = Reported { inner: file, progress: &self.progress };
             let (outcome, bytes) = stage_pass(meta, cfg, &mut reader, staging, size, repeats.as_ref());
             match outcome {
                 Ok(Finish::ReadAgain(r)) if repeats.is_none() => repeats = Some(r),
@@ -658,7 +711,10 @@ impl duff_core::fanout::PartSinks for StagedParts<'_> {
 /// # Errors
 /// When the file cannot be read.
 pub fn hash_file(path: &Path) -> Result<FileId> {
-    let mut f = File::open(path).map_err(io("opening", path))?;
+    hash_reader(File::open(path).map_err(io("opening", path))?, path)
+}
+
+fn hash_reader(mut f: impl Read, path: &Path) -> Result<FileId> {
     let mut h = FileHasher::default();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -485,3 +485,34 @@ fn the_serving_state_of_a_generated_lake_equals_the_reference() {
         }
     }
 }
+
+/// The bytes a lake reports reading add up to its passes over the file: the hash and the
+/// rows, and one more when the file repeats a line (the second reading finds them).
+#[test]
+fn progress_counts_every_byte_of_every_pass() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let read = Arc::new(AtomicU64::new(0));
+    let seen = read.clone();
+    let lake = LocalLake::open(dir.path()).unwrap().with_progress(duff_lake::Progress::to(move |n| {
+        seen.fetch_add(n, Ordering::Relaxed);
+    }));
+    let plain = sample("day1.csv");
+    let size = std::fs::metadata(&plain).unwrap().len();
+    let at = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+    lake.ingest_path(&plain, &IngestConfig::default(), at).unwrap();
+    assert_eq!(read.swap(0, Ordering::Relaxed), 2 * size);
+
+    let twice = dir.path().join("twice.csv");
+    let row = "1,Moe,10,102,Duff Classic,2.50,6,0.33,Retail,created";
+    std::fs::write(&twice, duff_testkit::csv_file(&[row, "2,Barney,11,103,Duff Lite,2.00,6,0.5,B2B,created", row]))
+        .unwrap();
+    let size = std::fs::metadata(&twice).unwrap().len();
+    let m = ingested(
+        lake.ingest_path(&twice, &IngestConfig { reject_threshold_ppm: 1_000_000, ..IngestConfig::default() }, at)
+            .unwrap(),
+    );
+    assert_eq!(m.rows_quarantined, 1, "{m:?}");
+    assert_eq!(read.load(Ordering::Relaxed), 3 * size);
+}
