@@ -236,12 +236,11 @@ impl S3Store {
 }
 
 impl S3Store {
-    /// A ranged GET (`Range: bytes=...`): the bytes and the object's size (from
-    /// `Content-Range`, else the bytes' length when the whole object came back).
-    fn get_ranged(&self, key: &str, range: &str) -> Result<Option<(Vec<u8>, u64)>> {
-        let got = self
-            .handle
-            .block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).range(range).send());
+    /// A GET, ranged when `range` is given (`bytes=...`): the bytes and the object's size
+    /// (from `Content-Range`, else the bytes' length when the whole object came back).
+    fn get_ranged(&self, key: &str, range: Option<&str>) -> Result<Option<(Vec<u8>, u64)>> {
+        let request = self.client.get_object().bucket(&self.bucket).key(self.full_key(key));
+        let got = self.handle.block_on(request.set_range(range.map(str::to_owned)).send());
         let out = match got {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
@@ -249,6 +248,7 @@ impl S3Store {
             Err(e) => return Err(self.err("reading", key, e)),
         };
         let size = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|n| n.parse::<u64>().ok());
+        // A body cut mid-way: the GET again may succeed.
         let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
             action: "reading",
             key: self.full_key(key),
@@ -263,21 +263,7 @@ impl S3Store {
 
 impl Store for S3Store {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let got = self.handle.block_on(self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).send());
-        let out = match got {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if classify(&e) == S3Failure::NotFound => return Ok(None),
-            Err(e) => return Err(self.err("reading", key, e)),
-        };
-        // A body cut mid-way: the GET again may succeed.
-        let bytes = self.handle.block_on(out.body.collect()).map_err(|e| Error::Store {
-            action: "reading",
-            key: self.full_key(key),
-            source: Box::new(e),
-            retryable: true,
-        })?;
-        Ok(Some(bytes.to_vec()))
+        Ok(self.get_ranged(key, None)?.map(|(bytes, _)| bytes))
     }
 
     fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>> {
@@ -285,7 +271,7 @@ impl Store for S3Store {
             return Ok(Some(Vec::new()));
         }
         let range = format!("bytes={start}-{}", start.saturating_add(len) - 1);
-        Ok(self.get_ranged(key, &range)?.map(|(bytes, _)| bytes))
+        Ok(self.get_ranged(key, Some(&range))?.map(|(bytes, _)| bytes))
     }
 
     fn get_tail(&self, key: &str, len: u64) -> Result<Option<(Vec<u8>, u64)>> {
@@ -295,7 +281,7 @@ impl Store for S3Store {
                 (Vec::new(), n)
             }));
         }
-        self.get_ranged(key, &format!("bytes=-{len}"))
+        self.get_ranged(key, Some(&format!("bytes=-{len}")))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {

@@ -213,24 +213,9 @@ impl<S: Store> Lake<S> {
         column: &str,
         wanted: impl Fn(i64, i64) -> bool,
         names: &mut Names,
-        mut keep: impl FnMut(Line),
+        keep: impl FnMut(Line),
     ) -> Result<()> {
-        let wrap = |source| Error::ServingObject { key: key.to_owned(), source };
-        match self.open_object(key)? {
-            Object::File(f) => {
-                let groups = tables::row_groups_where(&f, column, wanted).map_err(wrap)?;
-                if !groups.is_empty() {
-                    tables::read_lines(f, Some(groups), names, &mut keep).map_err(wrap)?;
-                }
-            }
-            Object::Bytes(b) => {
-                let groups = tables::row_groups_where(&b, column, wanted).map_err(wrap)?;
-                if !groups.is_empty() {
-                    tables::read_lines(b, Some(groups), names, &mut keep).map_err(wrap)?;
-                }
-            }
-        }
-        Ok(())
+        read_lines_where(self.open_object(key)?, key, column, wanted, names, keep)
     }
 
     fn read_table(&self, key: &str) -> Result<Vec<duff_core::arrow_array::RecordBatch>> {
