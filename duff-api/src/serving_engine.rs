@@ -182,6 +182,10 @@ impl<S: Store + 'static> ServingEngine<S> {
 
     /// A client's current lines in `g`, from the cache or the runs.
     async fn client_lines(&self, g: &Arc<Loaded>, client_id: i64) -> Result<Arc<Vec<Line>>, EngineError> {
+        // A client without current lines has no report cell: nothing to read.
+        if !g.snapshot.cube.has_client(client_id) {
+            return Ok(Arc::new(Vec::new()));
+        }
         if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
             return Ok(hit);
         }

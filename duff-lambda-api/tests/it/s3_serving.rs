@@ -294,7 +294,9 @@ async fn every_route_is_answered_from_the_serving_state_in_s3() {
         }
         let (gets, bytes) = cost(&reads);
         let client = path.starts_with("/clients/") || query.iter().any(|(k, _)| *k == "client_id");
-        if !client {
+        if !client || path == "/clients/4242/orders" {
+            // A report not about one client, or a client without lines (a 404): the cells
+            // in memory answer it.
             assert_eq!((gets, bytes), (0, 0), "GET {path}?{query:?} read the lake: {reads:?}");
         }
         table.push(format!("{:>4} {:>3} GETs {:>8} B  GET {path}?{query:?}", got.0, gets, bytes));
