@@ -231,7 +231,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut seen = None;
         while committed.elapsed() < Duration::from_secs(60) {
             ask().await?;
-            if update.generation.is_some() && engine.generation() == update.generation {
+            if update.generation.is_some() && engine.loaded_generation() == update.generation {
                 seen = Some(committed.elapsed());
                 break;
             }

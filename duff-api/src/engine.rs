@@ -23,6 +23,13 @@ pub trait QueryEngine: Send + Sync + fmt::Debug {
     /// Answers `question` with every row of its answer, in the shape [`Question`] describes
     /// (a SQL engine runs [`Question::query`] with its parameters bound).
     fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>>;
+
+    /// The generation of the data the next answers come from, when the engine can tell: a
+    /// number that grows whenever its answers may change. The router keeps rendered answers
+    /// until it changes ([`crate::answers`]). `None` (the default) keeps nothing.
+    fn generation(&self) -> BoxFuture<'_, Result<Option<u64>, EngineError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The rows of an answer as text: the common ground of Arrow batches, Athena's result

@@ -23,6 +23,7 @@
 //! id is the [`RequestId`] extension when the host put one in the request (the Lambda
 //! invocation's id), otherwise one is generated.
 
+use crate::answers::{AnswerCache, DEFAULT_ANSWER_CACHE_BYTES};
 use crate::catalog::{ClientOrders, Filter, PageKey, Report};
 use crate::engine::QueryEngine;
 use crate::error::ApiError;
@@ -31,8 +32,9 @@ use crate::question::Question;
 use crate::render;
 use crate::token::{TokenKey, TokenScope};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Extension, RawQuery, Request, State};
-use axum::http::{HeaderValue, Method, Uri};
+use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -89,12 +91,45 @@ pub struct AppState {
     engine: Arc<dyn QueryEngine>,
     pub(crate) tokens: Arc<TokenKey>,
     pub(crate) ingestions: Option<Arc<dyn IngestionSource>>,
+    answers: Arc<AnswerCache>,
+}
+
+impl AppState {
+    fn new(engine: Arc<dyn QueryEngine>, tokens: TokenKey, ingestions: Option<Arc<dyn IngestionSource>>) -> AppState {
+        AppState {
+            engine,
+            tokens: Arc::new(tokens),
+            ingestions,
+            answers: Arc::new(AnswerCache::new(DEFAULT_ANSWER_CACHE_BYTES)),
+        }
+    }
+
+    /// The JSON body answering `question`: kept per generation of the engine's data, and
+    /// computed once for identical requests in flight ([`crate::answers`]).
+    async fn body<T, F>(&self, question: &Question, render: F) -> Result<Bytes, ApiError>
+    where
+        T: Serialize,
+        F: FnOnce(crate::ResultSet) -> Result<T, ApiError>,
+    {
+        let generation = self.engine.generation().await?;
+        self.answers
+            .get_or_compute(generation, question, async {
+                let answer = render(self.engine.answer(question).await?)?;
+                serde_json::to_vec(&answer).map(Bytes::from).map_err(|e| crate::EngineError::internal(e).into())
+            })
+            .await
+    }
+}
+
+/// A JSON response of an already rendered body.
+fn json(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// The API's router over `engine`, signing paging tokens with `tokens`. The ingestion
 /// routes answer 503 `lake_unavailable` (no manifests to read): see [`router_with_ingestions`].
 pub fn router(engine: Arc<dyn QueryEngine>, tokens: TokenKey) -> Router {
-    build(AppState { engine, tokens: Arc::new(tokens), ingestions: None })
+    build(AppState::new(engine, tokens, None))
 }
 
 /// The API's router over `engine`, the ingestion routes reading `ingestions` (in practice a
@@ -104,7 +139,7 @@ pub fn router_with_ingestions(
     tokens: TokenKey,
     ingestions: Arc<dyn IngestionSource>,
 ) -> Router {
-    build(AppState { engine, tokens: Arc::new(tokens), ingestions: Some(ingestions) })
+    build(AppState::new(engine, tokens, Some(ingestions)))
 }
 
 fn build(state: AppState) -> Router {
@@ -269,12 +304,11 @@ async fn run_report(
         let names: Vec<&'static str> = report.filters().iter().map(|f| f.name()).collect();
         let params = Params::parse(q.as_deref(), &names)?;
         let question = Question::report(report, &report_filter(report, &params)?);
-        let rs = st.engine.answer(&question).await?;
-        Ok::<_, ApiError>(Rows { rows: render::rows(&rs, question.columns())? })
+        st.body(&question, |rs| Ok(Rows { rows: render::rows(&rs, question.columns())? })).await
     }
     .await;
     match result {
-        Ok(rows) => axum::Json(rows).into_response(),
+        Ok(body) => json(body),
         Err(e) => e.into_response_for(&id.0),
     }
 }
@@ -294,12 +328,12 @@ async fn client_orders(
     Extension(id): Extension<RequestId>,
 ) -> Response {
     match client_orders_inner(&st, &uri, q.as_deref()).await {
-        Ok(body) => axum::Json(body).into_response(),
+        Ok(body) => json(body),
         Err(e) => e.into_response_for(&id.0),
     }
 }
 
-async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Result<ClientOrdersBody, ApiError> {
+async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Result<Bytes, ApiError> {
     // `/clients/{client_id}/orders`: the segment is read from the path as sent (a client id
     // is digits only, so no percent-decoding is needed: anything else is refused).
     let segment = uri.path().split('/').nth(2).unwrap_or("");
@@ -324,7 +358,17 @@ async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Resul
                 .ok_or_else(|| ApiError::bad("next_token", "is not a token of this query (filters changed?)"))?,
         );
     }
-    let rs = st.engine.answer(&Question::ClientOrders(query)).await?;
+    st.body(&Question::ClientOrders(query), |rs| client_orders_body(st, query, scope, &rs)).await
+}
+
+/// The page of `query` in the engine's answer `rs`.
+fn client_orders_body(
+    st: &AppState,
+    query: ClientOrders,
+    scope: TokenScope,
+    rs: &crate::ResultSet,
+) -> Result<ClientOrdersBody, ApiError> {
+    let client_id = query.client_id;
     let Some(name_idx) = rs.column("client_name") else {
         // No row at all: the client has no order line.
         return Err(if rs.rows.is_empty() {
@@ -335,7 +379,7 @@ async fn client_orders_inner(st: &AppState, uri: &Uri, q: Option<&str>) -> Resul
     };
     let Some(first) = rs.rows.first() else { return Err(ApiError::UnknownClient(client_id)) };
     let client_name = first.get(name_idx).cloned().flatten().unwrap_or_default();
-    let idx = render::column_indexes(&rs, &ClientOrders::COLUMNS)?;
+    let idx = render::column_indexes(rs, &ClientOrders::COLUMNS)?;
     let order_id_idx = idx[0];
     let mut orders = Vec::with_capacity(rs.rows.len());
     for r in &rs.rows {

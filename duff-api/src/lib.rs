@@ -9,6 +9,8 @@
 //!   milliseconds whatever the lake's history: the default, locally and in AWS. The SQL
 //!   engines live elsewhere: DataFusion over the lake is `duff_sql::DataFusionEngine` (a
 //!   crate apart, so that this one builds without DataFusion), Athena is in `duff-lambda-api`.
+//! - [`answers`]: rendered answers kept per generation, one computation per question in
+//!   flight.
 //! - [`router`]: the axum [`Router`](axum::Router) of the REST API, hosted by `lambda_http`
 //!   (`duff-lambda-api`) and by the `serve` example.
 //! - [`TokenKey`]: opaque, tamper-evident paging tokens.
@@ -32,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod catalog;
 pub mod dashboard;
 mod engine;

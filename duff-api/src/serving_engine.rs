@@ -38,10 +38,6 @@ pub struct ServingEngineConfig {
     /// Load a newer generation in the background, answering from the one in memory
     /// meanwhile (default); `false` makes the request that notices it wait for the load.
     pub refresh_in_background: bool,
-    /// Answers kept per generation (default 128; emptied when full, 0 keeps none): the
-    /// long lists (`orders-by-client`, `client-value`: a row per client) are computed once
-    /// per generation and filter.
-    pub answer_cache_entries: usize,
 }
 
 impl Default for ServingEngineConfig {
@@ -50,7 +46,6 @@ impl Default for ServingEngineConfig {
             refresh_interval: Duration::from_secs(1),
             client_cache_entries: 64,
             refresh_in_background: true,
-            answer_cache_entries: 128,
         }
     }
 }
@@ -81,27 +76,11 @@ struct Inner<S: Store> {
     reads: tokio::sync::Semaphore,
 }
 
-/// A loaded generation and its cache of client lines.
+/// A loaded generation and its cache of client lines. (Rendered answers are kept by the
+/// router, per generation: [`crate::answers`].)
 struct Loaded {
     snapshot: ServingSnapshot,
     clients: Mutex<HashMap<i64, Arc<Vec<Line>>>>,
-    /// Answers computed over this generation (exact until the next one).
-    answers: Mutex<Vec<(Question, Arc<ResultSet>)>>,
-}
-
-impl Loaded {
-    fn answer(&self, q: &Question) -> Option<Arc<ResultSet>> {
-        self.answers.lock().ok()?.iter().find(|(k, _)| k == q).map(|(_, a)| a.clone())
-    }
-
-    fn keep(&self, q: &Question, a: &Arc<ResultSet>, entries: usize) {
-        if let Ok(mut answers) = self.answers.lock() {
-            if answers.len() >= entries {
-                answers.clear();
-            }
-            answers.push((*q, a.clone()));
-        }
-    }
 }
 
 fn lake_error(e: duff_lake::Error) -> EngineError {
@@ -137,8 +116,8 @@ impl<S: Store + 'static> ServingEngine<S> {
         Ok(self.loaded().map_or((0, 0), |l| (l.snapshot.generation.generation, l.snapshot.generation.lines)))
     }
 
-    /// The number of the generation answering requests (`None` before the first load).
-    pub fn generation(&self) -> Option<u64> {
+    /// The number of the generation in memory (`None` before the first load).
+    pub fn loaded_generation(&self) -> Option<u64> {
         self.loaded().map(|l| l.snapshot.generation.generation)
     }
 
@@ -258,8 +237,7 @@ impl<S: Store + 'static> Inner<S> {
             ms = started.elapsed().as_millis() as u64,
             "serving state loaded"
         );
-        let loaded =
-            Arc::new(Loaded { snapshot, clients: Mutex::new(HashMap::new()), answers: Mutex::new(Vec::new()) });
+        let loaded = Arc::new(Loaded { snapshot, clients: Mutex::new(HashMap::new()) });
         if let Ok(mut g) = inner.current.write() {
             *g = Some(loaded);
         }
@@ -275,21 +253,17 @@ impl<S: Store + 'static> QueryEngine for ServingEngine<S> {
     fn answer<'a>(&'a self, question: &'a Question) -> BoxFuture<'a, Result<ResultSet, EngineError>> {
         Box::pin(async move {
             let Some(g) = self.snapshot().await? else { return Ok(ResultSet::default()) };
-            if let Some(hit) = g.answer(question) {
-                return Ok((*hit).clone());
+            match question {
+                Question::Report(r, f) => self.answer_report(&g, *r, f).await,
+                Question::ClientOrders(q) => self.answer_client_orders(&g, q).await,
             }
-            let answer = match question {
-                Question::Report(r, f) => self.answer_report(&g, *r, f).await?,
-                Question::ClientOrders(q) => self.answer_client_orders(&g, q).await?,
-            };
-            let entries = self.inner.cfg.answer_cache_entries;
-            if entries == 0 {
-                return Ok(answer);
-            }
-            let answer = Arc::new(answer);
-            g.keep(question, &answer, entries);
-            Ok(Arc::unwrap_or_clone(answer))
         })
+    }
+
+    /// The generation the next answers come from (after the same freshness check as
+    /// [`QueryEngine::answer`]); `None` while the lake has none.
+    fn generation(&self) -> BoxFuture<'_, Result<Option<u64>, EngineError>> {
+        Box::pin(async move { Ok(self.snapshot().await?.map(|g| g.snapshot.generation.generation)) })
     }
 }
 
