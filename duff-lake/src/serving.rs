@@ -421,38 +421,34 @@ impl<S: Store> Lake<S> {
             duff_core::serving::fold_dims(&files, &mut dims, &versions);
             drop(versions);
             steps.lap("read");
-            // Fold a window of orders at a time: the current lines of its orders are read
-            // from the row groups holding them, the changed lines streamed to the new run.
+            // Fold a window of orders at a time, in two stages on two threads: one merges the
+            // new versions into windows and reads the current lines of each window's orders
+            // from the row groups holding them; this one folds each window into the cube and
+            // streams the changed lines to the new run (its encoder is a third thread).
             let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
             let name = if runs.is_empty() { "base" } else { "run" };
             let mut writer = RunWriter::new(staging, name, &files, next, parts)?;
-            let mut merged = NewMerge::open(&chunks, last, &files)?;
+            let merged = NewMerge::open(&chunks, last, &files)?;
             let window_lines = self.serving.window_lines.max(1);
-            let mut window: Vec<Line> = Vec::with_capacity(window_lines);
-            let mut cache = ObjectCache::default();
-            let mut fold = |window: &mut Vec<Line>, names: &mut Names, steps: &mut Steps| -> Result<()> {
-                let mut orders: Vec<i64> = window.iter().map(|l| l.key.order_id).collect();
-                orders.dedup();
-                let before = self.lines_of_orders(&runs, &orders, names, &mut cache)?;
-                steps.lap("lookup");
-                let changed = duff_core::serving::fold_orders(&files, &mut cube, window, &before);
-                steps.lap("fold");
-                writer.push(changed)?;
-                steps.lap("write");
-                window.clear();
-                Ok(())
-            };
-            while let Some(l) = merged.next_line(&mut names)? {
-                if window.len() >= window_lines && window.last().is_some_and(|w| w.key.order_id != l.key.order_id) {
-                    steps.lap("read");
-                    fold(&mut window, &mut names, steps)?;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
+            std::thread::scope(|scope| -> Result<()> {
+                let lookup = std::thread::Builder::new()
+                    .name("duff-fold-lookup".into())
+                    .spawn_scoped(scope, {
+                        let runs = &runs;
+                        move || self.windows(runs, merged, window_lines, tx)
+                    })
+                    .map_err(|source| Error::Io { action: "starting a thread for", path: staging.to_owned(), source })?;
+                steps.lap("read");
+                for w in &rx {
+                    steps.lap("lookup");
+                    let changed = duff_core::serving::fold_orders(&files, &mut cube, &w.new, &w.before);
+                    steps.lap("fold");
+                    writer.push(changed)?;
+                    steps.lap("write");
                 }
-                window.push(l);
-            }
-            steps.lap("read");
-            if !window.is_empty() {
-                fold(&mut window, &mut names, steps)?;
-            }
+                lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
+            })?;
             let count = writer.count;
             let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder)?) } else { None };
             steps.lap("write");
@@ -509,6 +505,40 @@ impl<S: Store> Lake<S> {
         };
         steps.lap("write");
         Ok((generation, lines_changed, compacted))
+    }
+
+    /// The lookup stage of a fold: cuts the merged new versions into windows of whole
+    /// orders (about `window_lines` lines) and sends each with the current lines of its
+    /// orders in `runs`. Stops early when the fold stage is gone.
+    fn windows(
+        &self,
+        runs: &[Run],
+        mut merged: NewMerge<'_>,
+        window_lines: usize,
+        tx: std::sync::mpsc::SyncSender<Window>,
+    ) -> Result<()> {
+        let mut names = Names::default();
+        let mut cache = ObjectCache::default();
+        let mut window: Vec<Line> = Vec::with_capacity(window_lines);
+        let mut send = |new: Vec<Line>, names: &mut Names| -> Result<bool> {
+            let mut orders: Vec<i64> = new.iter().map(|l| l.key.order_id).collect();
+            orders.dedup();
+            let before = self.lines_of_orders(runs, &orders, names, &mut cache)?;
+            Ok(tx.send(Window { new, before }).is_ok())
+        };
+        while let Some(l) = merged.next_line(&mut names)? {
+            if window.len() >= window_lines && window.last().is_some_and(|w| w.key.order_id != l.key.order_id) {
+                let full = std::mem::replace(&mut window, Vec::with_capacity(window_lines));
+                if !send(full, &mut names)? {
+                    return Ok(());
+                }
+            }
+            window.push(l);
+        }
+        if !window.is_empty() {
+            send(window, &mut names)?;
+        }
+        Ok(())
     }
 
     fn put_table(&self, folder: &str, name: &str, batch: &duff_core::arrow_array::RecordBatch) -> Result<String> {
@@ -970,6 +1000,13 @@ impl<'a> RunWriter<'a> {
         }
         Ok(Run { generation, lines: self.count, by_key, by_client })
     }
+}
+
+/// A window of a fold: the new versions of whole orders, in key order, and the current
+/// lines of those orders before them.
+struct Window {
+    new: Vec<Line>,
+    before: Vec<Line>,
 }
 
 /// The new versions of a fold in key order: chunks set aside in local files, merged with
