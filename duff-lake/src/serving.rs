@@ -113,6 +113,11 @@ pub struct Run {
     /// The same lines split by `client_id` (partition `client_id mod len`), each file sorted
     /// by `(client_id, order_id, product_id)`.
     pub by_client: Vec<String>,
+    /// The lines' keys alone, in key order (`tables::keys_schema`): what a reader loads to
+    /// know which lines this run replaces in the runs before it. Absent from runs written
+    /// before it existed: their keys are read from `by_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
 }
 
 /// The commit record of a generation.
@@ -157,6 +162,7 @@ impl Generation {
         for r in &self.runs {
             out.insert(&r.by_key);
             out.extend(r.by_client.iter().map(String::as_str));
+            out.extend(r.keys.as_deref());
         }
         out
     }
@@ -438,7 +444,11 @@ impl<S: Store> Lake<S> {
                         let runs = &runs;
                         move || self.windows(runs, merged, window_lines, tx)
                     })
-                    .map_err(|source| Error::Io { action: "starting a thread for", path: staging.to_owned(), source })?;
+                    .map_err(|source| Error::Io {
+                        action: "starting a thread for",
+                        path: staging.to_owned(),
+                        source,
+                    })?;
                 steps.lap("read");
                 for w in &rx {
                     steps.lap("lookup");
@@ -469,7 +479,7 @@ impl<S: Store> Lake<S> {
                 // The run just written is in the base now.
                 if let Some(last) = runs.last().filter(|r| r.generation == next) {
                     self.store.delete(&last.by_key)?;
-                    for k in &last.by_client {
+                    for k in last.keys.iter().chain(&last.by_client) {
                         self.store.delete(k)?;
                     }
                 }
@@ -695,8 +705,9 @@ impl<S: Store> Lake<S> {
         let (cube, dims) = self.read_aggregates(&g, &mut names)?;
         let mut keys = Vec::with_capacity(g.runs.len().saturating_sub(1));
         for r in g.runs.iter().skip(1) {
-            let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
-            let mut k = match self.open_object(&r.by_key)? {
+            let key = r.keys.as_ref().unwrap_or(&r.by_key);
+            let wrap = |source| Error::ServingObject { key: key.clone(), source };
+            let mut k = match self.open_object(key)? {
                 Object::File(f) => tables::read_keys(f).map_err(wrap)?,
                 Object::Bytes(b) => tables::read_keys(b).map_err(wrap)?,
             };
@@ -851,6 +862,7 @@ struct RunWriter<'a> {
 /// What the encoder thread holds: the `by_key` file and the partitions' scratch files.
 struct Encoded {
     by_key: TableWriter<BufWriter<File>>,
+    keys: TableWriter<BufWriter<File>>,
     spills: Vec<TableWriter<BufWriter<File>>>,
     pending: Vec<Vec<Line>>,
 }
@@ -859,6 +871,7 @@ impl Encoded {
     fn push(&mut self, files: &FileTable, generation: u64, lines: Vec<Line>) -> Result<()> {
         for chunk in lines.chunks(BATCH_LINES) {
             self.by_key.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
+            self.keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
         }
         let parts = self.spills.len();
         for l in lines {
@@ -890,7 +903,8 @@ impl<'a> RunWriter<'a> {
                 tables::lines_schema(),
             )?);
         }
-        let mut encoded = Encoded { by_key, spills, pending: vec![Vec::new(); parts.max(1)] };
+        let keys = TableWriter::keys(open_staged(&staging.join(format!("{name}_keys.parquet")))?)?;
+        let mut encoded = Encoded { by_key, keys, spills, pending: vec![Vec::new(); parts.max(1)] };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Line>>(4);
         let owned = files.clone();
         let encoder = std::thread::Builder::new()
@@ -933,13 +947,17 @@ impl<'a> RunWriter<'a> {
     /// Closes the files and puts them under `folder`.
     fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str) -> Result<Run> {
         let (files, generation, name, staging) = (self.files, self.generation, self.name, self.staging);
-        let Encoded { mut by_key, spills, pending } = self.join()?;
+        let Encoded { mut by_key, mut keys, spills, pending } = self.join()?;
         if self.count == 0 {
             by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+            keys.write(&tables::keys_batch(std::iter::empty())?)?;
         }
         by_key.finish()?;
+        keys.finish()?;
         let by_key = format!("{folder}/{name}_by_key.parquet");
         lake.store.put_file(&by_key, &staging.join(format!("{name}_by_key.parquet")))?;
+        let keys = format!("{folder}/{name}_keys.parquet");
+        lake.store.put_file(&keys, &staging.join(format!("{name}_keys.parquet")))?;
         let work: Vec<(usize, TableWriter<BufWriter<File>>, Vec<Line>)> =
             spills.into_iter().zip(pending).enumerate().map(|(p, (w, l))| (p, w, l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
@@ -998,7 +1016,7 @@ impl<'a> RunWriter<'a> {
             lake.store.put_file(&key, &staging.join(format!("{name}_by_client_{p:03}.parquet")))?;
             by_client.push(key);
         }
-        Ok(Run { generation, lines: self.count, by_key, by_client })
+        Ok(Run { generation, lines: self.count, by_key, by_client, keys: Some(keys) })
     }
 }
 

@@ -62,6 +62,30 @@ pub fn lines_schema() -> SchemaRef {
     ]))
 }
 
+/// The schema of a run's keys file: its lines' keys alone, in key order (what a reader
+/// loads to know which lines a later run replaces, without reading the lines).
+pub fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![field("order_id", DataType::Int64, false), field("product_id", DataType::Int64, false)]))
+}
+
+/// Encodes keys as a batch of [`keys_schema`].
+///
+/// # Errors
+/// Never in practice (the columns match the schema).
+pub fn keys_batch<'a>(keys: impl Iterator<Item = &'a LineKey>) -> Result<RecordBatch> {
+    let (lo, _) = keys.size_hint();
+    let mut o = Vec::with_capacity(lo);
+    let mut p = Vec::with_capacity(lo);
+    for k in keys {
+        o.push(k.order_id);
+        p.push(k.product_id);
+    }
+    Ok(RecordBatch::try_new(
+        keys_schema(),
+        vec![Arc::new(arrow_array::Int64Array::from(o)), Arc::new(arrow_array::Int64Array::from(p))],
+    )?)
+}
+
 fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
 }
@@ -650,6 +674,24 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
     }
 
+    /// A writer of a run's keys file ([`keys_schema`]): sorted integers, delta-encoded and
+    /// compressed, in one row group (readers load it whole).
+    ///
+    /// # Errors
+    /// Encoding failures.
+    pub fn keys(w: W) -> Result<TableWriter<W>> {
+        use parquet::basic::{Compression, Encoding, ZstdLevel};
+        use parquet::file::properties::{EnabledStatistics, WriterProperties};
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_dictionary_enabled(false)
+            .set_encoding(Encoding::DELTA_BINARY_PACKED)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_max_row_group_row_count(None)
+            .build();
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, keys_schema(), Some(props))? })
+    }
+
     /// Appends a batch.
     ///
     /// # Errors
@@ -880,7 +922,8 @@ pub fn lines_reader<R: parquet::file::reader::ChunkReader + 'static>(
     Ok(builder.build()?.map(|b| b.map_err(crate::Error::from)))
 }
 
-/// The keys of a run file, in file order (two columns decoded).
+/// The keys of a run file or of its keys file ([`keys_schema`]), in file order (two columns
+/// decoded).
 ///
 /// # Errors
 /// When the file is not readable Parquet or not a run of lines.
