@@ -51,6 +51,9 @@ pub struct CubeDelta {
     products: IntMap<(i64, Channel, Status), Sums>,
     clients: IntMap<ClientSlice, Sums>,
     totals: IntMap<Slice, Sums>,
+    /// Scratch of [`CubeDelta::add_lines`]: one order's client and total cells.
+    order_clients: Vec<(ClientSlice, Sums)>,
+    order_totals: Vec<(Slice, Sums)>,
 }
 
 impl CubeDelta {
@@ -62,15 +65,23 @@ impl CubeDelta {
     /// Adds (`sign` = 1) or takes out (`sign` = -1) the contribution of one order: `lines`
     /// must be every current line of one `order_id`.
     pub fn add_order(&mut self, lines: &[&Line], sign: i64) {
+        self.add_lines(lines.iter().copied(), sign);
+    }
+
+    /// [`CubeDelta::add_order`] over an iterator of the order's lines (walked twice).
+    pub fn add_lines<'a, I>(&mut self, lines: I, sign: i64)
+    where
+        I: Iterator<Item = &'a Line> + Clone,
+    {
         // Per line: the product cells (an order has one line per product: one order each).
-        for l in lines {
+        for l in lines.clone() {
             let d = self.products.entry((l.key.product_id, l.channel, l.status)).or_default();
             d.add_line(l, sign);
             d.orders += sign;
         }
         // Per client and slice, and per slice: the order counts once.
-        let mut client_cells: Vec<(ClientSlice, Sums)> = Vec::new();
-        let mut total_cells: Vec<(Slice, Sums)> = Vec::new();
+        let mut client_cells = std::mem::take(&mut self.order_clients);
+        let mut total_cells = std::mem::take(&mut self.order_totals);
         for l in lines {
             for (c, s) in slices(l) {
                 let key = (l.client_id, c, s);
@@ -92,12 +103,14 @@ impl CubeDelta {
                 }
             }
         }
-        for (k, d) in &client_cells {
-            self.clients.entry(*k).or_default().add(d);
+        for (k, d) in client_cells.drain(..) {
+            self.clients.entry(k).or_default().add(&d);
         }
-        for (k, d) in &total_cells {
-            self.totals.entry(*k).or_default().add(d);
+        for (k, d) in total_cells.drain(..) {
+            self.totals.entry(k).or_default().add(&d);
         }
+        self.order_clients = client_cells;
+        self.order_totals = total_cells;
     }
 }
 

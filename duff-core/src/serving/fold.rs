@@ -119,6 +119,8 @@ impl NewVersions {
 pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[Line]) -> Vec<Line> {
     let mut changed = Vec::new();
     let mut delta = CubeDelta::new();
+    // The order after the fold (every old line, the new versions folded in), reused.
+    let mut after: Vec<Line> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < new.len() {
         let order = new[i].key.order_id;
@@ -128,9 +130,16 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
         }
         let j_end = j + before[j..].iter().take_while(|l| l.key.order_id == order).count();
         let (old, fresh) = (&before[j..j_end], &new[i..i_end]);
-        // The order after: every old line, with the new versions folded in.
-        let mut after: Vec<Line> = Vec::with_capacity(old.len() + fresh.len());
-        let mut order_changed = Vec::new();
+        if old.is_empty() {
+            // A new order: its lines are the new versions.
+            changed.extend_from_slice(fresh);
+            delta.add_lines(fresh.iter(), 1);
+            i = i_end;
+            j = j_end;
+            continue;
+        }
+        let changed_before = changed.len();
+        after.clear();
         let (mut a, mut b) = (0, 0);
         loop {
             match (old.get(a), fresh.get(b)) {
@@ -139,7 +148,7 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
                     let mut l = o.clone();
                     l.absorb(n, files);
                     if &l != o {
-                        order_changed.push(l.clone());
+                        changed.push(l.clone());
                     }
                     after.push(l);
                     a += 1;
@@ -154,20 +163,15 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
                     a += 1;
                 }
                 (_, Some(n)) => {
-                    order_changed.push(n.clone());
+                    changed.push(n.clone());
                     after.push(n.clone());
                     b += 1;
                 }
             }
         }
-        if !order_changed.is_empty() {
-            let before_refs: Vec<&Line> = old.iter().collect();
-            let after_refs: Vec<&Line> = after.iter().collect();
-            if !before_refs.is_empty() {
-                delta.add_order(&before_refs, -1);
-            }
-            delta.add_order(&after_refs, 1);
-            changed.extend(order_changed);
+        if changed.len() > changed_before {
+            delta.add_lines(old.iter(), -1);
+            delta.add_lines(after.iter(), 1);
         }
         i = i_end;
         j = j_end;
