@@ -361,6 +361,8 @@ mod tests {
             "\r\nGET /health HTTP/1.1\r\nhost: a\r\n\r\n".to_owned(),
             format!("GET {target} HTTP/1.1\r\nx-big: {big_header}\r\n\r\n"),
             "POST /health HTTP/1.1\r\ncontent-length: 20\r\n\r\nGET /x HTTP/1.1\r\n\r\n\n\n".to_owned(),
+            // A body is not a head, however long its lines.
+            format!("POST /x HTTP/1.1\r\nContent-Length: 40000\r\n\r\n{}", "y".repeat(40_000)),
             format!("GET /health HTTP/1.1\nhost: a\n{many}\n"),
             "POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_owned(),
             format!("5\r\nhello\r\n0\r\n\r\nGET /{} HTTP/1.1\r\n\r\n", "x".repeat(100_000)),
