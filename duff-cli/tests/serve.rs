@@ -166,7 +166,10 @@ fn requests_the_parser_cannot_take_are_answered_in_the_error_shape() {
     let orders = read_reply(&mut r, false);
     assert_eq!(orders.status, 200);
     assert!(orders.json()["rows"].as_array().is_some_and(|rows| !rows.is_empty()));
-    server.stop();
+    // Without RUST_LOG, duff-etl's crates log at info: the load of the generation.
+    let (out, err) = server.stop();
+    assert!(err.contains("serving state loaded"), "{err}");
+    assert!(!out.contains("serving state loaded"), "{out}");
 }
 
 #[test]
