@@ -67,6 +67,14 @@ impl Server {
     }
 }
 
+/// A test that fails midway stops its server too.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
