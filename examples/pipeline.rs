@@ -76,6 +76,7 @@ fn parse_args() -> Result<IngestArgs, String> {
 }
 
 fn main() -> ExitCode {
+    duff_cli::logging::init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -44,6 +44,7 @@ fn parse_args() -> Result<ServeArgs, String> {
 }
 
 fn main() -> ExitCode {
+    duff_cli::logging::init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -30,6 +30,17 @@ pub trait QueryEngine: Send + Sync + fmt::Debug {
     fn generation(&self) -> BoxFuture<'_, Result<Option<u64>, EngineError>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Whether the engine can answer now, checked cheaply for `GET /health`: never a query,
+    /// never a read of more than the engine needs to hold its data. The default answers
+    /// `Ok` (an engine that holds nothing, like Athena's, is as healthy as its next query).
+    ///
+    /// # Errors
+    /// What keeps the engine from answering ([`EngineError::Lake`] for a lake it cannot
+    /// load or read: see [`EngineError::lake_problem`]).
+    fn health(&self) -> BoxFuture<'_, Result<(), EngineError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The rows of an answer as text: the common ground of Arrow batches, Athena's result
@@ -79,5 +90,66 @@ impl EngineError {
     /// An [`EngineError::Internal`] with a message.
     pub fn internal(msg: impl fmt::Display) -> EngineError {
         EngineError::Internal(msg.to_string().into())
+    }
+
+    /// The kind of lake failure of an [`EngineError::Lake`], when its cause tells (a
+    /// [`duff_lake::Error`], or a [`LakeProblem`] itself, anywhere in the chain).
+    pub fn lake_problem(&self) -> Option<LakeProblem> {
+        let EngineError::Lake(cause) = self else { return None };
+        let mut next: Option<&(dyn StdError + 'static)> = Some(cause.as_ref());
+        while let Some(e) = next {
+            if let Some(e) = e.downcast_ref::<duff_lake::Error>() {
+                return Some(LakeProblem::of(e));
+            }
+            if let Some(p) = e.downcast_ref::<LakeProblem>() {
+                return Some(*p);
+            }
+            next = e.source();
+        }
+        None
+    }
+}
+
+/// What kind of lake failure kept an engine from answering: shown to callers (the 503's
+/// message, `GET /health`'s `problem`), where the object's key and the cause are not (they
+/// go to the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum LakeProblem {
+    /// An object the lake's records name is not in the store.
+    #[error("an object of the lake is missing")]
+    MissingObject,
+    /// An object is there but cannot be decoded (damaged, truncated), or a record
+    /// contradicts another.
+    #[error("an object of the lake is damaged")]
+    DamagedObject,
+    /// The store itself failed (I/O, S3): perhaps transient.
+    #[error("the lake's storage failed")]
+    Storage,
+}
+
+impl LakeProblem {
+    /// The stable name: `missing_object`, `damaged_object`, `storage_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LakeProblem::MissingObject => "missing_object",
+            LakeProblem::DamagedObject => "damaged_object",
+            LakeProblem::Storage => "storage_error",
+        }
+    }
+
+    /// The kind of a lake error.
+    pub fn of(e: &duff_lake::Error) -> LakeProblem {
+        match e {
+            duff_lake::Error::MissingObject { .. } => LakeProblem::MissingObject,
+            duff_lake::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                LakeProblem::MissingObject
+            }
+            duff_lake::Error::Io { .. } | duff_lake::Error::Store { .. } | duff_lake::Error::Internal { .. } => {
+                LakeProblem::Storage
+            }
+            // Manifests, serving records and objects that do not decode, core errors.
+            _ => LakeProblem::DamagedObject,
+        }
     }
 }

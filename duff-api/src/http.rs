@@ -22,6 +22,15 @@
 //! Every response carries an `x-request-id` header; errors carry it in their body too. The
 //! id is the [`RequestId`] extension when the host put one in the request (the Lambda
 //! invocation's id), otherwise one is generated.
+//!
+//! Before any route, a request is checked against the API's bounds: a target (path and
+//! query) of at most [`MAX_URI_BYTES`] (else 414 `uri_too_long`), a header section of at
+//! most [`MAX_HEADER_BYTES`] and [`MAX_HEADERS`] headers (else 431 `headers_too_large`), a
+//! declared body of at most [`MAX_BODY_BYTES`] (else 413 `content_too_large`): each in the
+//! one error shape with the request's id. A server whose own parser has smaller bounds
+//! must keep such requests away from it (`duff-cli/src/serve.rs` does).
+//!
+//! `HEAD` is answered like `GET` without the body (RFC 9110 §9.3.2): same status and headers.
 
 use crate::answers::{AnswerCache, DEFAULT_ANSWER_CACHE_BYTES};
 use crate::catalog::{ClientOrders, Filter, PageKey, Report};
@@ -48,6 +57,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DEFAULT_LIMIT: u32 = 100;
 /// The largest page size.
 pub const MAX_LIMIT: u32 = 1000;
+
+/// The longest request target (path and query, as sent), in bytes: longer is a 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The largest header section (each header counted as `name: value` and its line end), in
+/// bytes: larger is a 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers a request may carry: more is a 431.
+pub const MAX_HEADERS: usize = 100;
+/// The largest body a request may declare (`Content-Length`), in bytes: no route reads a
+/// body, a larger one is a 413 (a chunked body, of unknown length, too).
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// Every route of the router, as written in the OpenAPI document.
 pub const ROUTES: [&str; 14] = [
@@ -157,7 +177,39 @@ fn build(state: AppState) -> Router {
     r.fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn(within_bounds))
         .layer(middleware::from_fn(with_request_id))
+}
+
+/// Refuses a request beyond the API's bounds ([`MAX_URI_BYTES`], [`MAX_HEADER_BYTES`],
+/// [`MAX_HEADERS`], [`MAX_BODY_BYTES`]) before any route.
+async fn within_bounds(Extension(id): Extension<RequestId>, req: Request, next: Next) -> Response {
+    match out_of_bounds(&req) {
+        Some(e) => e.into_response_for(&id.0),
+        None => next.run(req).await,
+    }
+}
+
+fn out_of_bounds(req: &Request) -> Option<ApiError> {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(uri.path().len(), |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong { limit: MAX_URI_BYTES });
+    }
+    let headers = req.headers();
+    let bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if bytes > MAX_HEADER_BYTES || headers.len() > MAX_HEADERS {
+        return Some(ApiError::HeadersTooLarge { limit: MAX_HEADER_BYTES, count: MAX_HEADERS });
+    }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()));
+    let too_large = match declared {
+        Some(Some(n)) => n > MAX_BODY_BYTES,
+        // An unreadable length: hyper refuses it before us; any other host, here.
+        Some(None) => true,
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    };
+    too_large.then_some(ApiError::BodyTooLarge { limit: MAX_BODY_BYTES })
 }
 
 async fn with_request_id(mut req: Request, next: Next) -> Response {
@@ -195,10 +247,29 @@ struct Health {
     status: &'static str,
 }
 
-async fn health(RawQuery(q): RawQuery, Extension(id): Extension<RequestId>) -> Response {
-    match Params::parse(q.as_deref(), &[]) {
-        Ok(_) => axum::Json(Health { status: "ok" }).into_response(),
-        Err(e) => e.into_response_for(&id.0),
+/// `GET /health`: `{"status":"ok"}` when the engine can answer ([`QueryEngine::health`]:
+/// cheap, no query), else a 503 `{"status":"degraded","problem":"...","error":{...}}`:
+/// `problem` is the kind of lake failure (`missing_object`, `damaged_object`,
+/// `storage_error`) or the error's code, `error` the one error object (with the request's
+/// id), so that a client reading errors and a monitor reading `status` both understand it.
+async fn health(State(st): State<AppState>, RawQuery(q): RawQuery, Extension(id): Extension<RequestId>) -> Response {
+    if let Err(e) = Params::parse(q.as_deref(), &[]) {
+        return e.into_response_for(&id.0);
+    }
+    match st.engine.health().await {
+        Ok(()) => axum::Json(Health { status: "ok" }).into_response(),
+        Err(e) => {
+            let problem = e.lake_problem().map(|p| p.as_str());
+            let e = ApiError::Engine(e);
+            let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            e.log(&id.0, status);
+            let body = serde_json::json!({
+                "status": "degraded",
+                "problem": problem.unwrap_or(e.code()),
+                "error": e.error_object(&id.0),
+            });
+            (status, axum::Json(body)).into_response()
+        }
     }
 }
 

@@ -48,9 +48,12 @@ pub mod serving_engine;
 mod token;
 
 pub use catalog::{ClientOrders, Dialect, Filter, Kind, MartView, PageKey, Query, Report, Value};
-pub use engine::{BoxError, BoxFuture, EngineError, QueryEngine, ResultSet};
+pub use engine::{BoxError, BoxFuture, EngineError, LakeProblem, QueryEngine, ResultSet};
 pub use error::ApiError;
-pub use http::{AppState, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, RequestId, router, router_with_ingestions};
+pub use http::{
+    AppState, DEFAULT_LIMIT, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_LIMIT, MAX_URI_BYTES, ROUTES,
+    RequestId, router, router_with_ingestions,
+};
 pub use ingestions::IngestionSource;
 pub use lake::{LakeUri, LakeUriError};
 pub use question::Question;

@@ -14,7 +14,7 @@
 //! at most one refresh interval plus one load after its generation is committed.
 
 use crate::catalog::{ClientOrders, Report};
-use crate::engine::{BoxFuture, EngineError, QueryEngine, ResultSet};
+use crate::engine::{BoxFuture, EngineError, LakeProblem, QueryEngine, ResultSet};
 use crate::question::Question;
 use duff_core::reports::{self, ReportFilter, Rows};
 use duff_core::serving::Line;
@@ -74,6 +74,29 @@ struct Inner<S: Store> {
     /// Reads of client lines at a time (each decodes a few row groups): bounds the memory
     /// and keeps the cores for the rest when many clients are asked at once.
     reads: tokio::sync::Semaphore,
+    /// The last lake failure `GET /health` reports ([`QueryEngine::health`]).
+    problem: Mutex<Option<Problem>>,
+}
+
+/// A lake failure of the engine, kept until it is known to be over.
+#[derive(Debug, Clone)]
+struct Problem {
+    kind: LakeProblem,
+    /// `None`: loading the newest generation failed (over when a load succeeds);
+    /// `Some(g)`: reading an object of generation `g` failed (a generation never changes,
+    /// so it is over when another generation is loaded).
+    generation: Option<u64>,
+    /// The failure with its causes (the object's key), for the log.
+    detail: String,
+}
+
+/// The error `GET /health` answers for a failure seen earlier.
+#[derive(Debug, thiserror::Error)]
+#[error("{detail}")]
+struct Earlier {
+    detail: String,
+    #[source]
+    kind: LakeProblem,
 }
 
 /// A loaded generation and its cache of client lines. (Rendered answers are kept by the
@@ -102,6 +125,7 @@ impl<S: Store + 'static> ServingEngine<S> {
                 checked: Mutex::new(None),
                 loading: tokio::sync::Mutex::new(()),
                 reads: tokio::sync::Semaphore::new(CLIENT_READS),
+                problem: Mutex::new(None),
             }),
         }
     }
@@ -150,7 +174,8 @@ impl<S: Store + 'static> ServingEngine<S> {
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
                         if let Err(e) = Inner::load_newest(&inner).await {
-                            tracing::warn!(error = %e, "the serving state could not be refreshed");
+                            let causes = crate::error::cause_chain(&e);
+                            tracing::error!(error = %e, causes, "the serving state could not be refreshed");
                         }
                     });
                 }
@@ -176,7 +201,13 @@ impl<S: Store + 'static> ServingEngine<S> {
         let lines = tokio::task::spawn_blocking(move || inner.lake.client_lines(&g2.snapshot, client_id))
             .await
             .map_err(join_error)?
-            .map_err(lake_error)?;
+            .map_err(|e| {
+                // A transient store failure (throttling, a timeout) is no damage.
+                if !matches!(e, duff_lake::Error::Store { retryable: true, .. }) {
+                    self.inner.note(Some(g.snapshot.generation.generation), &e);
+                }
+                lake_error(e)
+            })?;
         let lines = Arc::new(lines);
         if let Ok(mut cache) = g.clients.lock() {
             if cache.len() >= self.inner.cfg.client_cache_entries {
@@ -212,19 +243,61 @@ impl<S: Store + 'static> ServingEngine<S> {
 }
 
 impl<S: Store + 'static> Inner<S> {
+    /// Keeps a lake failure for `GET /health`: of a load (`generation` `None`) or of a read
+    /// in generation `generation`. A load failure is not hidden by a later read failure.
+    fn note(&self, generation: Option<u64>, e: &duff_lake::Error) {
+        let detail = format!("{e}{}", crate::error::cause_chain(e));
+        if let Ok(mut p) = self.problem.lock()
+            && (generation.is_none() || p.as_ref().is_none_or(|p| p.generation.is_some()))
+        {
+            *p = Some(Problem { kind: LakeProblem::of(e), generation, detail });
+        }
+    }
+
+    /// Forgets the problems a successful load ends: a load failure, and with a new
+    /// generation `loaded`, the read failures of older ones.
+    fn clear(&self, loaded: Option<u64>) {
+        if let Ok(mut p) = self.problem.lock() {
+            let over = p.as_ref().is_some_and(|p| match p.generation {
+                None => true,
+                Some(g) => loaded.is_some_and(|l| l != g),
+            });
+            if over {
+                *p = None;
+            }
+        }
+    }
+
     /// Reads the newest generation's number and loads it if it is not the one in memory.
     async fn load_newest(inner: &Arc<Inner<S>>) -> Result<(), EngineError> {
+        let result = Inner::load_newest_inner(inner).await;
+        match &result {
+            Ok(loaded) => inner.clear(*loaded),
+            Err(e) => {
+                if let EngineError::Lake(cause) = e
+                    && let Some(le) = cause.downcast_ref::<duff_lake::Error>()
+                {
+                    inner.note(None, le);
+                }
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// [`Inner::load_newest`]: the number of the generation it loaded, if it loaded one.
+    async fn load_newest_inner(inner: &Arc<Inner<S>>) -> Result<Option<u64>, EngineError> {
         let _one = inner.loading.lock().await;
         let me = inner.clone();
         let head = tokio::task::spawn_blocking(move || me.lake.serving_head())
             .await
             .map_err(join_error)?
             .map_err(lake_error)?;
-        let Some(head) = head else { return Ok(()) };
+        let Some(head) = head else { return Ok(None) };
         let have = inner.current.read().ok().and_then(|g| g.as_ref().map(|l| l.snapshot.generation.generation));
         if have == Some(head.generation) {
-            return Ok(());
+            return Ok(None);
         }
+        let number = head.generation;
         let me = inner.clone();
         let started = Instant::now();
         let snapshot = tokio::task::spawn_blocking(move || me.lake.snapshot_of(head))
@@ -241,7 +314,7 @@ impl<S: Store + 'static> Inner<S> {
         if let Ok(mut g) = inner.current.write() {
             *g = Some(loaded);
         }
-        Ok(())
+        Ok(Some(number))
     }
 }
 
@@ -264,6 +337,22 @@ impl<S: Store + 'static> QueryEngine for ServingEngine<S> {
     /// [`QueryEngine::answer`]); `None` while the lake has none.
     fn generation(&self) -> BoxFuture<'_, Result<Option<u64>, EngineError>> {
         Box::pin(async move { Ok(self.snapshot().await?.map(|g| g.snapshot.generation.generation)) })
+    }
+
+    /// Healthy when the newest generation loads (the same freshness check as an answer:
+    /// its record, cells and dimensions, at most once per refresh interval; never a
+    /// client's lines) and no read of the generation in memory failed for want of an
+    /// object or for a damaged one. A lake without a generation is healthy (it answers
+    /// empty reports).
+    fn health(&self) -> BoxFuture<'_, Result<(), EngineError>> {
+        Box::pin(async move {
+            self.snapshot().await?;
+            let earlier = self.inner.problem.lock().ok().and_then(|p| p.clone());
+            match earlier {
+                None => Ok(()),
+                Some(p) => Err(EngineError::Lake(Box::new(Earlier { detail: p.detail, kind: p.kind }))),
+            }
+        })
     }
 }
 

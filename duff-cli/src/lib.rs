@@ -5,11 +5,13 @@
 //! - [`pipeline`]: ingest files into a lake folder and print the reports (`duff ingest`).
 //! - [`serve`]: the REST API and the dashboard over a lake folder (`duff serve`).
 //! - [`generate`]: a synthetic orders CSV (`duff generate`).
+//! - [`logging`]: the log on stderr, filtered by `RUST_LOG`.
 //! - [`status`]: the lake's ingestions as a table (`duff status`).
 //! - [`text`]: plain-text tables for terminals.
 #![deny(missing_docs)]
 
 pub mod generate;
+pub mod logging;
 pub mod pipeline;
 pub mod serve;
 pub mod status;

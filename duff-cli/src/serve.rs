@@ -1,5 +1,13 @@
 //! `serve` (the `serve` example, `duff serve`): the REST API and the dashboard over a local
 //! lake, with the same router and engine the API Lambda hosts.
+//!
+//! Connections go through [`guard`]: a request head hyper could not parse (a 100 KB query,
+//! say) is answered by the router in the API's JSON error shape like any other refusal.
+//! A serving state that cannot be brought up to date or loaded does not stop the server: it
+//! starts degraded (the error logged with its causes, `/health` and the data routes answer
+//! 503) and recovers once the state is repaired (`duff ingest --rebuild-serving`).
+
+pub mod guard;
 
 use duff_api::{ServingEngine, ServingEngineConfig, TokenKey};
 use duff_lake::{IngestionIndex, LakeLocation, LocalLake};
@@ -44,9 +52,16 @@ pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let lake = lake.clone();
         move || lake.update_serving()
     })
-    .await??;
-    if update.files_folded > 0 {
-        println!("serving state brought up to date: {} files folded", update.files_folded);
+    .await?;
+    match update {
+        Ok(u) if u.files_folded > 0 => {
+            tracing::info!(files_folded = u.files_folded, "serving state brought up to date");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let causes = causes(&e);
+            tracing::error!(error = %e, causes, "the serving state could not be brought up to date: serving what it holds");
+        }
     }
     let cfg = ServingEngineConfig { refresh_interval: args.refresh, ..ServingEngineConfig::default() };
     // The ingestion routes read the manifests, listed again at most once per interval.
@@ -57,21 +72,37 @@ pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => TokenKey::for_lake(&location.to_string()),
     };
     // Load the newest generation before the first request.
-    let (generation, lines) = engine.refresh().await?;
+    let loaded = match engine.refresh().await {
+        Ok((generation, lines)) => format!("generation {generation}, {lines} order lines"),
+        Err(e) => {
+            let causes = causes(&e);
+            tracing::error!(error = %e, causes, "the serving state could not be loaded: serving degraded (503) until it can");
+            "degraded: the serving state could not be loaded".to_owned()
+        }
+    };
     let app = duff_api::router_with_ingestions(Arc::new(engine), key, ingestions);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    println!(
-        "serving the lake {location} (generation {generation}, {lines} order lines) on http://{}",
-        listener.local_addr()?
-    );
+    println!("serving the lake {location} ({loaded}) on http://{}", listener.local_addr()?);
     let reports: Vec<&str> = duff_api::Report::ALL.iter().map(|r| r.name()).collect();
     println!("  GET /health  /clients/{{client_id}}/orders  /reports/{{{}}}", reports.join(","));
     println!("  GET /ingestions  /ingestions/{{file_id}}  /ingestions/{{file_id}}/quarantine  /reports/data-quality");
     println!("  the dashboard: http://{}/", listener.local_addr()?);
-    axum::serve(listener, app)
+    axum::serve(guard::GuardedListener(listener), app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(())
+}
+
+/// The causes of `e`, each after `: `.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

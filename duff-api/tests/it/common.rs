@@ -68,10 +68,21 @@ pub struct Reply {
 
 pub async fn call(app: &Router, method: &str, uri: &str) -> Reply {
     let req = http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    send(app, req).await
+}
+
+/// The status, headers and body bytes of the router's answer to `req`.
+pub async fn raw(app: &Router, req: http::Request<Body>) -> (u16, http::HeaderMap, axum::body::Bytes) {
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, res.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// The router's answer to `req`, its body parsed as JSON (`Null` when empty).
+pub async fn send(app: &Router, req: http::Request<Body>) -> Reply {
+    let uri = req.uri().to_string();
+    let (status, headers, bytes) = raw(app, req).await;
     let json = if bytes.is_empty() {
         serde_json::Value::Null
     } else {

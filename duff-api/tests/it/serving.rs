@@ -113,14 +113,68 @@ async fn a_file_published_while_serving_is_answered_without_a_restart() {
     assert_eq!(after, get(&reference, "/reports/order-status").await.json);
 }
 
+/// `GET /health` of a degraded engine: 503, `status` degraded, the kind of problem, and the
+/// one error object (lake_unavailable) with the request's id.
+fn assert_degraded(r: &Reply, problem: &str) {
+    assert_eq!(r.status, 503, "{}", r.json);
+    assert_eq!(r.json["status"], "degraded", "{}", r.json);
+    assert_eq!(r.json["problem"], problem, "{}", r.json);
+    let e = &r.json["error"];
+    assert_eq!(e["code"], "lake_unavailable", "{}", r.json);
+    assert_eq!(e["request_id"].as_str().unwrap(), r.headers["x-request-id"].to_str().unwrap());
+    assert_eq!(r.json.as_object().unwrap().len(), 3, "{}", r.json);
+}
+
 #[tokio::test]
 async fn a_damaged_serving_state_is_a_503_not_a_wrong_answer() {
     let (dir, lake) = lake_with(&["day1.csv", "day2.csv"]);
-    let head = lake.serving_head().unwrap().unwrap();
-    lake.store().delete(&head.tables["cells_total"]).unwrap();
     let app = app(dir.path());
-    assert_error(&get(&app, "/reports/order-status").await, 503, "lake_unavailable");
+    assert_eq!(get(&app, "/health").await.json, serde_json::json!({"status": "ok"}));
+    let head = lake.serving_head().unwrap().unwrap();
+    let key = &head.tables["cells_total"];
+    lake.store().delete(key).unwrap();
+    let app = crate::common::app(dir.path());
+    let r = get(&app, "/reports/order-status").await;
+    assert_error(&r, 503, "lake_unavailable");
+    // The message names the kind of problem, never the key or a path.
+    let message = r.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("missing"), "{message}");
+    assert!(!message.contains(key.as_str()) && !message.contains("serving/"), "{message}");
+    let r = get(&app, "/health").await;
+    assert_degraded(&r, "missing_object");
+    assert!(!r.json.to_string().contains("serving/"), "{}", r.json);
     // Rebuilt from the lake by one call, it answers again.
     lake.rebuild_serving().unwrap();
     assert_eq!(get(&app, "/reports/order-status").await.status, 200);
+    let r = get(&app, "/health").await;
+    assert_eq!((r.status, r.json), (200, serde_json::json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn a_damaged_run_is_a_503_and_health_tells_until_the_rebuild() {
+    let (dir, lake) = lake_with(&["day1.csv", "day2.csv"]);
+    // The engine in memory, as `serve` holds it (the newest generation checked on every
+    // request, loaded in the request that notices it).
+    let app = app(dir.path());
+    assert_eq!(get(&app, "/health").await.status, 200);
+    // Every run object holding clients, truncated: the generation still loads (its cells and
+    // dimensions are whole), a client's lines do not.
+    let head = lake.serving_head().unwrap().unwrap();
+    for run in &head.runs {
+        for key in &run.by_client {
+            let bytes = lake.store().get(key).unwrap().unwrap();
+            lake.store().put_bytes(key, &bytes[..bytes.len() / 2]).unwrap();
+        }
+    }
+    assert_eq!(get(&app, "/health").await.status, 200, "/health reads no run");
+    assert_eq!(get(&app, "/reports/order-status").await.status, 200, "the cells are whole");
+    let r = get(&app, "/clients/1001/orders").await;
+    assert_error(&r, 503, "lake_unavailable");
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("damaged"), "{}", r.json);
+    // The failure is remembered for the generation: /health tells, without reading again.
+    assert_degraded(&get(&app, "/health").await, "damaged_object");
+    assert_degraded(&get(&app, "/health").await, "damaged_object");
+    lake.rebuild_serving().unwrap();
+    assert_eq!(get(&app, "/clients/1001/orders").await.status, 200);
+    assert_eq!(get(&app, "/health").await.status, 200);
 }

@@ -179,6 +179,7 @@ fn print_error(e: &dyn std::error::Error) {
 }
 
 fn main() -> ExitCode {
+    duff_cli::logging::init();
     let matches = match cli().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
