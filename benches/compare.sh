@@ -2,6 +2,10 @@
 # Our pipeline against DuckDB and Polars on the same orders CSV, in the same run.
 #
 # Usage: benches/compare.sh [ROWS ...]        (default: 1000000 10000000)
+#        COMPARE_CORES=1 benches/compare.sh ...   one core: every job pinned to CPU 0
+#          (`taskset -c 0`), Polars with POLARS_MAX_THREADS=1, DuckDB with `--threads 1`;
+#          adds MB/s per core and the Lambda cost per GB of CSV at 1,769 MB (one vCPU),
+#          from the price in docs/cost.md.
 #
 # Generates each file with the shared baseline's generator (../shared/bench/gen_orders.py,
 # seeded, 0.1 % malformed rows), then times whole processes with GNU time: our `pipeline`
@@ -39,19 +43,40 @@ measure() {
   printf '%s\n' "${out[@]}" | sort -n | sed -n 2p
 }
 
-printf '| rows | job | wall s | cpu s | peak MiB | MB/s |\n|---:|---|---:|---:|---:|---:|\n'
+CORES=${COMPARE_CORES:-}
+PIN=()
+DUCK_ARGS=()
+if [[ $CORES == 1 ]]; then
+  PIN=(taskset -c 0)
+  DUCK_ARGS=(--threads 1)
+  export POLARS_MAX_THREADS=1
+fi
+# Lambda's price per GB-second (x86, first tier; docs/cost.md) and the memory of one vCPU.
+GB_S_USD=0.0000166667
+LAMBDA_GB=$(awk 'BEGIN { print 1769 / 1024 }')
+
+if [[ $CORES == 1 ]]; then
+  printf '| rows | job (1 core) | wall s | cpu s | peak MiB | MB/s per core | Lambda USD per GB of CSV |\n|---:|---|---:|---:|---:|---:|---:|\n'
+else
+  printf '| rows | job | wall s | cpu s | peak MiB | MB/s |\n|---:|---|---:|---:|---:|---:|\n'
+fi
 for n in "${ROWS[@]}"; do
   csv="$WORK/orders_$n.csv"
   [[ -f "$csv" ]] || python3 "$BENCH/gen_orders.py" "$n" "$csv" --bad-frac 0.001 >/dev/null
   bytes=$(stat -c %s "$csv")
   for job in ours duck pola; do
     case $job in
-      ours) read -r wall cpu peak < <(measure bash -c \
+      ours) read -r wall cpu peak < <(measure "${PIN[@]}" bash -c \
         "rm -rf '$WORK/lake' && $TARGET/release/examples/pipeline --lake '$WORK/lake' --max-rows 1 '$csv'") ;;
-      duck) read -r wall cpu peak < <(measure "$PY" "$BENCH/duck.py" "$csv" "$WORK/out_duck") ;;
-      pola) read -r wall cpu peak < <(measure "$PY" "$BENCH/pola.py" "$csv" "$WORK/out_pola") ;;
+      duck) read -r wall cpu peak < <(measure "${PIN[@]}" "$PY" "$BENCH/duck.py" "$csv" "$WORK/out_duck" "${DUCK_ARGS[@]}") ;;
+      pola) read -r wall cpu peak < <(measure "${PIN[@]}" "$PY" "$BENCH/pola.py" "$csv" "$WORK/out_pola") ;;
     esac
-    awk -v n="$n" -v j="$job" -v w="$wall" -v c="$cpu" -v p="$peak" -v b="$bytes" \
-      'BEGIN { printf "| %d | %s | %.2f | %.2f | %.0f | %.0f |\n", n, j, w, c, p / 1024, b / w / 1e6 }'
+    if [[ $CORES == 1 ]]; then
+      awk -v n="$n" -v j="$job" -v w="$wall" -v c="$cpu" -v p="$peak" -v b="$bytes" -v g="$LAMBDA_GB" -v u="$GB_S_USD" \
+        'BEGIN { printf "| %d | %s | %.2f | %.2f | %.0f | %.0f | %.5f |\n", n, j, w, c, p / 1024, b / w / 1e6, w * g * u * 1e9 / b }'
+    else
+      awk -v n="$n" -v j="$job" -v w="$wall" -v c="$cpu" -v p="$peak" -v b="$bytes" \
+        'BEGIN { printf "| %d | %s | %.2f | %.2f | %.0f | %.0f |\n", n, j, w, c, p / 1024, b / w / 1e6 }'
+    fi
   done
 done
