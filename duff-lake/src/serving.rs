@@ -974,11 +974,7 @@ impl<'a> RunWriter<'a> {
             let _ = std::fs::remove_file(&path);
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
-            let mut w = TableWriter::with_row_groups(
-                open_staged(&sorted)?,
-                tables::lines_schema(),
-                tables::CLIENT_ROW_GROUP_ROWS,
-            )?;
+            let mut w = TableWriter::by_client(open_staged(&sorted)?)?;
             for chunk in lines.chunks(BATCH_LINES) {
                 w.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
             }
