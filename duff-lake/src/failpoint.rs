@@ -77,7 +77,11 @@ impl<S: Store> Failpoint<S> {
     }
 
     fn read(&self, key: &str) -> Result<()> {
-        if self.crashed.load(Ordering::SeqCst) { Err(Failpoint::<S>::error(key, "reading after a crash")) } else { Ok(()) }
+        if self.crashed.load(Ordering::SeqCst) {
+            Err(Failpoint::<S>::error(key, "reading after a crash"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Counts a write of `key`, runs it unless it is the failing one.

@@ -249,7 +249,15 @@ impl<S: Store> Lake<S> {
     fn serving_leftovers(&self) -> Result<Vec<(String, Option<SystemTime>)>> {
         // An unreadable serving state is `check`'s to report; vacuum leaves it alone.
         let Ok(head) = self.serving_head() else { return Ok(Vec::new()) };
-        let newest = head.map_or(0, |g| g.generation);
+        let newest = head.as_ref().map_or(0, |g| g.generation);
+        let previous = match newest.checked_sub(1).filter(|n| *n > 0) {
+            Some(n) => self.generation(n).ok().flatten(),
+            None => None,
+        };
+        let mut named: BTreeSet<String> = BTreeSet::new();
+        for g in head.iter().chain(previous.iter()) {
+            named.extend(g.objects().into_iter().map(str::to_owned));
+        }
         let mut records: BTreeMap<u64, Option<Generation>> = BTreeMap::new();
         let mut out = Vec::new();
         for Listed { key, modified } in self.store.list_modified(&format!("{SERVING}/"))? {
@@ -271,9 +279,10 @@ impl<S: Store> Lake<S> {
                 // A generation's own folder holds its objects only if its record names them:
                 // later generations carry forward what earlier records name, nothing else.
                 Some(g) => !g.objects().contains(key.as_str()),
-                // Never committed (in flight, or its writer died), or a record the serving
-                // vacuum removed (its objects are the serving vacuum's business).
-                None => n > newest,
+                // Never committed (in flight, or its writer died); or older than the previous
+                // generation, its record removed by the serving vacuum (which died before
+                // its objects went), and named by neither of the newest two.
+                None => n > newest || (n + 1 < newest && !named.contains(&key)),
             };
             if leftover {
                 out.push((key, modified));
