@@ -134,7 +134,9 @@ impl Scenario {
         let store = Failpoint::new(DirStore::open(&root).unwrap(), FailMode::Fail, None);
         let lake = self.lake(store, &root, self.fan_out);
         self.run(&lake, micros(1)).unwrap();
-        if std::env::var_os("SHOW_WRITES").is_some() { eprintln!("{:#?}", lake.store().writes()); }
+        if std::env::var_os("SHOW_WRITES").is_some() {
+            eprintln!("{:#?}", lake.store().writes());
+        }
         lake.store().writes()
     }
 
@@ -370,4 +372,68 @@ fn leftovers_wait_for_their_age_and_check_lists_them() {
     let keys = |r: &duff_lake::VacuumReport| r.removed.iter().map(|l| l.key.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&done), keys(&dry));
     assert!(healthy.check(Duration::ZERO).unwrap().is_clean());
+}
+
+/// A damaged lake: `check` names every problem, a manifest that cannot be parsed blocks
+/// neither the ingest of other files nor loses its objects to `vacuum`, and the serving
+/// rebuild refuses to fold over it, naming its key.
+#[test]
+fn check_lists_damage_and_a_bad_manifest_blocks_no_other_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::open(dir.path().join("lake")).unwrap().with_serving(serving()).with_fan_out(ONE_PASS);
+    let file = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let (a, b, c) = (file("a.csv", orders(1, 10, 0)), file("b.csv", orders(5, 10, 1)), file("c.csv", orders(40, 5, 2)));
+    let ma = lake.ingest_file(&a, "a.csv", micros(0), &lenient()).unwrap().manifest().clone();
+    let mb = lake.ingest_file(&b, "b.csv", micros(1), &lenient()).unwrap().manifest().clone();
+    lake.update_serving().unwrap();
+    assert!(lake.check(Duration::ZERO).unwrap().is_clean());
+
+    // Damage: a's manifest overwritten with garbage, one of b's objects removed, another
+    // truncated, an object of the serving state removed.
+    let bad = format!("manifests/{}.json", ma.file_id);
+    lake.store().put_bytes(&bad, b"{not json").unwrap();
+    let gone = mb.outputs.iter().find(|o| o.table == Table::DimClient).unwrap().key.clone();
+    lake.store().delete(&gone).unwrap();
+    let cut = mb.outputs.iter().find(|o| o.table == Table::FactOrderLine).unwrap().key.clone();
+    let bytes = lake.store().get(&cut).unwrap().unwrap();
+    lake.store().put_bytes(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let head = lake.serving_head().unwrap().unwrap();
+    let cells = head.tables["cells_total"].clone();
+    lake.store().delete(&cells).unwrap();
+
+    let report = lake.check(Duration::ZERO).unwrap();
+    let found: Vec<(duff_lake::ProblemKind, &str)> = report.problems.iter().map(|p| (p.kind, p.key.as_str())).collect();
+    use duff_lake::ProblemKind::*;
+    assert_eq!(
+        found,
+        vec![
+            (ManifestUnreadable, bad.as_str()),
+            (ObjectMissing, gone.as_str()),
+            (ObjectUnreadable, cut.as_str()),
+            (ServingObjectMissing, cells.as_str())
+        ],
+        "{report:#?}"
+    );
+
+    // An unrelated new file still ingests; a rebuild of the serving state names the bad
+    // manifest.
+    let mc = lake.ingest_path(&c, &lenient(), Utc::now()).unwrap();
+    assert!(matches!(&mc, duff_lake::IngestResult::Ingested(m) if m.outcome == Outcome::Published), "{mc:?}");
+    let err = lake.rebuild_serving().unwrap_err();
+    assert!(format!("{err}").contains(&bad), "{err}");
+    // Vacuum keeps the objects named after the unreadable manifest's file id.
+    let vacuumed = lake.vacuum(Duration::ZERO, false).unwrap();
+    assert_eq!(vacuumed.unreadable_manifests, vec![bad.clone()]);
+    assert!(vacuumed.removed.is_empty(), "{vacuumed:?}");
+    for o in &ma.outputs {
+        assert!(lake.store().get(&o.key).unwrap().is_some(), "{} kept", o.key);
+    }
+    // Once the manifest is back, the objects are committed again and nothing is a leftover.
+    lake.store().put_bytes(&bad, &ma.to_json_line().unwrap()).unwrap();
+    let left = lake.check(Duration::ZERO).unwrap();
+    assert!(left.problems.iter().all(|p| p.key != bad && p.kind != Leftover), "{left:#?}");
 }
