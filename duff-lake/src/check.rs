@@ -133,9 +133,7 @@ impl<S: Store> Lake<S> {
         }
         let now = SystemTime::now();
         for (l, modified) in self.leftovers_of(&scan)? {
-            let old = leftovers_older_than.is_zero()
-                || modified.is_some_and(|t| now.duration_since(t).is_ok_and(|d| d >= leftovers_older_than));
-            if !old {
+            if !crate::vacuum::old_enough(modified, now, leftovers_older_than) {
                 continue;
             }
             let what = match l.kind {

@@ -116,7 +116,7 @@ impl ManifestScan {
 
 /// Whether something last written at `modified` is older than `age` at `now` (an unknown
 /// time is old enough only for an age of zero).
-fn old_enough(modified: Option<SystemTime>, now: SystemTime, age: Duration) -> bool {
+pub(crate) fn old_enough(modified: Option<SystemTime>, now: SystemTime, age: Duration) -> bool {
     age.is_zero() || modified.is_some_and(|m| now.duration_since(m).is_ok_and(|d| d >= age))
 }
 
