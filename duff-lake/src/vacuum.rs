@@ -82,6 +82,9 @@ pub struct VacuumReport {
     pub kept_young: usize,
     /// Manifests that cannot be parsed: the objects named after their file ids were kept.
     pub unreadable_manifests: Vec<String>,
+    /// Objects and records of older serving generations removed by the serving state's
+    /// own vacuum ([`Lake::vacuum_serving`], run with the same age).
+    pub serving_removed: usize,
 }
 
 /// The lake's manifests, read one by one: those that parse, and the keys of those that do
@@ -338,6 +341,11 @@ impl<S: Store> Lake<S> {
         }
         if !dry_run {
             let _ = std::fs::remove_dir(&self.staging); // only when empty
+            // The serving state's own vacuum, with the same age as its grace: an update that
+            // died before it (or found nothing new since) left older generations behind.
+            if let Ok(Some(head)) = self.serving_head() {
+                report.serving_removed = self.vacuum_serving(&head, older_than)?;
+            }
         }
         Ok(report)
     }

@@ -140,12 +140,13 @@ impl Scenario {
         lake.store().writes()
     }
 
-    /// What a clean run at `instant` (in parts or not) reads like.
-    fn reference(&self, instant: i64, fan_out: FanOutConfig) -> Observed {
+    /// What a clean run at `instant` (in parts or not) reads like, and its keys.
+    fn reference(&self, instant: i64, fan_out: FanOutConfig) -> (Observed, Vec<String>) {
         let root = self.copy("reference");
         let lake = self.lake(DirStore::open(&root).unwrap(), &root, fan_out);
         self.run(&lake, instant).unwrap();
-        observe(&lake)
+        let observed = observe(&lake);
+        (observed, keys(&lake))
     }
 }
 
@@ -159,6 +160,36 @@ struct Observed {
     view_rows: Vec<String>,
     models: BTreeMap<String, Vec<u8>>,
     ingestions: Vec<(String, Outcome)>,
+    /// The Athena symlink manifests of the serving tables, writers' nonces left out.
+    athena: Vec<String>,
+}
+
+/// A key or text with the serving writers' nonces left out (`serving/g<n>-<nonce>/`).
+fn without_nonces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("serving/g") {
+        let (head, tail) = rest.split_at(i + "serving/g".len());
+        out.push_str(head);
+        let digits = tail.get(..20).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+        match (digits, tail.get(20..21)) {
+            (Some(d), Some("-")) => {
+                out.push_str(d);
+                out.push_str("-*");
+                rest = tail.get(33..).unwrap_or_default();
+            }
+            _ => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every key of the lake, nonces left out.
+fn keys<S: Store>(lake: &Lake<S>) -> Vec<String> {
+    let mut keys: Vec<String> = lake.store().list("").unwrap().iter().map(|k| without_nonces(k)).collect();
+    keys.sort();
+    keys
 }
 
 fn filters() -> Vec<ReportFilter> {
@@ -233,6 +264,16 @@ fn observe(lake: &Lake<DirStore>) -> Observed {
         .collect();
     let index = IngestionIndex::new(lake.store().clone(), Duration::ZERO);
     let ingestions = index.files().unwrap().files().iter().map(|m| (m.file_id.clone(), m.outcome)).collect();
+    let athena = lake
+        .store()
+        .list("serving/_athena/")
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let text = String::from_utf8(lake.store().get(k).unwrap().unwrap()).unwrap();
+            format!("{k}: {}", without_nonces(&text.replace(&lake.store().location(), "<root>")))
+        })
+        .collect();
     Observed {
         manifests,
         answers,
@@ -241,7 +282,24 @@ fn observe(lake: &Lake<DirStore>) -> Observed {
         view_rows: view_rows(lake),
         models,
         ingestions,
+        athena,
     }
+}
+
+/// `have` equals `want`, field by field (the first difference is named).
+fn assert_same(have: &Observed, want: &Observed, at: &str) {
+    let at = format!("{at}: the rerun reads unlike a clean run");
+    assert_eq!(have.manifests, want.manifests, "{at}: manifests");
+    assert_eq!(have.ingestions, want.ingestions, "{at}: ingestion index");
+    assert_eq!(have.answers, want.answers, "{at}: serving answers");
+    assert_eq!(have.state, want.state, "{at}: current state");
+    assert_eq!(have.history, want.history, "{at}: status history");
+    assert_eq!(have.view_rows, want.view_rows, "{at}: history by the views' rule");
+    assert_eq!(have.models.keys().collect::<Vec<_>>(), want.models.keys().collect::<Vec<_>>(), "{at}: models");
+    for (k, v) in &have.models {
+        assert!(want.models.get(k) == Some(v), "{at}: model {k}");
+    }
+    assert_eq!(have.athena, want.athena, "{at}: Athena symlink manifests");
 }
 
 /// Every key a reader relies on: the objects of published manifests and of the newest
@@ -270,7 +328,7 @@ fn crash_at_every_write(
 ) {
     let writes = scenario.writes();
     assert!(writes.len() > 5, "{writes:?}");
-    let mut references: BTreeMap<(i64, bool), Observed> = BTreeMap::new();
+    let mut references: BTreeMap<(i64, bool), (Observed, Vec<String>)> = BTreeMap::new();
     for mode in [FailMode::Fail, FailMode::Crash] {
         for n in (0..writes.len()).filter(|&n| which(&writes[n])) {
             let at = format!("{mode:?} at write {n} ({})", writes[n]);
@@ -291,11 +349,11 @@ fn crash_at_every_write(
             let m = healthy.manifest(&file_id).unwrap().unwrap();
             let in_parts = m.outputs.iter().any(|o| o.key.ends_with("-00001.parquet"));
             let final_cfg = if in_parts { PARTS } else { ONE_PASS };
-            let want = references
+            let (want, want_keys) = references
                 .entry((m.ingested_at_micros, in_parts))
                 .or_insert_with(|| scenario.reference(m.ingested_at_micros, final_cfg));
-            let have = observe(&healthy);
-            assert_eq!(&have, want, "{at}: the rerun reads unlike a clean run");
+            let want = &*want;
+            assert_same(&observe(&healthy), want, &at);
             // Vacuum at age 0: every leftover goes, no committed object does.
             let keep = committed(&healthy);
             let report = healthy.vacuum(Duration::ZERO, false).unwrap();
@@ -307,6 +365,7 @@ fn crash_at_every_write(
             }
             let check = healthy.check(Duration::ZERO).unwrap();
             assert!(check.is_clean(), "{at}: check after vacuum: {:#?}", check.problems);
+            assert_eq!(&keys(&healthy), want_keys, "{at}: the objects after vacuum are a clean run's");
             let after = healthy.serving_snapshot().unwrap().unwrap();
             let answers: Vec<String> = filters()
                 .iter()
