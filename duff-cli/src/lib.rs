@@ -6,10 +6,12 @@
 //! - [`serve`]: the REST API and the dashboard over a lake folder (`duff serve`).
 //! - [`generate`]: a synthetic orders CSV (`duff generate`).
 //! - [`status`]: the lake's ingestions as a table (`duff status`).
+//! - [`maintenance`]: `duff vacuum` (crash leftovers) and `duff check` (the lake's fsck).
 //! - [`text`]: plain-text tables for terminals.
 #![deny(missing_docs)]
 
 pub mod generate;
+pub mod maintenance;
 pub mod pipeline;
 pub mod serve;
 pub mod status;
