@@ -25,9 +25,7 @@ FROM (
     LAG(f.status) OVER (PARTITION BY f.order_id, f.product_id ORDER BY s.rank, f.line) AS from_status,
     f.status AS to_status, f.ingested_at AS changed_at, f.file_id, f.line
   FROM fact_order_line f
-  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
-  JOIN serving_files s ON s.file_id = f.file_id
-  WHERE m.outcome = 'published'
+  JOIN serving_files s ON s.file_id = f.file_id AND s.ingested_at = f.ingested_at
 ) h
 WHERE from_status IS NULL OR from_status <> to_status;
 

@@ -677,11 +677,12 @@ def check_rule(errors, notes, t):
         errors.append("the raw bucket is not versioned")
 
 
-@check("schedules: the model rebuild and the serving catch-up invoke their function with an action the code handles")
+@check("schedules: the model rebuild, the serving catch-up and the vacuum invoke their function with an action the code handles")
 def check_models_schedule(errors, notes, t):
     scheds = resources(t, "AWS::Scheduler::Schedule")
     want = {"RefreshModelsSchedule": ("EtlFunction", "refresh_models"),
-            "ServingCatchUpSchedule": ("ServingFunction", "update_serving")}
+            "ServingCatchUpSchedule": ("ServingFunction", "update_serving"),
+            "VacuumScheduleRule": ("EtlFunction", "vacuum")}
     if set(scheds) != set(want):
         errors.append(f"schedules {sorted(scheds)}, expected {sorted(want)}")
         return

@@ -674,20 +674,21 @@ WHERE n.order_id IS NULL";
 /// line, in version order, among published files (as `duff_core::StatusHistory` records it).
 /// Athena: the view `order_status_history`.
 ///
-/// It reads the history itself (`fact_order_line`, the objects of the files whose manifest
-/// says `published`), and orders versions by `serving_files.rank` (every folded file's
-/// place in the version order, computed by `duff_core::serving`) and line: the rule is not
-/// written again here. A file is in the history once its generation is committed, like in
-/// `order_line_current`.
+/// It reads the history itself (`fact_order_line`), keeping the rows of committed objects
+/// only: those whose `(file_id, ingested_at)` is a folded (so published) file's in
+/// `serving_files`. A crashed ingest's objects carry another instant (a rerun gets a new one,
+/// a retry of the same event rewrites the same keys, and a commit removes an earlier
+/// attempt's extra objects at its own instant: docs/lake.md, "What a reader may rely on").
+/// Versions are ordered by `serving_files.rank` (every folded file's place in the version
+/// order, computed by `duff_core::serving`) and line: the rule is not written again here. A
+/// file is in the history once its generation is committed, like in `order_line_current`.
 pub const STATUS_HISTORY_SQL: &str = "SELECT order_id, product_id, from_status, to_status, changed_at, file_id, line
 FROM (
   SELECT f.order_id, f.product_id,
     LAG(f.status) OVER (PARTITION BY f.order_id, f.product_id ORDER BY s.rank, f.line) AS from_status,
     f.status AS to_status, f.ingested_at AS changed_at, f.file_id, f.line
   FROM fact_order_line f
-  JOIN manifests m ON m.file_id = f.file_id AND m.ingest_date = f.ingest_date
-  JOIN serving_files s ON s.file_id = f.file_id
-  WHERE m.outcome = 'published'
+  JOIN serving_files s ON s.file_id = f.file_id AND s.ingested_at = f.ingested_at
 ) h
 WHERE from_status IS NULL OR from_status <> to_status";
 

@@ -7,11 +7,13 @@
 //! - [`generate`]: a synthetic orders CSV (`duff generate`).
 //! - [`logging`]: the log on stderr, filtered by `RUST_LOG`.
 //! - [`status`]: the lake's ingestions as a table (`duff status`).
+//! - [`maintenance`]: `duff vacuum` (crash leftovers) and `duff check` (the lake's fsck).
 //! - [`text`]: plain-text tables for terminals.
 #![deny(missing_docs)]
 
 pub mod generate;
 pub mod logging;
+pub mod maintenance;
 pub mod pipeline;
 pub mod serve;
 pub mod status;

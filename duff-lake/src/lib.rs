@@ -13,6 +13,9 @@
 //! | [`parts`] | a big file in parts: plan, parts, merge (threads here, Lambdas in AWS) |
 //! | [`serving`] | the serving state: generations of the current lines and report aggregates, folded after each commit |
 //! | [`store`] | the [`Store`] seam and [`DirStore`], a lake in a folder |
+//! | [`vacuum`] | leftovers of crashed writers, and [`Lake::vacuum`] which removes them |
+//! | [`check`] | [`Lake::check`], the lake's fsck: every problem listed |
+//! | [`failpoint`] | a [`Store`] that fails or "crashes" at a chosen write, for crash tests |
 //! | [`location`] | [`LakeLocation`]: `s3://bucket/prefix` or a local directory, parsed once |
 //! | `s3` | `S3Store`, the [`Store`] over S3, and the classification of S3 failures (feature `s3`) |
 //!
@@ -26,7 +29,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod check;
 mod error;
+pub mod failpoint;
 pub mod ingestions;
 pub mod location;
 pub mod models;
@@ -35,7 +40,9 @@ pub mod parts;
 pub mod s3;
 pub mod serving;
 pub mod store;
+pub mod vacuum;
 
+pub use check::{CheckReport, Problem, ProblemKind};
 pub use error::{BoxError, Error, Result};
 use error::{broken, io, panicked};
 pub use ingestions::{
@@ -47,7 +54,8 @@ pub use parts::{FANOUT, FanKey, PartReport, PlanOutcome, SourceOf};
 #[cfg(feature = "s3")]
 pub use s3::{S3Failure, S3Store};
 pub use serving::{Generation, ServingConfig, ServingSnapshot, ServingUpdate};
-pub use store::{DirStore, Store};
+pub use store::{DirStore, Listed, Store};
+pub use vacuum::{Leftover, LeftoverKind, ManifestScan, VacuumReport};
 
 use chrono::{DateTime, Utc};
 use duff_core::arrow_array::RecordBatch;
@@ -187,7 +195,8 @@ impl LocalLake {
     /// # Errors
     /// See [`Lake::ingest_file`].
     pub fn ingest_path(&self, path: &Path, cfg: &IngestConfig, now: DateTime<Utc>) -> Result<IngestResult> {
-        let latest = self.manifests()?.iter().map(|m| m.ingested_at_micros).max();
+        // A manifest that cannot be parsed does not stop unrelated files (`check` lists it).
+        let latest = self.scan_manifests()?.manifests.iter().map(|m| m.ingested_at_micros).max();
         let instant = next_local_instant(now.timestamp_micros(), latest);
         self.ingest_file(path, &path.display().to_string(), instant, cfg)
     }
@@ -304,6 +313,12 @@ impl<S: Store> Lake<S> {
         manifest: Manifest,
     ) -> Result<IngestResult> {
         self.write_static_dims()?;
+        // Not when the content is published already: the objects are the winner's then.
+        if manifest.outcome == Outcome::Published
+            && !self.manifest(&meta.file_id)?.is_some_and(|m| m.outcome == Outcome::Published)
+        {
+            self.remove_other_attempts(meta, &manifest)?;
+        }
         let bytes = manifest.to_json_line()?;
         let key = manifest_key(&meta.file_id);
         let committed = match earlier {
@@ -326,6 +341,25 @@ impl<S: Store> Lake<S> {
             Some(w) if w.outcome == Outcome::Published => Ok(IngestResult::Duplicate(w)),
             _ => Ok(IngestResult::Ingested(manifest)),
         }
+    }
+
+    /// Removes the objects of an earlier attempt at the same content and instant that this
+    /// manifest does not list (a retry of the same event cut into other parts, or in one
+    /// pass after parts): once the manifest is committed, the rows of the table objects
+    /// carrying its `(file_id, ingested_at)` are exactly those of the objects it lists, the
+    /// rule the SQL views read the history by (docs/lake.md, "What a reader may rely on").
+    fn remove_other_attempts(&self, meta: &FileMeta, manifest: &Manifest) -> Result<()> {
+        let listed: std::collections::BTreeSet<&str> = manifest.outputs.iter().map(|o| o.key.as_str()).collect();
+        for table in Table::PER_FILE {
+            let key = table.object_key(meta);
+            let Some(stem) = key.strip_suffix(".parquet") else { continue };
+            for other in self.store.list(stem)? {
+                if !listed.contains(other.as_str()) {
+                    self.store.delete(&other)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A big file: planned (hashed and cut in one pass), its parts ingested on

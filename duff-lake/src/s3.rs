@@ -300,6 +300,23 @@ impl Store for S3Store {
         Ok(keys)
     }
 
+    fn list_modified(&self, prefix: &str) -> Result<Vec<crate::store::Listed>> {
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full_key(prefix)).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = self.handle.block_on(pages.next()) {
+            let page = page.map_err(|e| self.err("listing", prefix, e))?;
+            for obj in page.contents() {
+                if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(self.prefix.as_str())) {
+                    let modified = obj.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                    out.push(crate::store::Listed { key: rel.to_owned(), modified });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
     fn put_file(&self, key: &str, path: &Path) -> Result<()> {
         let size = std::fs::metadata(path)
             .map_err(|e| Error::Io { action: "reading the size of", path: path.to_owned(), source: e })?

@@ -308,6 +308,9 @@ impl<S: Store> Lake<S> {
             };
             let new = self.unfolded(&known)?;
             if new.is_empty() && !(rebuild && head.is_some()) {
+                if let Some(g) = &head {
+                    self.athena_manifests_follow(g)?;
+                }
                 return Ok(ServingUpdate {
                     generation: head.map(|g| g.generation),
                     files_folded: 0,
@@ -627,6 +630,22 @@ impl<S: Store> Lake<S> {
             writer.push(batch)?;
             writer.finish(self, folder)
         })
+    }
+
+    /// Rewrites the symlink manifests Athena reads when they do not name `g`'s objects (a
+    /// writer died between its commit and their rewrite: docs/lake.md, "After a crash").
+    fn athena_manifests_follow(&self, g: &Generation) -> Result<()> {
+        let root = self.store.location();
+        let uri = |key: &str| format!("{}/{key}\n", root.trim_end_matches('/'));
+        let mut want: Vec<(String, String)> =
+            vec![(format!("{ATHENA}/serving_lines/manifest"), g.runs.iter().map(|r| uri(&r.by_key)).collect())];
+        want.extend(g.tables.iter().map(|(name, key)| (format!("{ATHENA}/serving_{name}/manifest"), uri(key))));
+        for (key, text) in want {
+            if self.store.get(&key)?.as_deref() != Some(text.as_bytes()) {
+                return self.write_athena_manifests(g);
+            }
+        }
+        Ok(())
     }
 
     /// Writes the symlink manifests Athena reads (one object URI per line): every run's

@@ -6,6 +6,16 @@ use crate::{Error, Result};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// A listed object and when it was last written, when the store says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// When it was last written (`None`: the store does not say).
+    pub modified: Option<SystemTime>,
+}
 
 /// Object storage under the lake root. Keys are `/`-separated and relative to the root.
 pub trait Store: Send + Sync {
@@ -20,6 +30,17 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// Listing failures.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Every key under `prefix` (recursively), in lexicographic order, with the time each
+    /// object was last written. By default [`list`](Store::list) without times; stores
+    /// override it (a file's modification time, S3's `LastModified`). `vacuum` removes only
+    /// objects whose time is known to be old enough (or every leftover, with an age of 0).
+    ///
+    /// # Errors
+    /// Listing failures.
+    fn list_modified(&self, prefix: &str) -> Result<Vec<Listed>> {
+        Ok(self.list(prefix)?.into_iter().map(|key| Listed { key, modified: None }).collect())
+    }
 
     /// Reads `len` bytes of an object from byte `start` (fewer at its end); `None` when it
     /// does not exist. By default the whole object is read; stores override it with a
@@ -125,6 +146,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         (**self).list(prefix)
     }
 
+    fn list_modified(&self, prefix: &str) -> Result<Vec<Listed>> {
+        (**self).list_modified(prefix)
+    }
+
     fn put_file(&self, key: &str, path: &Path) -> Result<()> {
         (**self).put_file(key, path)
     }
@@ -199,6 +224,47 @@ impl DirStore {
         path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
     }
 
+    /// The objects under `prefix` (hidden entries skipped), sorted, with their modification
+    /// times when `times`.
+    /// A prefix that does not end with `/` matches the start of names, as in S3
+    /// (`t/x=1/2026` lists `t/x=1/20260101.parquet`).
+    fn walk(&self, prefix: &str, times: bool) -> Result<Vec<Listed>> {
+        let (folder, name_start) = match prefix.rsplit_once('/') {
+            _ if prefix.is_empty() || prefix.ends_with('/') => (prefix, ""),
+            Some((folder, start)) => (folder, start),
+            None => ("", prefix),
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![self.path(folder)];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::Io { action: "listing", path: dir, source: e }),
+            };
+            for entry in entries {
+                let path = entry.map_err(io("listing", &dir))?.path();
+                let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                let outside = !name_start.is_empty()
+                    && dir == self.path(folder)
+                    && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(name_start));
+                if hidden || outside {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&self.root) {
+                    let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+                    // A file removed since the listing has no time: it is skipped by vacuum.
+                    let modified = if times { fs::metadata(&path).and_then(|m| m.modified()).ok() } else { None };
+                    out.push(Listed { key, modified });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
     fn parent_dir(path: &Path) -> Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io("creating", parent))?;
@@ -250,29 +316,11 @@ impl Store for DirStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.path(prefix)];
-        while let Some(dir) = stack.pop() {
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::Io { action: "listing", path: dir, source: e }),
-            };
-            for entry in entries {
-                let path = entry.map_err(io("listing", &dir))?.path();
-                let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-                if hidden {
-                    continue;
-                }
-                if path.is_dir() {
-                    stack.push(path);
-                } else if let Ok(rel) = path.strip_prefix(&self.root) {
-                    out.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        Ok(self.walk(prefix, false)?.into_iter().map(|l| l.key).collect())
+    }
+
+    fn list_modified(&self, prefix: &str) -> Result<Vec<Listed>> {
+        self.walk(prefix, true)
     }
 
     fn put_file(&self, key: &str, path: &Path) -> Result<()> {
@@ -385,6 +433,11 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(s.list("t/").unwrap(), vec!["t/x=1/f.parquet"]);
+        // A prefix that is not a folder matches the start of names, as in S3.
+        assert_eq!(s.list("t/x=1/f").unwrap(), vec!["t/x=1/f.parquet"]);
+        assert_eq!(s.list("t/x").unwrap(), vec!["t/x=1/f.parquet"]);
+        assert_eq!(s.list("t/x=1/g").unwrap(), Vec::<String>::new());
+        assert_eq!(s.list_modified("t/x=1/f").unwrap().len(), 1);
         s.delete("a/b.json").unwrap();
         s.delete("a/b.json").unwrap();
         assert_eq!(s.get("a/b.json").unwrap(), None);

@@ -42,6 +42,8 @@ pub enum Trigger {
     UpdateServing,
     /// The serving state's repair: `{"action": "rebuild_serving"}` (the operator).
     RebuildServing,
+    /// The removal of crash leftovers: `{"action": "vacuum"}` (EventBridge Scheduler).
+    Vacuum,
 }
 
 /// A maintenance invocation: `{"action": "<name>"}`, from a schedule, the ingest state
@@ -54,11 +56,14 @@ pub enum Action {
     UpdateServing,
     /// `rebuild_serving`: rebuild the serving state from the published files alone.
     RebuildServing,
+    /// `vacuum`: remove what crashed writers left and no reader counts, once older than
+    /// [`duff_lake::vacuum::DEFAULT_AGE`].
+    Vacuum,
 }
 
 impl Action {
     /// Every action, in the order the messages list them.
-    pub const ALL: [Action; 3] = [Action::RefreshModels, Action::UpdateServing, Action::RebuildServing];
+    pub const ALL: [Action; 4] = [Action::RefreshModels, Action::UpdateServing, Action::RebuildServing, Action::Vacuum];
 
     /// The action's name in the invocation (`{"action": "<name>"}`).
     pub const fn name(self) -> &'static str {
@@ -66,6 +71,7 @@ impl Action {
             Action::RefreshModels => "refresh_models",
             Action::UpdateServing => "update_serving",
             Action::RebuildServing => "rebuild_serving",
+            Action::Vacuum => "vacuum",
         }
     }
 
@@ -75,6 +81,7 @@ impl Action {
             Action::RefreshModels => Trigger::RefreshModels,
             Action::UpdateServing => Trigger::UpdateServing,
             Action::RebuildServing => Trigger::RebuildServing,
+            Action::Vacuum => Trigger::Vacuum,
         }
     }
 }
@@ -615,6 +622,7 @@ mod tests {
             ("action-refresh-models.json", Action::RefreshModels),
             ("action-update-serving.json", Action::UpdateServing),
             ("action-rebuild-serving.json", Action::RebuildServing),
+            ("action-vacuum.json", Action::Vacuum),
         ] {
             assert_eq!(decode_action(&fixture(file)), Some(Ok(action)), "{file}");
             assert_eq!(serde_json::to_value(action.trigger()).unwrap(), action.name(), "the trigger names the action");

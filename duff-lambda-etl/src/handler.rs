@@ -186,6 +186,24 @@ pub struct Response {
     /// An `update_serving` or `rebuild_serving` invocation: what the fold did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<ServingReport>,
+    /// A `vacuum` invocation: what it removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacuum: Option<VacuumSummary>,
+}
+
+/// What a `vacuum` invocation did (see [`duff_lake::VacuumReport`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VacuumSummary {
+    /// Leftovers removed (objects; a fan-out work folder counts once).
+    pub removed: usize,
+    /// Leftovers kept because younger than the age.
+    pub kept_young: usize,
+    /// Objects and records of older serving generations removed.
+    pub serving_removed: usize,
+    /// Manifests that cannot be parsed (their files' objects were kept).
+    pub unreadable_manifests: Vec<String>,
+    /// The age, in seconds.
+    pub older_than_secs: u64,
 }
 
 /// The plan of a fanned-out file, as the plan step answers it.
@@ -228,8 +246,13 @@ pub const UPDATE_SERVING: &str = Action::UpdateServing.name();
 /// repair after a serving object was lost or damaged (docs/deploy.md).
 pub const REBUILD_SERVING: &str = Action::RebuildServing.name();
 
+/// The `action` that removes crash leftovers older than a day (`{"action": "vacuum"}`,
+/// [`duff_lake::Lake::vacuum`] with [`duff_lake::vacuum::DEFAULT_AGE`]), sent by the
+/// EventBridge Scheduler schedule `VacuumSchedule` of `deploy/template.yaml`.
+pub const VACUUM: &str = Action::Vacuum.name();
+
 /// Every action a maintenance invocation may name.
-pub const ACTIONS: [&str; 3] = [REFRESH_MODELS, UPDATE_SERVING, REBUILD_SERVING];
+pub const ACTIONS: [&str; 4] = [REFRESH_MODELS, UPDATE_SERVING, REBUILD_SERVING, VACUUM];
 
 /// What an `update_serving` or `rebuild_serving` invocation did (see
 /// [`duff_lake::ServingUpdate`]).
@@ -448,6 +471,7 @@ async fn handle_action(deps: &Deps, action: std::result::Result<Action, String>)
         Ok(Action::RefreshModels) => refresh_models(deps).await,
         Ok(Action::UpdateServing) => serving_action(deps, false).await,
         Ok(Action::RebuildServing) => serving_action(deps, true).await,
+        Ok(Action::Vacuum) => vacuum_action(deps).await,
         Err(reason) => {
             tracing::warn!(reason, outcome = "invalid", "invalid action");
             Ok(Response {
@@ -498,6 +522,49 @@ async fn serving_action(deps: &Deps, rebuild: bool) -> Result<Response> {
                 error = e.full_message(),
                 outcome = "error",
                 "{what} failed"
+            );
+            Err(e)
+        }
+    }
+}
+
+/// `{"action": "vacuum"}`: removes the leftovers older than a day, on a blocking thread
+/// (docs/lake.md, "After a crash").
+///
+/// # Errors
+/// Listing, read or delete failures (retryable ones are `Duff.Retryable`).
+async fn vacuum_action(deps: &Deps) -> Result<Response> {
+    let age = duff_lake::vacuum::DEFAULT_AGE;
+    match blocking(deps, move |lake| lake.vacuum(age, false)).await {
+        Ok(report) => {
+            let summary = VacuumSummary {
+                removed: report.removed.len(),
+                kept_young: report.kept_young,
+                serving_removed: report.serving_removed,
+                unreadable_manifests: report.unreadable_manifests.clone(),
+                older_than_secs: age.as_secs(),
+            };
+            for l in &report.removed {
+                tracing::info!(kind = l.kind.as_str(), key = %l.key, age_secs = l.age_secs, "vacuum: removed");
+            }
+            for key in &report.unreadable_manifests {
+                tracing::warn!(key = %key, "vacuum: a manifest cannot be parsed; its file's objects were kept");
+            }
+            tracing::info!(
+                removed = summary.removed,
+                kept_young = summary.kept_young,
+                serving_removed = summary.serving_removed,
+                "vacuum: done"
+            );
+            Ok(Response { trigger: Some(Trigger::Vacuum), vacuum: Some(summary), ..Response::default() })
+        }
+        Err(e) => {
+            tracing::error!(
+                error_type = e.error_type(),
+                retryable = e.is_retryable(),
+                error = e.full_message(),
+                outcome = "error",
+                "vacuum failed"
             );
             Err(e)
         }

@@ -46,7 +46,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use handler::{
     ACTIONS, Deps, ModelTable, ModelsReport, REBUILD_SERVING, REFRESH_MODELS, RecordOutcome, RecordReport, Response,
-    ServingReport, ServingStep, UPDATE_SERVING, function_handler, handle,
+    ServingReport, ServingStep, UPDATE_SERVING, VACUUM, VacuumSummary, function_handler, handle,
 };
 
 /// Installs the JSON log subscriber: one JSON object per line with the invocation's span

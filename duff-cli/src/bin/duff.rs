@@ -5,6 +5,8 @@
 //! duff serve [--lake DIR] [--addr A]     the REST API and the dashboard over the lake
 //! duff generate [--rows N] [--out PATH]  a synthetic orders CSV
 //! duff status [--lake DIR]               the lake's ingestions, newest first
+//! duff vacuum [--lake DIR] [--older-than AGE] [--dry-run]   remove crash leftovers
+//! duff check [--lake DIR] [--older-than AGE] [--json]       list the lake's problems
 //! ```
 //!
 //! Exit status: 0 on success, 1 when a file was refused whole (ingest) or on an error, 2 on a
@@ -162,6 +164,8 @@ fn cli() -> Command {
                         .help("Files shown, 0 for all"),
                 ),
         )
+        .subcommand(duff_cli::maintenance::vacuum_command())
+        .subcommand(duff_cli::maintenance::check_command())
 }
 
 fn usage_error(message: String) -> ExitCode {
@@ -192,6 +196,8 @@ fn main() -> ExitCode {
         Some(("serve", m)) => serve(m),
         Some(("generate", m)) => generate(m),
         Some(("status", m)) => status(m),
+        Some(("vacuum", m)) => duff_cli::maintenance::run_vacuum(m),
+        Some(("check", m)) => duff_cli::maintenance::run_check(m),
         _ => ExitCode::from(2),
     }
 }

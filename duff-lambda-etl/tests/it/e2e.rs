@@ -227,9 +227,15 @@ async fn the_s3_lake_equals_the_local_lake_and_redelivery_changes_nothing() {
     // A rebuild over the same lake writes the same bytes; an unknown action changes nothing.
     let again = handle(&deps, &json!({"action": "refresh_models"})).await.unwrap();
     assert_eq!(again.models.map(|m| m.tables), Some(models.tables));
-    let resp = handle(&deps, &json!({"action": "vacuum"})).await.unwrap();
+    let resp = handle(&deps, &json!({"action": "defragment"})).await.unwrap();
     assert_eq!(resp.outcomes(), [RecordOutcome::Invalid], "{resp:#?}");
     assert_eq!(s3_lake_objects(&s3).await, in_s3, "rebuilding again changed the models");
+    // The scheduled vacuum: a sound lake has no leftover; nothing changes.
+    let resp = handle(&deps, &json!({"action": "vacuum"})).await.unwrap();
+    assert_eq!(resp.trigger, Some(duff_lambda_etl::event::Trigger::Vacuum));
+    let vacuum = resp.vacuum.expect("a vacuum report");
+    assert_eq!((vacuum.removed, vacuum.kept_young, vacuum.older_than_secs), (0, 0, 86_400), "{vacuum:?}");
+    assert_eq!(s3_lake_objects(&s3).await, in_s3, "vacuum changed a sound lake");
 
     eprintln!(
         "e2e: moto up with its buckets in {server_up:.2?}, 3 files handled at {handled:.2?}, whole test {:.2?}",
