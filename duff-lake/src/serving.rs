@@ -1055,7 +1055,7 @@ impl<'a> NewMerge<'a> {
         let mut cursors = Vec::with_capacity(chunks.len());
         for path in chunks {
             let f = File::open(path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-            let batches = tables::lines_reader(f, None)?;
+            let batches = tables::line_batches(f, None)?;
             cursors.push(Cursor {
                 batches: Some(Box::new(batches)),
                 buffered: Default::default(),
@@ -1183,8 +1183,8 @@ impl RunMerge {
             let wrap = |source| Error::ServingObject { key: r.by_key.clone(), source };
             let batches: Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send> =
                 match lake.open_object(&r.by_key)? {
-                    Object::File(f) => Box::new(tables::lines_reader(f, None).map_err(wrap)?),
-                    Object::Bytes(b) => Box::new(tables::lines_reader(b, None).map_err(wrap)?),
+                    Object::File(f) => Box::new(tables::line_batches(f, None).map_err(wrap)?),
+                    Object::Bytes(b) => Box::new(tables::line_batches(b, None).map_err(wrap)?),
                 };
             cursors.push(Cursor { batches: Some(batches), buffered: Default::default(), key: r.by_key.clone() });
         }

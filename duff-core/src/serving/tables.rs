@@ -217,6 +217,26 @@ fn bad(table: &'static str, what: &str, r: usize) -> crate::Error {
     ErrorKind::Schema { table, message: format!("invalid {what} at row {r}") }.into()
 }
 
+/// The columns of a run file that [`decode_lines`] reads: readers decode only these (the
+/// others, `updated_at`, `file_id` and `generation`, are for SQL readers).
+pub const LINE_COLUMNS: [&str; 15] = [
+    "order_id",
+    "product_id",
+    "client_id",
+    "client_name",
+    "product_description",
+    "unit_price",
+    "units",
+    "unit_volume_l",
+    "channel",
+    "status",
+    "amount",
+    "volume_l",
+    "first_seen_at",
+    "line",
+    "file_seq",
+];
+
 /// Decodes a batch of [`lines_schema`] (text columns plain or dictionary-encoded) into
 /// lines, calling `f` for each; names are shared through `names`.
 ///
@@ -648,7 +668,7 @@ pub const SERVING_ROW_GROUP_ROWS: usize = 1 << 14;
 
 /// Rows per row group of the files sorted by client: a client's lines (a few hundred to a
 /// few thousand) are one or two row groups, decoded per request.
-pub const CLIENT_ROW_GROUP_ROWS: usize = 1 << 12;
+pub const CLIENT_ROW_GROUP_ROWS: usize = 1 << 10;
 
 /// A Parquet file written batch by batch, with the lake's writer properties and row groups
 /// of [`SERVING_ROW_GROUP_ROWS`] rows.
@@ -699,7 +719,8 @@ impl<W: std::io::Write + Send> TableWriter<W> {
     }
 
     /// A writer of a run's file sorted by client ([`lines_schema`]), read a few row groups
-    /// per request: row groups of [`CLIENT_ROW_GROUP_ROWS`] rows, compressed with LZ4 rather
+    /// per request: row groups of [`CLIENT_ROW_GROUP_ROWS`] rows with statistics of
+    /// `client_id` only, compressed with LZ4 rather
     /// than zstd (a reader opens a codec per column chunk, and a zstd codec allocates and
     /// clears its contexts each time: more than the decoding of a client's few row groups).
     ///
@@ -707,9 +728,15 @@ impl<W: std::io::Write + Send> TableWriter<W> {
     /// Encoding failures.
     pub fn by_client(w: W) -> Result<TableWriter<W>> {
         use parquet::basic::Compression;
+        use parquet::file::properties::EnabledStatistics;
+        use parquet::schema::types::ColumnPath;
         let props = crate::parquet_io::writer_properties_with_row_groups(CLIENT_ROW_GROUP_ROWS)
             .into_builder()
             .set_compression(Compression::LZ4_RAW)
+            // Readers find a client's row groups by `client_id` alone: the other columns'
+            // statistics would only make the footer that readers keep per file larger.
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("client_id"), EnabledStatistics::Chunk)
             .build();
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, lines_schema(), Some(props))? })
     }
@@ -880,9 +907,11 @@ impl Footer {
         mut f: impl FnMut(Line),
     ) -> Result<()> {
         let part = Part { start, bytes, size: self.size };
+        let mask = parquet::arrow::ProjectionMask::columns(self.meta.parquet_schema(), LINE_COLUMNS);
         let reader =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
                 .with_batch_size(SERVING_ROW_GROUP_ROWS)
+                .with_projection(mask)
                 .with_row_groups(groups)
                 .build()?;
         for batch in reader {
@@ -939,14 +968,15 @@ pub fn read_lines<R: parquet::file::reader::ChunkReader + 'static>(
     names: &mut Names,
     mut f: impl FnMut(Line),
 ) -> Result<()> {
-    for batch in lines_reader(reader, groups)? {
+    for batch in line_batches(reader, groups)? {
         decode_lines(&batch?, names, &mut f)?;
     }
     Ok(())
 }
 
-/// The batches of a run file (every row group, or only `groups`), text decoded plain (the
-/// files are small per row group; dictionary arrays would cost more to build than they save).
+/// The batches of a run file (every row group, or only `groups`), every column, text decoded
+/// plain (the files are small per row group; dictionary arrays would cost more to build than
+/// they save).
 ///
 /// # Errors
 /// When the file is not readable Parquet.
@@ -954,8 +984,32 @@ pub fn lines_reader<R: parquet::file::reader::ChunkReader + 'static>(
     reader: R,
     groups: Option<Vec<usize>>,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
+    reader_of(reader, groups, false)
+}
+
+/// [`lines_reader`] of the [`LINE_COLUMNS`] alone: the batches [`decode_lines`] turns into
+/// lines.
+///
+/// # Errors
+/// When the file is not readable Parquet.
+pub fn line_batches<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    groups: Option<Vec<usize>>,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
+    reader_of(reader, groups, true)
+}
+
+fn reader_of<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    groups: Option<Vec<usize>>,
+    decoded_only: bool,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
     let mut builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)?
         .with_batch_size(SERVING_ROW_GROUP_ROWS);
+    if decoded_only {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), LINE_COLUMNS);
+        builder = builder.with_projection(mask);
+    }
     if let Some(groups) = groups {
         builder = builder.with_row_groups(groups);
     }
