@@ -743,7 +743,8 @@ impl<S: Store> Lake<S> {
     /// newest snapshot again).
     pub fn client_lines(&self, snapshot: &ServingSnapshot, client_id: i64) -> Result<Vec<Line>> {
         let mut names = Names::default();
-        let mut out: BTreeMap<LineKey, Line> = BTreeMap::new();
+        // Each current line is in one run only (the newest holding its key): no merging.
+        let mut out: Vec<Line> = Vec::new();
         let runs = &snapshot.generation.runs;
         for (i, run) in runs.iter().enumerate() {
             let parts = run.by_client.len();
@@ -762,15 +763,19 @@ impl<S: Store> Lake<S> {
             let (start, len) = footer.byte_range(&groups);
             let bytes =
                 self.store.get_range(key, start, len)?.ok_or_else(|| Error::MissingObject { key: key.clone() })?;
+            // The client's lines come in key order: each newer run's keys are searched from
+            // where the previous line was found (galloping), not from the start.
+            let mut seen = KeyCursors::new(newer);
             footer
                 .read_lines(start, bytes.into(), groups, &mut names, |l| {
-                    if l.client_id == client_id && !newer.iter().any(|k| k.binary_search(&l.key).is_ok()) {
-                        out.insert(l.key, l);
+                    if l.client_id == client_id && !seen.contains(l.key) {
+                        out.push(l);
                     }
                 })
                 .map_err(wrap)?;
         }
-        Ok(out.into_values().collect())
+        out.sort_unstable_by_key(|l| l.key);
+        Ok(out)
     }
 
     /// The footer of a run file of `snapshot`, read (one ranged read of its end, two when
@@ -1035,6 +1040,43 @@ impl<'a> RunWriter<'a> {
     }
 }
 
+/// Membership of keys asked in ascending order in sorted key lists: each list is searched
+/// from the position of the previous key asked, by galloping (1, 2, 4... ahead, then a binary
+/// search in the last step), so a client's few thousand keys cost a few steps each in lists
+/// of millions. A key smaller than the previous one starts over from the beginning.
+struct KeyCursors<'a> {
+    lists: &'a [Vec<LineKey>],
+    at: Vec<usize>,
+    last: Option<LineKey>,
+}
+
+impl<'a> KeyCursors<'a> {
+    fn new(lists: &'a [Vec<LineKey>]) -> KeyCursors<'a> {
+        KeyCursors { lists, at: vec![0; lists.len()], last: None }
+    }
+
+    /// True when one of the lists holds `key`.
+    fn contains(&mut self, key: LineKey) -> bool {
+        if self.last.is_some_and(|last| key < last) {
+            self.at.iter_mut().for_each(|a| *a = 0);
+        }
+        self.last = Some(key);
+        let mut found = false;
+        for (list, at) in self.lists.iter().zip(self.at.iter_mut()) {
+            let rest = &list[(*at).min(list.len())..];
+            let mut step = 1;
+            while step < rest.len() && rest[step - 1] < key {
+                step *= 2;
+            }
+            let bound = step.min(rest.len());
+            let i = rest[..bound].partition_point(|k| *k < key);
+            *at += i;
+            found |= rest.get(i) == Some(&key);
+        }
+        found
+    }
+}
+
 /// A window of a fold: the new versions of whole orders, in key order, and the current
 /// lines of those orders before them.
 struct Window {
@@ -1249,5 +1291,41 @@ impl ServingSnapshot {
     /// The keys of the runs past the base, newest last, in memory.
     pub fn run_key_count(&self) -> usize {
         self.run_keys.iter().map(Vec::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys(v: &[(i64, i64)]) -> Vec<LineKey> {
+        let mut k: Vec<LineKey> = v.iter().map(|&(order_id, product_id)| LineKey { order_id, product_id }).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    }
+
+    proptest! {
+        /// Galloping cursors answer as a binary search of every list does, for keys asked in
+        /// ascending order (a client's lines) and in any order (starting over).
+        #[test]
+        fn key_cursors_agree_with_binary_search(
+            lists in proptest::collection::vec(proptest::collection::vec((0i64..60, 0i64..4), 0..80), 0..4),
+            asked in proptest::collection::vec((0i64..60, 0i64..4), 0..60),
+            ascending in any::<bool>(),
+        ) {
+            let lists: Vec<Vec<LineKey>> = lists.iter().map(|l| keys(l)).collect();
+            let mut asked: Vec<LineKey> =
+                asked.iter().map(|&(order_id, product_id)| LineKey { order_id, product_id }).collect();
+            if ascending {
+                asked.sort_unstable();
+            }
+            let mut cursors = KeyCursors::new(&lists);
+            for k in asked {
+                let want = lists.iter().any(|l| l.binary_search(&k).is_ok());
+                prop_assert_eq!(cursors.contains(k), want, "{:?}", k);
+            }
+        }
     }
 }
