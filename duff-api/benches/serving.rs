@@ -158,6 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Latency per route, one request at a time, in process.
     latency_per_route(&app, &clients, "").await?;
+    println!("peak RSS after the requests one at a time: {:.0} MiB", peak_rss_mib());
 
     // Load over real HTTP.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
