@@ -7,6 +7,7 @@
 mod common;
 mod deploy;
 mod errors;
+mod load;
 mod reference;
 mod routes;
 mod serving;
