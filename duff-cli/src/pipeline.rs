@@ -171,6 +171,11 @@ pub fn run(args: &IngestArgs) -> duff_lake::Result<bool> {
         return Ok(all_ok);
     }
     let started = Instant::now();
+    // A damaged lake is never reported over: the reports would silently leave out what the
+    // unreadable manifest names (`duff check` lists every problem).
+    if let Some((_, e)) = lake.scan_manifests()?.unreadable.into_iter().next() {
+        return Err(e);
+    }
     let Some(snapshot) = lake.serving_snapshot()? else {
         say!(
             "

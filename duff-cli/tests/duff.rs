@@ -89,3 +89,25 @@ fn generate_writes_what_the_example_writes() {
     assert_eq!(out, String::from_utf8_lossy(&ex.stdout));
     assert_eq!(out.lines().count(), 51);
 }
+
+#[test]
+fn a_damaged_manifest_blocks_the_reports_with_its_key_but_not_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let (code, _, err) = duff(&["ingest", "--lake", lake, "examples/data/day1.csv"]);
+    assert_eq!(code, Some(0), "{err}");
+    let manifests = std::path::Path::new(lake).join("manifests");
+    let damaged = std::fs::read_dir(&manifests).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&damaged, b"garbage").unwrap();
+    let key = format!("manifests/{}", damaged.file_name().unwrap().to_str().unwrap());
+    // The new file lands; the reports are refused, naming the manifest.
+    let (code, out, err) = duff(&["ingest", "--lake", lake, "examples/data/orders.csv"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("orders.csv: published"), "{out}");
+    assert!(err.contains(&key), "{err}");
+    assert!(!out.contains("current state"), "reported over a damaged lake: {out}");
+    // Without reports, the same ingest of another file succeeds.
+    let (code, _, err) = duff(&["ingest", "--lake", lake, "--no-reports", "examples/data/day2.csv"]);
+    assert_eq!(code, Some(0), "{err}");
+}
