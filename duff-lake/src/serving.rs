@@ -1000,10 +1000,10 @@ impl<'a> RunWriter<'a> {
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::by_client(open_staged(&sorted)?)?;
             for chunk in lines.chunks(BATCH_LINES) {
-                w.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
+                w.write(&tables::client_lines_batch(&tables::lines_batch(files, chunk.iter(), generation)?)?)?;
             }
             if lines.is_empty() {
-                w.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+                w.write(&tables::client_lines_batch(&tables::lines_batch(files, std::iter::empty(), generation)?)?)?;
             }
             w.finish()?;
             Ok(())

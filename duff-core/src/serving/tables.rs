@@ -86,6 +86,26 @@ pub fn keys_batch<'a>(keys: impl Iterator<Item = &'a LineKey>) -> Result<RecordB
     )?)
 }
 
+/// The schema of a run's files sorted by client: [`lines_schema`] without what only SQL
+/// readers use (`updated_at`, `file_id`, `generation`), the [`LINE_COLUMNS`].
+pub fn client_lines_schema() -> SchemaRef {
+    let all = lines_schema();
+    let fields: Vec<Field> =
+        all.fields().iter().filter(|f| LINE_COLUMNS.contains(&f.name().as_str())).map(|f| f.as_ref().clone()).collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A batch of [`lines_schema`] narrowed to [`client_lines_schema`].
+///
+/// # Errors
+/// When the batch is not one of [`lines_schema`].
+pub fn client_lines_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let keep: Vec<usize> =
+        (0..schema.fields().len()).filter(|i| LINE_COLUMNS.contains(&schema.field(*i).name().as_str())).collect();
+    Ok(batch.project(&keep)?)
+}
+
 fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
 }
@@ -718,7 +738,8 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
     }
 
-    /// A writer of a run's file sorted by client ([`lines_schema`]), read a few row groups
+    /// A writer of a run's file sorted by client ([`client_lines_schema`]: write
+    /// [`client_lines_batch`]es), read a few row groups
     /// per request: row groups of [`CLIENT_ROW_GROUP_ROWS`] rows with statistics of
     /// `client_id` only, compressed with LZ4 rather
     /// than zstd (a reader opens a codec per column chunk, and a zstd codec allocates and
@@ -738,7 +759,7 @@ impl<W: std::io::Write + Send> TableWriter<W> {
             .set_statistics_enabled(EnabledStatistics::None)
             .set_column_statistics_enabled(ColumnPath::from("client_id"), EnabledStatistics::Chunk)
             .build();
-        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, lines_schema(), Some(props))? })
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, client_lines_schema(), Some(props))? })
     }
 
     /// A writer of a run's keys file ([`keys_schema`]): sorted integers, delta-encoded and
@@ -864,7 +885,12 @@ impl Footer {
             return Err(bad("a Parquet footer longer than its file").into());
         }
         let Some(start) = end.checked_sub(meta_len) else { return Ok(Err(need)) };
-        let meta = ParquetMetaDataReader::decode_metadata(&tail[start..end])?;
+        // Kept for as long as the generation: only what finding and decoding row groups
+        // needs (no page encoding or size statistics).
+        let options = parquet::file::metadata::ParquetMetaDataOptions::new()
+            .with_encoding_stats_policy(parquet::file::metadata::ParquetStatisticsPolicy::SkipAll)
+            .with_size_stats_policy(parquet::file::metadata::ParquetStatisticsPolicy::SkipAll);
+        let meta = ParquetMetaDataReader::decode_metadata_with_options(&tail[start..end], Some(&options))?;
         let meta = ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new())?;
         Ok(Ok(Footer { meta, size }))
     }
