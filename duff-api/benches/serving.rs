@@ -17,7 +17,6 @@ use duff_lake::LocalLake;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 struct Args {
@@ -103,33 +102,7 @@ fn peak_rss_mib() -> f64 {
 
 /// One HTTP/1.1 request on a kept-alive connection; the status.
 async fn http_get(conn: &mut tokio::net::TcpStream, path: &str, buf: &mut Vec<u8>) -> std::io::Result<u16> {
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes()).await?;
-    buf.clear();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let n = conn.read(&mut chunk).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Ok(status);
-        }
-    }
+    Ok(duff_testkit::http_get(conn, path, buf).await?.0)
 }
 
 #[tokio::main]

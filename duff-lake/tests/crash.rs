@@ -13,7 +13,7 @@ use duff_core::reports::{Report, ReportFilter};
 use duff_core::{Channel, IngestConfig, Outcome, Status, Table};
 use duff_lake::failpoint::{FailMode, Failpoint};
 use duff_lake::{DirStore, FanOutConfig, IngestionIndex, Lake, LocalLake, ServingConfig, Store};
-use duff_testkit::csv_file;
+use duff_testkit::{copy_dir, csv_file, order_rows};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,42 +40,9 @@ fn serving() -> ServingConfig {
 
 /// `n` orders from `start` (1 to 3 lines each), statuses moved on by `shift`, a bad row.
 fn orders(start: i64, n: i64, shift: usize) -> String {
-    let statuses = ["created", "delivered", "broken"];
-    let channels = ["Retail", "Online", "B2B"];
-    let mut rows: Vec<String> = (0..n)
-        .flat_map(|i| {
-            let o = start + i;
-            let client = 1000 + o % 5;
-            (0..1 + o % 3).map(move |p| {
-                format!(
-                    "{client},Client {client},{o},{},Product {},{}.{:02},{},0.{:03},{},{}",
-                    100 + p,
-                    100 + p,
-                    1 + o % 5,
-                    o % 100,
-                    1 + (o + p) % 9,
-                    1 + o % 999,
-                    channels[((o + p) % 3) as usize],
-                    statuses[((o as usize) + shift) % 3]
-                )
-            })
-        })
-        .collect();
+    let mut rows = order_rows(start, n, shift, 5, 0);
     rows.push("1001,Client 1001,x,100,Product 100,1.00,1,0.500,Retail,created".into());
     csv_file(&rows)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// A crash scenario: a lake holding two files and their serving state (two generations),

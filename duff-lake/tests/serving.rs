@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use duff_core::reports::{self, Report, ReportFilter};
 use duff_core::{Channel, IngestConfig, Status};
 use duff_lake::{Lake, LocalLake, ServingConfig, ServingSnapshot, Store};
-use duff_testkit::{csv_file, sample};
+use duff_testkit::{copy_dir, csv_file, order_rows, sample};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -37,28 +37,7 @@ fn at(second: u32) -> chrono::DateTime<Utc> {
 /// A file of generated lines: `n` orders from `start`, statuses moved on by `shift`, and
 /// from `shift` 3 on, clients moved too (a line can change client between files).
 fn orders(start: i64, n: i64, shift: usize) -> String {
-    let statuses = ["created", "delivered", "broken"];
-    let channels = ["Retail", "Online", "B2B"];
-    let rows: Vec<String> = (0..n)
-        .flat_map(|i| {
-            let o = start + i;
-            let client = 1000 + (o + i64::from(shift >= 3)) % 7;
-            (0..1 + o % 3).map(move |p| {
-                format!(
-                    "{client},Client {client},{o},{},Product {},{}.{:02},{},0.{:03},{},{}",
-                    100 + p,
-                    100 + p,
-                    1 + o % 5,
-                    o % 100,
-                    1 + (o + p) % 9,
-                    1 + o % 999,
-                    channels[((o + p) % 3) as usize],
-                    statuses[((o as usize) + shift) % 3]
-                )
-            })
-        })
-        .collect();
-    csv_file(&rows)
+    csv_file(&order_rows(start, n, shift, 7, i64::from(shift >= 3)))
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -257,19 +236,6 @@ impl Store for Racing {
     }
     fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
         self.inner.local_path(key)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
     }
 }
 

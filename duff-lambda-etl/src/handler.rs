@@ -515,16 +515,7 @@ async fn serving_action(deps: &Deps, rebuild: bool) -> Result<Response> {
             );
             Ok(Response { trigger: Some(trigger), serving: Some(serving), ..Response::default() })
         }
-        Err(e) => {
-            tracing::error!(
-                error_type = e.error_type(),
-                retryable = e.is_retryable(),
-                error = e.full_message(),
-                outcome = "error",
-                "{what} failed"
-            );
-            Err(e)
-        }
+        Err(e) => Err(logged_failure(what, e)),
     }
 }
 
@@ -558,17 +549,21 @@ async fn vacuum_action(deps: &Deps) -> Result<Response> {
             );
             Ok(Response { trigger: Some(Trigger::Vacuum), vacuum: Some(summary), ..Response::default() })
         }
-        Err(e) => {
-            tracing::error!(
-                error_type = e.error_type(),
-                retryable = e.is_retryable(),
-                error = e.full_message(),
-                outcome = "error",
-                "vacuum failed"
-            );
-            Err(e)
-        }
+        Err(e) => Err(logged_failure("vacuum", e)),
     }
+}
+
+/// Logs an action's failure (its error type, whether a retry can help, the whole cause
+/// chain) and returns the error.
+fn logged_failure(what: &str, e: Error) -> Error {
+    tracing::error!(
+        error_type = e.error_type(),
+        retryable = e.is_retryable(),
+        error = e.full_message(),
+        outcome = "error",
+        "{what} failed"
+    );
+    e
 }
 
 /// `{"action": "refresh_models"}`: see [`handle_action`].

@@ -13,39 +13,15 @@ use duff_core::IngestConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONNECTIONS: usize = 64;
 const PER_CONNECTION: usize = 50;
 
-/// One HTTP/1.1 GET on a kept-alive connection: its status and body.
+/// One GET on a kept-alive connection: its status and body.
 async fn get(conn: &mut tokio::net::TcpStream, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: load\r\n\r\n").as_bytes()).await?;
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        while buf.len() < end + 4 + len {
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        return Ok((status, buf[end + 4..end + 4 + len].to_vec()));
-    }
+    let (status, body) = duff_testkit::http_get(conn, path, &mut buf).await?;
+    Ok((status, buf[body].to_vec()))
 }
 
 /// The `i`-th request of connection `c`: every route, clients and filters drawn.
