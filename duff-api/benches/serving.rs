@@ -24,10 +24,13 @@ struct Args {
     requests: usize,
     concurrency: usize,
     fresh: Option<PathBuf>,
+    /// Only the load, sent to a server started apart (`duff serve`), whose own memory can
+    /// then be read from outside.
+    server: Option<std::net::SocketAddr>,
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { lake: PathBuf::new(), requests: 10_000, concurrency: 64, fresh: None };
+    let mut a = Args { lake: PathBuf::new(), requests: 10_000, concurrency: 64, fresh: None, server: None };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         let mut v = |f: &str| it.next().ok_or(format!("{f} needs a value"));
@@ -36,6 +39,7 @@ fn args() -> Result<Args, String> {
             "--requests" => a.requests = v("--requests")?.parse().map_err(|_| "--requests: a number")?,
             "--concurrency" => a.concurrency = v("--concurrency")?.parse().map_err(|_| "--concurrency: a number")?,
             "--fresh" => a.fresh = Some(PathBuf::from(v("--fresh")?)),
+            "--server" => a.server = Some(v("--server")?.parse().map_err(|_| "--server: HOST:PORT")?),
             "--bench" => {}
             other => return Err(format!("unknown argument {other}")),
         }
@@ -129,17 +133,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(snapshot);
     let app = router(engine.clone(), TokenKey::new("bench"));
 
-    // Latency per route, one request at a time, in process.
-    latency_per_route(&app, &clients, "").await?;
-    println!("peak RSS after the requests one at a time: {:.0} MiB", peak_rss_mib());
-
-    // Load over real HTTP.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = app.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, server).await;
-    });
+    let addr = match args.server {
+        // Only the load, against a server started apart.
+        Some(addr) => addr,
+        None => {
+            // Latency per route, one request at a time, in process.
+            latency_per_route(&app, &clients, "").await?;
+            println!("peak RSS after the requests one at a time: {:.0} MiB", peak_rss_mib());
+            // Load over real HTTP.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let server = app.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, server).await;
+            });
+            addr
+        }
+    };
     let per_task = args.requests.div_ceil(args.concurrency);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -183,6 +193,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         peak_rss_mib()
     );
 
+    if args.server.is_some() {
+        return Ok(());
+    }
     // A new file while serving: from its generation's commit to the first answer with it.
     if let Some(fresh) = &args.fresh {
         let ask = || async {

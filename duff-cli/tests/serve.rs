@@ -37,7 +37,8 @@ impl Server {
         cmd.args(["serve", "--lake", root.to_str().unwrap(), "--addr", "127.0.0.1:0", "--refresh-ms", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("MALLOC_ARENA_MAX");
         if let Some(v) = rust_log {
             cmd.env("RUST_LOG", v);
         }
@@ -136,6 +137,18 @@ fn exchange(server: &Server, request: &[u8]) -> Reply {
 
 fn get(server: &Server, target: &str) -> Reply {
     exchange(server, format!("GET {target} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+}
+
+/// `serve` starts itself again with two malloc arenas (its peak memory under load: docs/api.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_with_two_malloc_arenas() {
+    let (dir, _lake) = lake();
+    let server = Server::start(dir.path(), None);
+    let environ = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
+    assert!(environ.split(|b| *b == 0).any(|v| v == b"MALLOC_ARENA_MAX=2"), "{}", String::from_utf8_lossy(&environ));
+    // The same server, answering.
+    assert_eq!(get(&server, "/health").status, 200);
 }
 
 #[test]

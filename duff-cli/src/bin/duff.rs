@@ -240,6 +240,7 @@ fn ingest(m: &ArgMatches) -> ExitCode {
 }
 
 fn serve(m: &ArgMatches) -> ExitCode {
+    duff_cli::serve::with_bounded_arenas();
     let args = ServeArgs {
         lake: lake_of(m),
         addr: m.get_one::<SocketAddr>("addr").copied().unwrap_or_else(|| ServeArgs::default().addr),
