@@ -66,13 +66,7 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(&args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut text = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("error: {text}");
+            eprintln!("error: {}", duff_core::error_chain(e.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -125,7 +125,7 @@ impl ApiError {
     /// names the object's key; a caller's mistake is not logged.
     pub(crate) fn log(&self, request_id: &str, status: StatusCode) {
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            let causes = cause_chain(self);
+            let causes = duff_core::error_causes(self);
             tracing::error!(request_id, status = status.as_u16(), code = self.code(), error = %self, causes, "request failed");
         }
     }
@@ -145,17 +145,4 @@ impl ApiError {
         }
         res
     }
-}
-
-/// The causes of `e`, each after `: ` (empty without a source): for a lake error, the
-/// object's key and why it could not be read.
-pub(crate) fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut causes = String::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        causes.push_str(": ");
-        causes.push_str(&s.to_string());
-        source = s.source();
-    }
-    causes
 }

@@ -174,7 +174,7 @@ impl<S: Store + 'static> ServingEngine<S> {
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
                         if let Err(e) = Inner::load_newest(&inner).await {
-                            let causes = crate::error::cause_chain(&e);
+                            let causes = duff_core::error_causes(&e);
                             tracing::error!(error = %e, causes, "the serving state could not be refreshed");
                         }
                     });
@@ -246,7 +246,7 @@ impl<S: Store + 'static> Inner<S> {
     /// Keeps a lake failure for `GET /health`: of a load (`generation` `None`) or of a read
     /// in generation `generation`. A load failure is not hidden by a later read failure.
     fn note(&self, generation: Option<u64>, e: &duff_lake::Error) {
-        let detail = format!("{e}{}", crate::error::cause_chain(e));
+        let detail = duff_core::error_chain(e);
         if let Ok(mut p) = self.problem.lock()
             && (generation.is_none() || p.as_ref().is_none_or(|p| p.generation.is_some()))
         {

@@ -18,3 +18,12 @@ pub mod pipeline;
 pub mod serve;
 pub mod status;
 pub mod text;
+
+/// Prints `e` on stderr as the commands do: `error: ...`, then one `  caused by: ...` line
+/// per cause (a lake object's key, the I/O error).
+pub fn print_error(e: &dyn std::error::Error) {
+    eprintln!("error: {e}");
+    for c in std::iter::successors(e.source(), |c| c.source()) {
+        eprintln!("  caused by: {c}");
+    }
+}

@@ -8,6 +8,7 @@
 //!   or not readable as Parquet, leftovers `vacuum` would remove, a serving object missing)
 //!   as a table or `--json`, and exits 1 when there is one.
 
+use crate::print_error;
 use crate::text::table;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use duff_lake::LocalLake;
@@ -64,15 +65,6 @@ pub fn check_command() -> Command {
         .arg(lake_arg())
         .arg(age_arg("Leftovers count as problems when older than this (0s: all)"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the report as JSON"))
-}
-
-fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        eprintln!("  caused by: {s}");
-        source = s.source();
-    }
 }
 
 fn open(m: &ArgMatches) -> Result<(LocalLake, Duration), ExitCode> {

@@ -83,7 +83,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(_) => {}
         Err(e) => {
-            let causes = causes(&e);
+            let causes = duff_core::error_causes(&e);
             tracing::error!(error = %e, causes, "the serving state could not be brought up to date: serving what it holds");
         }
     }
@@ -99,7 +99,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let loaded = match engine.refresh().await {
         Ok((generation, lines)) => format!("generation {generation}, {lines} order lines"),
         Err(e) => {
-            let causes = causes(&e);
+            let causes = duff_core::error_causes(&e);
             tracing::error!(error = %e, causes, "the serving state could not be loaded: serving degraded (503) until it can");
             "degraded: the serving state could not be loaded".to_owned()
         }
@@ -117,16 +117,4 @@ pub async fn serve(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
-}
-
-/// The causes of `e`, each after `: `.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = String::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

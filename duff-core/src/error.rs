@@ -9,6 +9,23 @@ use std::fmt;
 /// A convenient alias for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The causes of `e` (its [`source`](std::error::Error::source) chain), each after `": "`;
+/// empty when it has none. For logs and messages on one line, where the cause (a lake
+/// object's key, the I/O error) matters as much as the error.
+pub fn error_causes(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    for c in std::iter::successors(e.source(), |c| c.source()) {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+    }
+    out
+}
+
+/// `e`'s message followed by its causes ([`error_causes`]), on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    format!("{e}{}", error_causes(e))
+}
+
 /// Where in the input something happened.
 ///
 /// `line` is 1-based and counts physical lines (the header is line 1; a quoted field with

@@ -94,7 +94,7 @@ mod validate;
 pub use columns::{Column, Header};
 pub use config::IngestConfig;
 pub use domain::{Channel, MONEY_SCALE, OrderLine, Reason, ReasonCode, Status, VOLUME_SCALE};
-pub use error::{Error, ErrorKind, Position, Result};
+pub use error::{Error, ErrorKind, Position, Result, error_causes, error_chain};
 pub use ingest::{
     CollectSink, FileIngest, Finish, MAX_FIELD_BYTES, PartOutput, RepeatedLines, TableSink, ingest_bytes, ingest_reader,
 };

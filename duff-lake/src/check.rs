@@ -81,18 +81,6 @@ impl CheckReport {
     }
 }
 
-/// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        source = c.source();
-    }
-    s
-}
-
 impl<S: Store> Lake<S> {
     /// Lists every problem of the lake (see the [module docs](self)); leftovers count when
     /// older than `leftovers_older_than` (what `vacuum` with that age removes).
@@ -105,7 +93,11 @@ impl<S: Store> Lake<S> {
         let mut report = CheckReport { manifests: scan.manifests.len() + scan.unreadable.len(), ..Default::default() };
         let mut problems = Vec::new();
         for (key, e) in &scan.unreadable {
-            problems.push(Problem { kind: ProblemKind::ManifestUnreadable, key: key.clone(), detail: chain(e) });
+            problems.push(Problem {
+                kind: ProblemKind::ManifestUnreadable,
+                key: key.clone(),
+                detail: duff_core::error_chain(e),
+            });
         }
         for m in scan.manifests.iter().filter(|m| m.outcome == Outcome::Published) {
             for out in &m.outputs {
@@ -122,7 +114,7 @@ impl<S: Store> Lake<S> {
                     batches.map(|b| b.map(|b| b.num_rows() as u64)).sum::<duff_core::Result<u64>>()
                 });
                 match rows {
-                    Err(e) => problems.push(problem(ProblemKind::ObjectUnreadable, chain(&e))),
+                    Err(e) => problems.push(problem(ProblemKind::ObjectUnreadable, duff_core::error_chain(&e))),
                     Ok(n) if n != out.rows => problems.push(problem(
                         ProblemKind::ObjectUnreadable,
                         format!("{n} rows where the manifest of {} says {}", m.file_id, out.rows),
@@ -150,14 +142,14 @@ impl<S: Store> Lake<S> {
             Err(e) => problems.push(Problem {
                 kind: ProblemKind::ServingUnreadable,
                 key: crate::serving::SERVING.to_owned(),
-                detail: chain(&e),
+                detail: duff_core::error_chain(&e),
             }),
             Ok(None) => {}
             Ok(Some(g)) => {
                 report.generation = Some(g.generation);
                 for key in g.objects() {
                     let detail = match self.store.get_tail(key, 4) {
-                        Err(e) => Some(chain(&e)),
+                        Err(e) => Some(duff_core::error_chain(&e)),
                         Ok(None) => Some(format!("named by generation {}, missing", g.generation)),
                         Ok(Some((tail, _))) if tail != b"PAR1" => {
                             Some(format!("named by generation {}, not a Parquet object", g.generation))

@@ -117,14 +117,7 @@ impl Error {
 
     /// The message with every cause, for logs and responses.
     pub fn full_message(&self) -> String {
-        let mut s = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            s.push_str(": ");
-            s.push_str(&c.to_string());
-            cause = c.source();
-        }
-        s
+        duff_core::error_chain(self)
     }
 }
 

@@ -14,6 +14,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use duff_cli::pipeline::{IngestArgs, bundled_sample};
+use duff_cli::print_error;
 use duff_cli::serve::ServeArgs;
 use duff_core::{IngestConfig, Outcome};
 use duff_lake::{Day, IngestionFilter};
@@ -171,15 +172,6 @@ fn cli() -> Command {
 fn usage_error(message: String) -> ExitCode {
     eprintln!("error: {message}\n\nFor more information, try '--help'.");
     ExitCode::from(2)
-}
-
-fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        eprintln!("  caused by: {s}");
-        source = s.source();
-    }
 }
 
 fn main() -> ExitCode {
