@@ -635,12 +635,7 @@ impl<S: Store> Lake<S> {
     /// Rewrites the symlink manifests Athena reads when they do not name `g`'s objects (a
     /// writer died between its commit and their rewrite: docs/lake.md, "After a crash").
     fn athena_manifests_follow(&self, g: &Generation) -> Result<()> {
-        let root = self.store.location();
-        let uri = |key: &str| format!("{}/{key}\n", root.trim_end_matches('/'));
-        let mut want: Vec<(String, String)> =
-            vec![(format!("{ATHENA}/serving_lines/manifest"), g.runs.iter().map(|r| uri(&r.by_key)).collect())];
-        want.extend(g.tables.iter().map(|(name, key)| (format!("{ATHENA}/serving_{name}/manifest"), uri(key))));
-        for (key, text) in want {
+        for (key, text) in self.athena_manifests(g) {
             if self.store.get(&key)?.as_deref() != Some(text.as_bytes()) {
                 return self.write_athena_manifests(g);
             }
@@ -648,17 +643,23 @@ impl<S: Store> Lake<S> {
         Ok(())
     }
 
-    /// Writes the symlink manifests Athena reads (one object URI per line): every run's
-    /// `by_key` file for `serving_lines`, each aggregate table for its own table.
+    /// Writes the symlink manifests Athena reads ([`Lake::athena_manifests`]).
     fn write_athena_manifests(&self, g: &Generation) -> Result<()> {
-        let root = self.store.location();
-        let uri = |key: &str| format!("{}/{key}\n", root.trim_end_matches('/'));
-        let lines: String = g.runs.iter().map(|r| uri(&r.by_key)).collect();
-        self.store.put_bytes(&format!("{ATHENA}/serving_lines/manifest"), lines.as_bytes())?;
-        for (name, key) in &g.tables {
-            self.store.put_bytes(&format!("{ATHENA}/serving_{name}/manifest"), uri(key).as_bytes())?;
+        for (key, text) in self.athena_manifests(g) {
+            self.store.put_bytes(&key, text.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// The symlink manifests Athena reads for `g`, `(key, text)`, one object URI per line:
+    /// every run's `by_key` file for `serving_lines`, each aggregate table for its own table.
+    fn athena_manifests(&self, g: &Generation) -> Vec<(String, String)> {
+        let root = self.store.location();
+        let uri = |key: &str| format!("{}/{key}\n", root.trim_end_matches('/'));
+        let mut out =
+            vec![(format!("{ATHENA}/serving_lines/manifest"), g.runs.iter().map(|r| uri(&r.by_key)).collect())];
+        out.extend(g.tables.iter().map(|(name, key)| (format!("{ATHENA}/serving_{name}/manifest"), uri(key))));
+        out
     }
 
     /// Removes what the serving state no longer needs: the objects of generations older than
