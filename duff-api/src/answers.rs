@@ -15,6 +15,7 @@
 
 use crate::question::Question;
 use axum::body::Bytes;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -34,7 +35,7 @@ pub struct AnswerCache {
 struct Kept {
     generation: u64,
     bytes: usize,
-    bodies: Vec<(Question, Arc<OnceCell<Bytes>>)>,
+    bodies: HashMap<Question, Arc<OnceCell<Bytes>>>,
 }
 
 impl AnswerCache {
@@ -85,19 +86,14 @@ impl AnswerCache {
         if generation > kept.generation {
             *kept = Kept { generation, ..Kept::default() };
         }
-        if let Some((_, cell)) = kept.bodies.iter().find(|(q, _)| q == question) {
-            return Some(cell.clone());
-        }
-        let cell = Arc::new(OnceCell::new());
-        kept.bodies.push((*question, cell.clone()));
-        Some(cell)
+        Some(kept.bodies.entry(*question).or_default().clone())
     }
 
     /// Counts a new body of `len` bytes; empties the cache when it passes the bound.
     fn count(&self, generation: u64, question: &Question, cell: &Arc<OnceCell<Bytes>>, len: usize) {
         let Ok(mut kept) = self.state.lock() else { return };
         let still_kept =
-            kept.generation == generation && kept.bodies.iter().any(|(q, c)| q == question && Arc::ptr_eq(c, cell));
+            kept.generation == generation && kept.bodies.get(question).is_some_and(|c| Arc::ptr_eq(c, cell));
         if !still_kept {
             return;
         }
@@ -110,7 +106,7 @@ impl AnswerCache {
 
     /// The bodies kept and their bytes (for tests and logs).
     pub fn len_and_bytes(&self) -> (usize, usize) {
-        self.state.lock().map_or((0, 0), |k| (k.bodies.iter().filter(|(_, c)| c.initialized()).count(), k.bytes))
+        self.state.lock().map_or((0, 0), |k| (k.bodies.values().filter(|c| c.initialized()).count(), k.bytes))
     }
 }
 

@@ -155,7 +155,7 @@ impl Filter {
 }
 
 /// The reports of `/reports/{name}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Report {
     /// `sales-by-product`: orders, units, sales and litres per product, sorted by `product_id`.
     SalesByProduct,
@@ -510,7 +510,7 @@ pub struct PageKey {
 /// Every row carries `client_name` (the client's current dimension row). A client without
 /// current lines gives no row (404); a known client whose lines the filters exclude gives
 /// one row whose order columns are NULL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientOrders {
     /// The client.
     pub client_id: i64,

@@ -28,7 +28,7 @@ use duff_core::reports::ReportFilter;
 ///   otherwise its kept lines after [`ClientOrders::after`], sorted by `(order_id,
 ///   product_id)`, at most [`ClientOrders::limit`] + 1 of them (the router pages with the
 ///   extra one), each with the client's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Question {
     /// `/reports/{name}`: a report with its filters.
     Report(Report, ReportFilter),

@@ -767,6 +767,7 @@ impl<S: Store> Lake<S> {
             // The client's lines come in key order: each newer run's keys are searched from
             // where the previous line was found (galloping), not from the start.
             let mut seen = KeyCursors::new(newer);
+            out.reserve(footer.rows(&groups));
             footer
                 .read_lines(start, bytes.into(), groups, &mut names, |l| {
                     if l.client_id == client_id && !seen.contains(l.key) {

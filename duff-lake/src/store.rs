@@ -295,7 +295,9 @@ impl Store for DirStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Io { action: "opening", path, source: e }),
         };
-        let mut out = Vec::new();
+        // Sized once: reading into a growing vector reallocates and copies it several times.
+        let size = f.metadata().map_or(0, |m| m.len());
+        let mut out = Vec::with_capacity(usize::try_from(len.min(size.saturating_sub(start))).unwrap_or(0));
         f.seek(SeekFrom::Start(start)).and_then(|_| f.take(len).read_to_end(&mut out)).map_err(|e| Error::Io {
             action: "reading",
             path,

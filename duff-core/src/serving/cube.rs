@@ -188,7 +188,19 @@ impl Cube {
             Some(id) => self.clients.get(&(id, c, s)),
             None => self.totals.get(&(c, s)),
         };
-        let client = |id: i64| f.client_id.is_none_or(|x| x == id);
+        // The `(channel, status)` slice of every client, or the one cell of the client
+        // filtered on (a lookup, not a scan of every client's cells).
+        let client_slice = || -> Vec<(i64, &Sums)> {
+            match f.client_id {
+                Some(id) => self.clients.get(&(id, f.channel, f.status)).map(|s| (id, s)).into_iter().collect(),
+                None => self
+                    .clients
+                    .iter()
+                    .filter(|((_, c, s), _)| (*c, *s) == (f.channel, f.status))
+                    .map(|((id, _, _), s)| (*id, s))
+                    .collect(),
+            }
+        };
         let keep = |c: Channel, s: Status| f.channel.is_none_or(|x| x == c) && f.status.is_none_or(|x| x == s);
         // Product cells summed per `key`, for the lines of `f` (and `product_id` when given).
         let by_product_cells = |key: &dyn Fn(i64, Channel, Status) -> Option<Group>| {
@@ -223,13 +235,9 @@ impl Cube {
                 };
                 Rows::OrderStatus(rows)
             }
-            Report::OrdersByClient => Rows::OrdersByClient(
-                self.clients
-                    .iter()
-                    .filter(|((id, c, s), _)| client(*id) && (*c, *s) == (f.channel, f.status))
-                    .map(|((id, _, _), sums)| sums.client_sales(*id, dims))
-                    .collect(),
-            ),
+            Report::OrdersByClient => {
+                Rows::OrdersByClient(client_slice().into_iter().map(|(id, sums)| sums.client_sales(id, dims)).collect())
+            }
             Report::SalesByChannel => {
                 let rows = match f.product_id {
                     Some(_) => by_product_cells(&|_, c, _| Some(Group::Channel(c)))
@@ -291,13 +299,9 @@ impl Cube {
                         .collect(),
                 )
             }
-            Report::ClientValue => Rows::ClientValue(
-                self.clients
-                    .iter()
-                    .filter(|((id, c, s), _)| client(*id) && (*c, *s) == (f.channel, f.status))
-                    .map(|((id, _, _), sums)| sums.client_value(*id, dims))
-                    .collect(),
-            ),
+            Report::ClientValue => {
+                Rows::ClientValue(client_slice().into_iter().map(|(id, sums)| sums.client_value(id, dims)).collect())
+            }
         })
     }
 }

@@ -904,6 +904,16 @@ impl Footer {
         groups_where(self.meta.metadata(), column, wanted)
     }
 
+    /// The number of rows in the row groups `groups`.
+    pub fn rows(&self, groups: &[usize]) -> usize {
+        let meta = self.meta.metadata();
+        groups
+            .iter()
+            .filter_map(|g| meta.row_groups().get(*g))
+            .map(|g| usize::try_from(g.num_rows()).unwrap_or(0))
+            .sum()
+    }
+
     /// The bytes `(start, len)` that hold the row groups `groups` (from the first one's first
     /// page to the last one's last): one ranged read gets them all.
     pub fn byte_range(&self, groups: &[usize]) -> (u64, u64) {
