@@ -43,15 +43,59 @@ pub trait QueryEngine: Send + Sync + fmt::Debug {
     }
 }
 
-/// The rows of an answer as text: the common ground of Arrow batches, Athena's result
-/// pages and answers computed in memory. `None` is SQL `NULL`. Integers are plain decimal digits; decimals are exact
-/// decimal text at the column's scale.
+/// The rows of an answer: the common ground of Arrow batches, Athena's result pages and
+/// answers computed in memory. `None` is SQL `NULL`. An engine that answers in text writes
+/// integers as plain decimal digits and decimals as exact decimal text at the column's
+/// scale; an engine that has the values gives them as they are ([`Datum`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultSet {
     /// Column names, in order.
     pub columns: Vec<String>,
     /// Rows, each with one value per column.
-    pub rows: Vec<Vec<Option<String>>>,
+    pub rows: Vec<Vec<Option<Datum>>>,
+}
+
+/// One value of a [`ResultSet`]: text, as an engine answering in text writes it (Athena,
+/// SQL over Arrow), or the value itself from an engine that has it (the serving engine),
+/// which the router then takes without parsing text back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datum {
+    /// Text: a name, or a number or an instant as an engine writes it.
+    Text(String),
+    /// Text shared by many rows (a name).
+    Shared(std::sync::Arc<str>),
+    /// A fixed text (a channel, a status).
+    Static(&'static str),
+    /// An integer.
+    Int(i64),
+    /// An exact decimal.
+    Decimal(duff_core::Scaled),
+}
+
+impl Datum {
+    /// The value as text (what an engine answering in text would have written).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            Datum::Text(t) => Cow::Borrowed(t),
+            Datum::Shared(t) => Cow::Borrowed(t),
+            Datum::Static(t) => Cow::Borrowed(t),
+            Datum::Int(i) => Cow::Owned(i.to_string()),
+            Datum::Decimal(d) => Cow::Owned(d.to_string()),
+        }
+    }
+}
+
+impl From<String> for Datum {
+    fn from(t: String) -> Datum {
+        Datum::Text(t)
+    }
+}
+
+impl From<&str> for Datum {
+    fn from(t: &str) -> Datum {
+        Datum::Text(t.to_owned())
+    }
 }
 
 impl ResultSet {

@@ -449,7 +449,7 @@ fn client_orders_body(
         });
     };
     let Some(first) = rs.rows.first() else { return Err(ApiError::UnknownClient(client_id)) };
-    let client_name = first.get(name_idx).cloned().flatten().unwrap_or_default();
+    let client_name = first.get(name_idx).and_then(Option::as_ref).map(|v| v.text().into_owned()).unwrap_or_default();
     let idx = render::column_indexes(rs, &ClientOrders::COLUMNS)?;
     let order_id_idx = idx[0];
     let mut orders = Vec::with_capacity(rs.rows.len());

@@ -48,7 +48,7 @@ pub mod serving_engine;
 mod token;
 
 pub use catalog::{ClientOrders, Dialect, Filter, Kind, MartView, PageKey, Query, Report, Value};
-pub use engine::{BoxError, BoxFuture, EngineError, LakeProblem, QueryEngine, ResultSet};
+pub use engine::{BoxError, BoxFuture, Datum, EngineError, LakeProblem, QueryEngine, ResultSet};
 pub use error::ApiError;
 pub use http::{
     AppState, DEFAULT_LIMIT, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_LIMIT, MAX_URI_BYTES, ROUTES,

@@ -5,8 +5,8 @@
 //! formatted the way `duff_core` does, so both engines answer the same JSON.
 
 use crate::catalog::{Kind, OutColumn};
-use crate::engine::{EngineError, ResultSet};
-use duff_core::{MONEY_SCALE, VOLUME_SCALE, format_litres, format_scaled};
+use crate::engine::{Datum, EngineError, ResultSet};
+use duff_core::{Litres, MONEY_SCALE, Scaled, VOLUME_SCALE, format_litres, format_scaled};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Parses plain decimal text (`-12`, `3.50`, `.5`) into a mantissa at `scale`. Digits past
@@ -42,6 +42,14 @@ pub enum Cell {
     Int(i128),
     /// A JSON string.
     Str(String),
+    /// A JSON string shared by many rows (a name).
+    Shared(std::sync::Arc<str>),
+    /// A fixed JSON string (a channel, a status).
+    Static(&'static str),
+    /// An exact decimal, as a JSON string at its scale (`"15.00"`).
+    Scaled(Scaled),
+    /// Litres in millionths, as a JSON string ([`duff_core::format_litres`]).
+    Litres(i128),
 }
 
 impl Serialize for Cell {
@@ -49,6 +57,11 @@ impl Serialize for Cell {
         match self {
             Cell::Int(i) => s.serialize_i128(*i),
             Cell::Str(t) => s.serialize_str(t),
+            Cell::Shared(t) => s.serialize_str(t),
+            Cell::Static(t) => s.serialize_str(t),
+            // Written straight into the output, without a string of its own.
+            Cell::Scaled(d) => s.collect_str(d),
+            Cell::Litres(m) => s.collect_str(&Litres(*m)),
         }
     }
 }
@@ -91,6 +104,41 @@ pub fn cell(column: &str, kind: Kind, text: &str) -> Result<Cell, EngineError> {
         Kind::Rate => Cell::Str(format_scaled(parse_scaled(text, RATE_SCALE).ok_or_else(bad)?, RATE_SCALE)),
         Kind::Timestamp => Cell::Str(rfc3339(text).ok_or_else(bad)?),
     })
+}
+
+/// A value as a cell of `kind`: a value an engine gave as it is is taken without parsing;
+/// text is parsed ([`cell`]).
+///
+/// # Errors
+/// A value that is not of its kind (an engine answering unexpectedly).
+pub fn value_cell(column: &str, kind: Kind, value: &Datum) -> Result<Cell, EngineError> {
+    // `d` at `scale` places exactly (never rounded).
+    let at = |d: &Scaled, scale: u32| -> Option<i128> {
+        if d.scale <= scale {
+            d.mantissa.checked_mul(10i128.checked_pow(scale - d.scale)?)
+        } else {
+            let div = 10i128.checked_pow(d.scale - scale)?;
+            (d.mantissa % div == 0).then(|| d.mantissa / div)
+        }
+    };
+    let typed = match (kind, value) {
+        (Kind::Int, Datum::Int(i)) => Some(Cell::Int(i128::from(*i))),
+        (Kind::Money, Datum::Decimal(d)) => {
+            at(d, MONEY_SCALE).map(|m| Cell::Scaled(Scaled { mantissa: m, scale: MONEY_SCALE }))
+        }
+        (Kind::Rate, Datum::Decimal(d)) => {
+            at(d, RATE_SCALE).map(|m| Cell::Scaled(Scaled { mantissa: m, scale: RATE_SCALE }))
+        }
+        (Kind::Litres, Datum::Decimal(d)) => at(d, VOLUME_SCALE).map(Cell::Litres),
+        (Kind::Text, Datum::Text(t)) => Some(Cell::Str(t.clone())),
+        (Kind::Text, Datum::Shared(t)) => Some(Cell::Shared(t.clone())),
+        (Kind::Text, Datum::Static(t)) => Some(Cell::Static(t)),
+        _ => None,
+    };
+    match typed {
+        Some(c) => Ok(c),
+        None => cell(column, kind, &value.text()),
+    }
 }
 
 /// Decimal places of a ratio.
@@ -182,12 +230,12 @@ pub fn rows(rs: &ResultSet, columns: &'static [OutColumn]) -> Result<Vec<Row>, E
 ///
 /// # Errors
 /// A NULL, or a value not of its kind.
-pub fn row(r: &[Option<String>], columns: &'static [OutColumn], idx: &[usize]) -> Result<Row, EngineError> {
+pub fn row(r: &[Option<Datum>], columns: &'static [OutColumn], idx: &[usize]) -> Result<Row, EngineError> {
     let cells = columns
         .iter()
         .zip(idx)
-        .map(|(c, &i)| match r.get(i).and_then(Option::as_deref) {
-            Some(text) => cell(c.name, c.kind, text),
+        .map(|(c, &i)| match r.get(i).and_then(Option::as_ref) {
+            Some(value) => value_cell(c.name, c.kind, value),
             None => Err(EngineError::internal(format!("column `{}` is NULL", c.name))),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -240,6 +288,32 @@ mod tests {
             assert_eq!(z(bad), None, "{bad}");
         }
         assert!(cell("t", Kind::Timestamp, "yesterday").is_err());
+    }
+
+    #[test]
+    fn values_given_as_they_are_render_like_their_text() {
+        let d = |mantissa, scale| Datum::Decimal(Scaled { mantissa, scale });
+        let cases = [
+            (Kind::Money, d(1500, 2), "15.00"),
+            (Kind::Money, d(15, 0), "15"),
+            (Kind::Money, d(-35, 2), "-0.35"),
+            (Kind::Money, d(2_500, 3), "2.500"),
+            (Kind::Litres, d(3_960_000, 6), "3.960000"),
+            (Kind::Litres, d(24, 0), "24"),
+            (Kind::Rate, d(25, 2), "0.25"),
+            (Kind::Int, Datum::Int(42), "42"),
+            (Kind::Text, Datum::Static("Retail"), "Retail"),
+            (Kind::Text, Datum::Shared("Moe's \"Tavern\"".into()), "Moe's \"Tavern\""),
+            (Kind::Text, Datum::Text("x".into()), "x"),
+        ];
+        for (kind, value, text) in cases {
+            let typed = serde_json::to_string(&value_cell("c", kind, &value).unwrap()).unwrap();
+            let parsed = serde_json::to_string(&cell("c", kind, text).unwrap()).unwrap();
+            assert_eq!(typed, parsed, "{kind:?} {value:?}");
+        }
+        // Never rounded, given as it is or as text.
+        assert!(value_cell("c", Kind::Money, &d(2_505, 3)).is_err());
+        assert!(value_cell("c", Kind::Int, &d(42, 1)).is_err());
     }
 
     #[test]

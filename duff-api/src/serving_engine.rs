@@ -14,10 +14,12 @@
 //! at most one refresh interval plus one load after its generation is committed.
 
 use crate::catalog::{ClientOrders, Report};
-use crate::engine::{BoxFuture, EngineError, LakeProblem, QueryEngine, ResultSet};
+use crate::engine::{BoxFuture, Datum, EngineError, LakeProblem, QueryEngine, ResultSet};
 use crate::question::Question;
 use duff_core::reports::{self, ReportFilter, Rows};
 use duff_core::serving::Line;
+use duff_core::serving::tables::LineHead;
+use duff_core::{LineKey, Scaled};
 use duff_lake::{Lake, ServingSnapshot, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -193,21 +195,7 @@ impl<S: Store + 'static> ServingEngine<S> {
         if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
             return Ok(hit);
         }
-        let _permit = self.inner.reads.acquire().await.map_err(|_| EngineError::internal("the engine stopped"))?;
-        if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&client_id).cloned()) {
-            return Ok(hit);
-        }
-        let (inner, g2) = (self.inner.clone(), g.clone());
-        let lines = tokio::task::spawn_blocking(move || inner.lake.client_lines(&g2.snapshot, client_id))
-            .await
-            .map_err(join_error)?
-            .map_err(|e| {
-                // A transient store failure (throttling, a timeout) is no damage.
-                if !matches!(e, duff_lake::Error::Store { retryable: true, .. }) {
-                    self.inner.note(Some(g.snapshot.generation.generation), &e);
-                }
-                lake_error(e)
-            })?;
+        let lines = self.read(g, move |lake, snapshot| lake.client_lines(snapshot, client_id)).await?;
         let lines = Arc::new(lines);
         if let Ok(mut cache) = g.clients.lock() {
             if cache.len() >= self.inner.cfg.client_cache_entries {
@@ -216,6 +204,24 @@ impl<S: Store + 'static> ServingEngine<S> {
             cache.insert(client_id, lines.clone());
         }
         Ok(lines)
+    }
+
+    /// Runs a read of `g`'s run objects on a blocking thread (at most
+    /// [`CLIENT_READS`] at once), noting a damaged object for `GET /health`.
+    async fn read<T: Send + 'static>(
+        &self,
+        g: &Arc<Loaded>,
+        read: impl FnOnce(&Lake<S>, &ServingSnapshot) -> duff_lake::Result<T> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let _permit = self.inner.reads.acquire().await.map_err(|_| EngineError::internal("the engine stopped"))?;
+        let (inner, g2) = (self.inner.clone(), g.clone());
+        tokio::task::spawn_blocking(move || read(&inner.lake, &g2.snapshot)).await.map_err(join_error)?.map_err(|e| {
+            // A transient store failure (throttling, a timeout) is no damage.
+            if !matches!(e, duff_lake::Error::Store { retryable: true, .. }) {
+                self.inner.note(Some(g.snapshot.generation.generation), &e);
+            }
+            lake_error(e)
+        })
     }
 
     async fn answer_report(
@@ -236,9 +242,27 @@ impl<S: Store + 'static> ServingEngine<S> {
         Ok(result_of(rows))
     }
 
+    /// A page of a client's lines: from the kept lines when the client's are kept, else
+    /// only the page's lines decoded ([`Lake::client_page`]).
     async fn answer_client_orders(&self, g: &Arc<Loaded>, q: &ClientOrders) -> Result<ResultSet, EngineError> {
-        let lines = self.client_lines(g, q.client_id).await?;
-        Ok(client_orders(q, &lines, g.snapshot.dims.client_name(q.client_id)))
+        let name = g.snapshot.dims.client_name(q.client_id);
+        let known = g.snapshot.cube.has_client(q.client_id);
+        if !known {
+            return Ok(client_orders(q, false, &[], name));
+        }
+        if let Some(hit) = g.clients.lock().ok().and_then(|c| c.get(&q.client_id).cloned()) {
+            return Ok(client_orders(q, true, &hit, name));
+        }
+        let q2 = *q;
+        let after = q.after.map(|k| LineKey { order_id: k.order_id, product_id: k.product_id });
+        let page = self
+            .read(g, move |lake, snapshot| {
+                let keep =
+                    |h: &LineHead| q2.status.is_none_or(|s| s == h.status) && q2.channel.is_none_or(|c| c == h.channel);
+                lake.client_page(snapshot, q2.client_id, after, keep, q2.limit as usize + 1)
+            })
+            .await?;
+        Ok(client_orders(q, true, &page, name))
     }
 }
 
@@ -369,12 +393,16 @@ pub fn core_report(r: Report) -> reports::Report {
     }
 }
 
-fn set(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> ResultSet {
+fn set(columns: &[&str], rows: Vec<Vec<Option<Datum>>>) -> ResultSet {
     ResultSet { columns: columns.iter().map(|c| (*c).to_owned()).collect(), rows }
 }
 
-fn some(v: impl ToString) -> Option<String> {
-    Some(v.to_string())
+fn some(v: impl ToString) -> Option<Datum> {
+    Some(Datum::Text(v.to_string()))
+}
+
+fn text(t: String) -> Option<Datum> {
+    Some(Datum::Text(t))
 }
 
 /// A report's rows as the answer a SQL engine gives (the shape [`Question`] describes).
@@ -386,11 +414,11 @@ pub fn result_of(rows: Rows) -> ResultSet {
                 .map(|r| {
                     vec![
                         some(r.product_id),
-                        Some(r.product_description),
+                        text(r.product_description),
                         some(r.orders),
                         some(r.units),
-                        Some(r.sales),
-                        Some(r.volume_l),
+                        text(r.sales),
+                        text(r.volume_l),
                     ]
                 })
                 .collect(),
@@ -398,19 +426,19 @@ pub fn result_of(rows: Rows) -> ResultSet {
         Rows::OrderStatus(v) => set(
             &["status", "orders", "units", "sales"],
             v.into_iter()
-                .map(|r| vec![some(r.status.as_str()), some(r.orders), some(r.units), Some(r.sales)])
+                .map(|r| vec![some(r.status.as_str()), some(r.orders), some(r.units), text(r.sales)])
                 .collect(),
         ),
         Rows::OrdersByClient(v) => set(
             &["client_id", "client_name", "orders", "units", "sales"],
             v.into_iter()
-                .map(|r| vec![some(r.client_id), Some(r.client_name), some(r.orders), some(r.units), Some(r.sales)])
+                .map(|r| vec![some(r.client_id), text(r.client_name), some(r.orders), some(r.units), text(r.sales)])
                 .collect(),
         ),
         Rows::SalesByChannel(v) => set(
             &["channel", "orders", "units", "sales", "volume_l"],
             v.into_iter()
-                .map(|r| vec![some(r.channel.as_str()), some(r.orders), some(r.units), Some(r.sales), Some(r.volume_l)])
+                .map(|r| vec![some(r.channel.as_str()), some(r.orders), some(r.units), text(r.sales), text(r.volume_l)])
                 .collect(),
         ),
         Rows::BrokenRateByProduct(v) => set(
@@ -419,10 +447,10 @@ pub fn result_of(rows: Rows) -> ResultSet {
                 .map(|r| {
                     vec![
                         some(r.product_id),
-                        Some(r.product_description),
+                        text(r.product_description),
                         some(r.lines),
                         some(r.broken_lines),
-                        Some(r.broken_rate),
+                        text(r.broken_rate),
                     ]
                 })
                 .collect(),
@@ -430,7 +458,7 @@ pub fn result_of(rows: Rows) -> ResultSet {
         Rows::BrokenRateByChannel(v) => set(
             &["channel", "lines", "broken_lines", "broken_rate"],
             v.into_iter()
-                .map(|r| vec![some(r.channel.as_str()), some(r.lines), some(r.broken_lines), Some(r.broken_rate)])
+                .map(|r| vec![some(r.channel.as_str()), some(r.lines), some(r.broken_lines), text(r.broken_rate)])
                 .collect(),
         ),
         Rows::ClientValue(v) => set(
@@ -449,14 +477,14 @@ pub fn result_of(rows: Rows) -> ResultSet {
                 .map(|r| {
                     vec![
                         some(r.client_id),
-                        Some(r.client_name),
+                        text(r.client_name),
                         some(r.orders),
                         some(r.lines),
                         some(r.units),
-                        Some(r.sales),
-                        Some(r.avg_order_value),
-                        Some(duff_core::lake::format_instant(r.first_seen_micros)),
-                        Some(duff_core::lake::format_instant(r.last_seen_micros)),
+                        text(r.sales),
+                        text(r.avg_order_value),
+                        text(duff_core::lake::format_instant(r.first_seen_micros)),
+                        text(duff_core::lake::format_instant(r.last_seen_micros)),
                     ]
                 })
                 .collect(),
@@ -464,10 +492,11 @@ pub fn result_of(rows: Rows) -> ResultSet {
     }
 }
 
-/// A page of a client's orders, shaped as [`Question::ClientOrders`] says, from all the
-/// client's current lines sorted by key: no row when the client has no line; one row of
-/// NULLs (but the name) when the filters keep none.
-pub fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> ResultSet {
+/// A page of a client's orders, shaped as [`Question::ClientOrders`] says, from the
+/// client's current lines sorted by key (all of them, or a part that holds the page): no
+/// row when the client has no line (`known` false); one row of NULLs (but the name) when
+/// the filters keep none.
+pub fn client_orders(q: &ClientOrders, known: bool, lines: &[Line], client_name: &str) -> ResultSet {
     const COLUMNS: [&str; 10] = [
         "client_name",
         "order_id",
@@ -480,11 +509,13 @@ pub fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> Res
         "channel",
         "status",
     ];
-    if lines.is_empty() {
+    if !known {
         return set(&COLUMNS, Vec::new());
     }
     let after = q.after.map(|k| (k.order_id, k.product_id));
-    let rows: Vec<Vec<Option<String>>> = lines
+    let name: Arc<str> = Arc::from(client_name);
+    let decimal = |mantissa: i64, scale: u32| Some(Datum::Decimal(Scaled { mantissa: i128::from(mantissa), scale }));
+    let rows: Vec<Vec<Option<Datum>>> = lines
         .iter()
         .filter(|l| {
             q.status.is_none_or(|s| s == l.status)
@@ -494,22 +525,22 @@ pub fn client_orders(q: &ClientOrders, lines: &[Line], client_name: &str) -> Res
         .take(q.limit as usize + 1)
         .map(|l| {
             vec![
-                Some(client_name.to_owned()),
-                some(l.key.order_id),
-                some(l.key.product_id),
-                Some(l.product_description.to_string()),
-                some(l.units),
-                Some(duff_core::format_scaled(i128::from(l.unit_price), duff_core::MONEY_SCALE)),
-                Some(duff_core::format_scaled(i128::from(l.amount), duff_core::MONEY_SCALE)),
-                Some(duff_core::format_scaled(i128::from(l.volume), duff_core::VOLUME_SCALE)),
-                some(l.channel.as_str()),
-                some(l.status.as_str()),
+                Some(Datum::Shared(name.clone())),
+                Some(Datum::Int(l.key.order_id)),
+                Some(Datum::Int(l.key.product_id)),
+                Some(Datum::Shared(l.product_description.clone())),
+                Some(Datum::Int(l.units)),
+                decimal(l.unit_price, duff_core::MONEY_SCALE),
+                decimal(l.amount, duff_core::MONEY_SCALE),
+                decimal(l.volume, duff_core::VOLUME_SCALE),
+                Some(Datum::Static(l.channel.as_str())),
+                Some(Datum::Static(l.status.as_str())),
             ]
         })
         .collect();
     if rows.is_empty() {
         let mut only_name = vec![None; COLUMNS.len()];
-        only_name[0] = Some(client_name.to_owned());
+        only_name[0] = Some(Datum::Shared(name));
         return set(&COLUMNS, vec![only_name]);
     }
     set(&COLUMNS, rows)

@@ -100,7 +100,7 @@ pub use ingest::{
 };
 pub use lake::{FileHasher, FileId, FileMeta, Table};
 pub use manifest::{FileSummary, Manifest, Outcome};
-pub use number::{format_litres, format_scaled};
+pub use number::{Litres, Scaled, format_litres, format_scaled};
 pub use parquet_io::{ParquetSink, read_parquet, to_parquet_bytes, write_parquet};
 pub use serving::Line;
 pub use state::{

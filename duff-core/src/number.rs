@@ -141,30 +141,90 @@ fn overflow_or_bad(rest: &[u8], integer: bool) -> NumError {
 
 /// Formats a scaled integer as an exact decimal string (`1500`, scale 2 → `"15.00"`).
 pub fn format_scaled(mantissa: i128, scale: u32) -> String {
-    match Decimal::try_from_i128_with_scale(mantissa, scale) {
-        Ok(d) => d.to_string(),
-        // Beyond rust_decimal's 96 bits: format by hand (never happens for realistic sums).
-        Err(_) => {
-            let neg = mantissa < 0;
-            let digits = mantissa.unsigned_abs().to_string();
-            let s = scale as usize;
-            let (int, frac) = if digits.len() > s { digits.split_at(digits.len() - s) } else { ("0", digits.as_str()) };
-            let frac = format!("{frac:0>s$}");
-            let sign = if neg { "-" } else { "" };
-            if s == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
-        }
-    }
+    Scaled { mantissa, scale }.to_string()
 }
 
 /// Formats litres: exact, trailing zeros dropped down to 2 places (`3960000` at scale 6
 /// is `"3.96"`, `24000000` is `"24.00"`, `355000` is `"0.355"`).
 pub fn format_litres(mantissa: i128) -> String {
-    let mut s = format_scaled(mantissa, crate::domain::VOLUME_SCALE);
-    let keep = s.find('.').map_or(s.len(), |dot| dot + 3);
-    while s.len() > keep && s.ends_with('0') {
-        s.pop();
+    Litres(mantissa).to_string()
+}
+
+/// A scaled integer shown as an exact decimal with `scale` places (`1500` at scale 2 is
+/// `15.00`, `-5` is `-0.05`): what [`format_scaled`] returns, written without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scaled {
+    /// The value times 10^`scale`.
+    pub mantissa: i128,
+    /// Decimal places.
+    pub scale: u32,
+}
+
+impl std::fmt::Display for Scaled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_scaled(f, self.mantissa, self.scale, self.scale)
     }
-    s
+}
+
+/// Litres in millionths shown as [`format_litres`] does, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Litres(pub i128);
+
+impl std::fmt::Display for Litres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_scaled(f, self.0, crate::domain::VOLUME_SCALE, 2)
+    }
+}
+
+/// Writes `mantissa` at `scale` places, dropping trailing zeros down to `min_places`.
+fn write_scaled(f: &mut impl std::fmt::Write, mantissa: i128, scale: u32, min_places: u32) -> std::fmt::Result {
+    fn text(b: &[u8]) -> Result<&str, std::fmt::Error> {
+        std::str::from_utf8(b).map_err(|_| std::fmt::Error)
+    }
+    // The digits of |mantissa|, at the end of the buffer (39 at most).
+    let mut buf = [0u8; 40];
+    let mut at = buf.len();
+    let mut v = mantissa.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = &buf[at..];
+    if mantissa < 0 {
+        f.write_char('-')?;
+    }
+    let scale = scale as usize;
+    if scale == 0 {
+        return f.write_str(text(digits)?);
+    }
+    // The places: zeros (when the value is below 1), then the digits after the point.
+    let (int, mut frac, mut zeros) = if digits.len() > scale {
+        let (i, fr) = digits.split_at(digits.len() - scale);
+        (i, fr, 0)
+    } else {
+        (&b"0"[..], digits, scale - digits.len())
+    };
+    // Trailing zeros dropped down to `min_places`.
+    let min_places = min_places as usize;
+    while zeros + frac.len() > min_places && frac.last() == Some(&b'0') {
+        frac = &frac[..frac.len() - 1];
+    }
+    if frac.is_empty() {
+        zeros = zeros.min(min_places);
+    }
+    f.write_str(text(int)?)?;
+    if zeros + frac.len() == 0 {
+        return Ok(());
+    }
+    f.write_char('.')?;
+    for _ in 0..zeros {
+        f.write_char('0')?;
+    }
+    f.write_str(text(frac)?)
 }
 
 /// Converts a scaled integer to a [`Decimal`] (sums of money and volume).
@@ -233,5 +293,31 @@ mod tests {
         assert_eq!(format_litres(355_000), "0.355");
         assert_eq!(format_litres(1), "0.000001");
         assert_eq!(format_litres(0), "0.00");
+        assert_eq!(format_litres(-1), "-0.000001");
+        assert_eq!(format_litres(-20_000), "-0.02");
+        assert_eq!(format_scaled(-35, 2), "-0.35");
+        assert_eq!(format_scaled(0, 3), "0.000");
+    }
+
+    proptest::proptest! {
+        /// The formatter writes what `rust_decimal` writes, at every scale it has.
+        #[test]
+        fn formatting_equals_rust_decimal(m in proptest::num::i64::ANY, small in -100_000i64..100_000, scale in 0u32..=12) {
+            for m in [i128::from(m), i128::from(small)] {
+                let want = Decimal::try_from_i128_with_scale(m, scale).unwrap().to_string();
+                proptest::prop_assert_eq!(format_scaled(m, scale), want);
+            }
+        }
+
+        /// Litres: the exact value at 6 places, with trailing zeros dropped down to 2.
+        #[test]
+        fn litres_drop_trailing_zeros_down_to_two_places(m in -10_000_000_000i64..10_000_000_000) {
+            let mut want = Decimal::try_from_i128_with_scale(i128::from(m), 6).unwrap().to_string();
+            let keep = want.find('.').unwrap() + 3;
+            while want.len() > keep && want.ends_with('0') {
+                want.pop();
+            }
+            proptest::prop_assert_eq!(format_litres(i128::from(m)), want);
+        }
     }
 }

@@ -31,7 +31,7 @@
 use crate::{Error, Lake, Result, Store};
 use duff_core::lake::MANIFESTS;
 use duff_core::reports::{Report, ReportFilter, Rows};
-use duff_core::serving::tables::{self, TableWriter};
+use duff_core::serving::tables::{self, LineHead, TableWriter};
 use duff_core::serving::{Cube, Dims, FileTable, Line, Names, NewVersions};
 use duff_core::{FileId, FileMeta, LineKey, Manifest, Outcome, Table};
 use serde::{Deserialize, Serialize};
@@ -734,7 +734,14 @@ impl<S: Store> Lake<S> {
             k.sort_unstable();
             keys.push(k);
         }
-        Ok(ServingSnapshot { generation: g, cube, dims, run_keys: keys, footers: Default::default() })
+        Ok(ServingSnapshot {
+            generation: g,
+            cube,
+            dims,
+            run_keys: keys,
+            footers: Default::default(),
+            ranges: Default::default(),
+        })
     }
 
     /// The current lines of one client in `snapshot`, sorted by key.
@@ -746,12 +753,91 @@ impl<S: Store> Lake<S> {
         let mut names = Names::default();
         // Each current line is in one run only (the newest holding its key): no merging.
         let mut out: Vec<Line> = Vec::new();
+        for part in self.client_parts(snapshot, client_id)? {
+            // The client's lines come in key order: each newer run's keys are searched from
+            // where the previous line was found (galloping), not from the start.
+            let mut seen = KeyCursors::new(part.newer);
+            out.reserve(part.footer.rows(&part.groups));
+            part.footer
+                .read_lines(part.start, part.bytes.clone(), part.groups.clone(), &mut names, |l| {
+                    if l.client_id == client_id && !seen.contains(l.key) {
+                        out.push(l);
+                    }
+                })
+                .map_err(|source| part.error(source))?;
+        }
+        out.sort_unstable_by_key(|l| l.key);
+        Ok(out)
+    }
+
+    /// A page of one client's current lines in `snapshot`: the first `limit` by key after
+    /// `after`, of those whose head `keep` accepts; what [`Lake::client_lines`] filtered
+    /// and cut would give.
+    ///
+    /// Only the lines of the page are decoded whole: the others' heads (key, client,
+    /// channel, status: five columns of fifteen) are enough to choose them.
+    ///
+    /// # Errors
+    /// Unreadable run objects, as [`Lake::client_lines`].
+    pub fn client_page(
+        &self,
+        snapshot: &ServingSnapshot,
+        client_id: i64,
+        after: Option<LineKey>,
+        keep: impl Fn(&LineHead) -> bool,
+        limit: usize,
+    ) -> Result<Vec<Line>> {
+        let parts = self.client_parts(snapshot, client_id)?;
+        // The chosen lines: (key, part, row among the part's rows).
+        let mut chosen: Vec<(LineKey, usize, usize)> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let mut seen = KeyCursors::new(part.newer);
+            let mut row = 0usize;
+            part.footer
+                .read_heads(part.start, part.bytes.clone(), part.groups.clone(), |h| {
+                    if h.client_id == client_id && after.is_none_or(|a| h.key > a) && keep(&h) && !seen.contains(h.key)
+                    {
+                        chosen.push((h.key, i, row));
+                    }
+                    row += 1;
+                })
+                .map_err(|source| part.error(source))?;
+        }
+        chosen.sort_unstable();
+        chosen.truncate(limit);
+        chosen.sort_unstable_by_key(|&(_, part, row)| (part, row));
+        let mut names = Names::default();
+        let mut out: Vec<Line> = Vec::with_capacity(chosen.len());
+        for (i, part) in parts.iter().enumerate() {
+            let of_part = &chosen[chosen.partition_point(|c| c.1 < i)..chosen.partition_point(|c| c.1 <= i)];
+            let rows: Vec<usize> = of_part.iter().map(|c| c.2).collect();
+            let mut want = of_part.iter().map(|c| c.0);
+            let mut wrong = false;
+            part.footer
+                .read_lines_at(part.start, part.bytes.clone(), part.groups.clone(), &rows, &mut names, |l| {
+                    wrong |= want.next() != Some(l.key);
+                    out.push(l);
+                })
+                .map_err(|source| part.error(source))?;
+            if wrong || want.next().is_some() {
+                return Err(Error::Serving {
+                    message: format!("{}: the lines read at the chosen rows are not the lines chosen", part.key),
+                });
+            }
+        }
+        out.sort_unstable_by_key(|l| l.key);
+        Ok(out)
+    }
+
+    /// The row groups of each run of `snapshot` that may hold `client_id`, fetched: one
+    /// ranged read per run (the client's row groups are next to each other in a file
+    /// sorted by client).
+    fn client_parts<'a>(&self, snapshot: &'a ServingSnapshot, client_id: i64) -> Result<Vec<ClientPart<'a>>> {
+        let mut out = Vec::new();
         let runs = &snapshot.generation.runs;
         for (i, run) in runs.iter().enumerate() {
             let parts = run.by_client.len();
             let Some(key) = run.by_client.get(partition(client_id, parts.max(1))) else { continue };
-            // Later runs hold newer versions: a line in one of them is not current here.
-            let newer = &snapshot.run_keys[i.min(snapshot.run_keys.len())..];
             let wrap = |source| Error::ServingObject { key: key.clone(), source };
             let footer = self.footer(snapshot, key)?;
             let groups =
@@ -759,24 +845,32 @@ impl<S: Store> Lake<S> {
             if groups.is_empty() {
                 continue;
             }
-            // One ranged read: the client's row groups, next to each other in a file sorted
-            // by client.
             let (start, len) = footer.byte_range(&groups);
-            let bytes =
-                self.store.get_range(key, start, len)?.ok_or_else(|| Error::MissingObject { key: key.clone() })?;
-            // The client's lines come in key order: each newer run's keys are searched from
-            // where the previous line was found (galloping), not from the start.
-            let mut seen = KeyCursors::new(newer);
-            out.reserve(footer.rows(&groups));
-            footer
-                .read_lines(start, bytes.into(), groups, &mut names, |l| {
-                    if l.client_id == client_id && !seen.contains(l.key) {
-                        out.push(l);
+            let kept = snapshot.ranges.lock().ok().and_then(|r| r.get(key, client_id));
+            let bytes = match kept {
+                Some(b) => b,
+                None => {
+                    let b: duff_core::bytes::Bytes = self
+                        .store
+                        .get_range(key, start, len)?
+                        .ok_or_else(|| Error::MissingObject { key: key.clone() })?
+                        .into();
+                    if let Ok(mut r) = snapshot.ranges.lock() {
+                        r.keep(key, client_id, &b);
                     }
-                })
-                .map_err(wrap)?;
+                    b
+                }
+            };
+            out.push(ClientPart {
+                key,
+                footer,
+                start,
+                bytes,
+                groups,
+                // Later runs hold newer versions: a line in one of them is not current here.
+                newer: &snapshot.run_keys[i.min(snapshot.run_keys.len())..],
+            });
         }
-        out.sort_unstable_by_key(|l| l.key);
         Ok(out)
     }
 
@@ -808,6 +902,23 @@ impl<S: Store> Lake<S> {
             m.insert(key.to_owned(), footer.clone());
         }
         Ok(footer)
+    }
+}
+
+/// One run's row groups that may hold a client, fetched ([`Lake::client_parts`]).
+struct ClientPart<'a> {
+    key: &'a String,
+    footer: Arc<tables::Footer>,
+    start: u64,
+    bytes: duff_core::bytes::Bytes,
+    groups: Vec<usize>,
+    /// The keys of the runs newer than this one.
+    newer: &'a [Vec<LineKey>],
+}
+
+impl ClientPart<'_> {
+    fn error(&self, source: duff_core::Error) -> Error {
+        Error::ServingObject { key: self.key.clone(), source }
     }
 }
 
@@ -1268,6 +1379,42 @@ pub struct ServingSnapshot {
     run_keys: Vec<Vec<LineKey>>,
     /// The footers of the run files read so far (a generation's files never change).
     footers: Arc<Mutex<HashMap<String, Arc<tables::Footer>>>>,
+    /// The row groups of clients read lately, as fetched (a client's next page needs no
+    /// read of the store).
+    ranges: Arc<Mutex<Ranges>>,
+}
+
+/// Fetched row groups by `(run file, client)`, up to [`Ranges::MAX_BYTES`]: past it, all
+/// are dropped and the cache fills again.
+#[derive(Default)]
+struct Ranges {
+    bytes: usize,
+    kept: HashMap<(String, i64), duff_core::bytes::Bytes>,
+}
+
+impl std::fmt::Debug for Ranges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ranges").field("ranges", &self.kept.len()).field("bytes", &self.bytes).finish()
+    }
+}
+
+impl Ranges {
+    /// A few hundred clients' row groups (about 30 KB each at 10M lines).
+    const MAX_BYTES: usize = 16 << 20;
+
+    fn get(&self, key: &str, client_id: i64) -> Option<duff_core::bytes::Bytes> {
+        self.kept.get(&(key.to_owned(), client_id)).cloned()
+    }
+
+    fn keep(&mut self, key: &str, client_id: i64, bytes: &duff_core::bytes::Bytes) {
+        if self.bytes + bytes.len() > Self::MAX_BYTES {
+            self.kept.clear();
+            self.bytes = 0;
+        }
+        if bytes.len() <= Self::MAX_BYTES && self.kept.insert((key.to_owned(), client_id), bytes.clone()).is_none() {
+            self.bytes += bytes.len();
+        }
+    }
 }
 
 impl ServingSnapshot {

@@ -77,8 +77,43 @@ fn assert_serves_the_lake<S: Store>(lake: &Lake<S>, snapshot: &ServingSnapshot) 
             lake.client_lines(snapshot, client).unwrap().into_iter().map(|l| (l.key, l.status)).collect();
         let want: Vec<_> = state.client_lines(client).into_iter().map(|l| (l.key, l.status)).collect();
         assert_eq!(have, want, "client {client}");
+        assert_pages_are_the_lines(lake, snapshot, client);
     }
     let _ = reports::totals(&state, &ReportFilter::default());
+}
+
+/// Every page of a client's lines, under a few filters and page sizes, walked to its end,
+/// equals the client's lines filtered and cut.
+fn assert_pages_are_the_lines<S: Store>(lake: &Lake<S>, snapshot: &ServingSnapshot, client: i64) {
+    let lines = lake.client_lines(snapshot, client).unwrap();
+    type Keep = fn(Channel, Status) -> bool;
+    let keeps: [(&str, Keep); 3] = [
+        ("all", |_, _| true),
+        ("delivered", |_, s| s == Status::Delivered),
+        ("not retail", |c, _| c != Channel::Retail),
+    ];
+    for (name, keep) in keeps {
+        for limit in [1, 2, 5, 1000] {
+            let mut after = None;
+            let mut pages = 0;
+            loop {
+                let page = lake.client_page(snapshot, client, after, |h| keep(h.channel, h.status), limit).unwrap();
+                let want: Vec<_> = lines
+                    .iter()
+                    .filter(|l| keep(l.channel, l.status) && after.is_none_or(|a| l.key > a))
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                assert_eq!(page, want, "client {client}, {name}, limit {limit}, after {after:?}");
+                pages += 1;
+                match page.last() {
+                    Some(last) if page.len() == limit => after = Some(last.key),
+                    _ => break,
+                }
+                assert!(pages <= lines.len() + 1);
+            }
+        }
+    }
 }
 
 /// Never compacts (runs pile up on the first base).

@@ -257,7 +257,7 @@ impl AthenaEngine {
                         rs.columns.len()
                     )));
                 }
-                rs.rows.push(values);
+                rs.rows.push(values.into_iter().map(|v| v.map(duff_api::Datum::Text)).collect());
             }
             first = false;
             match out.next_token() {

@@ -252,7 +252,7 @@ fn to_result_set(batches: &[RecordBatch]) -> Result<ResultSet, EngineError> {
                 .columns()
                 .iter()
                 .zip(&formatters)
-                .map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string()))
+                .map(|(c, f)| (!c.is_null(r)).then(|| duff_api::Datum::Text(f.value(r).to_string())))
                 .collect();
             rows.push(row);
         }

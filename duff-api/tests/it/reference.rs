@@ -41,7 +41,7 @@ impl QueryEngine for ReferenceEngine {
                 Question::ClientOrders(q) => {
                     let lines: Vec<duff_core::Line> =
                         self.state.client_lines(q.client_id).into_iter().cloned().collect();
-                    client_orders(q, &lines, self.state.dims().client_name(q.client_id))
+                    client_orders(q, !lines.is_empty(), &lines, self.state.dims().client_name(q.client_id))
                 }
             })
         })

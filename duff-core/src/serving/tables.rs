@@ -198,6 +198,7 @@ fn col<'a>(b: &'a RecordBatch, table: &'static str, name: &str, t: &DataType) ->
 }
 
 /// Reads a text column, plain or `Dictionary(Int32, Utf8)`, value by value.
+#[derive(Clone, Copy)]
 enum Texts<'a> {
     Plain(&'a arrow_array::StringArray),
     Dict(&'a arrow_array::DictionaryArray<Int32Type>, &'a arrow_array::StringArray),
@@ -231,6 +232,49 @@ impl<'a> Texts<'a> {
             }
         }
     }
+}
+
+/// A text column's values turned into `T` by `parse`: once per dictionary value when the
+/// column is a dictionary, else once per row.
+struct Parsed<'a, T> {
+    texts: Texts<'a>,
+    values: Vec<Option<T>>,
+}
+
+impl<'a, T: Clone> Parsed<'a, T> {
+    fn of(texts: Texts<'a>, mut parse: impl FnMut(&str) -> Option<T>) -> Parsed<'a, T> {
+        let values = match &texts {
+            Texts::Dict(_, v) => (0..v.len()).map(|i| v.is_valid(i).then(|| v.value(i)).and_then(&mut parse)).collect(),
+            Texts::Plain(_) => Vec::new(),
+        };
+        Parsed { texts, values }
+    }
+
+    fn get(&self, r: usize, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        match &self.texts {
+            Texts::Dict(d, _) => {
+                let k = d.keys();
+                k.is_valid(r)
+                    .then(|| k.value(r))
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| self.values.get(i).cloned().flatten())
+            }
+            Texts::Plain(_) => self.texts.get(r).and_then(parse),
+        }
+    }
+}
+
+/// A dictionary column's values as shared copies (`None` for a plain column).
+fn shared_texts<'a>(texts: Texts<'a>, names: &mut Names) -> Option<Parsed<'a, Arc<str>>> {
+    matches!(texts, Texts::Dict(..)).then(|| Parsed::of(texts, |s| Some(names.get(s))))
+}
+
+fn channel_of(s: &str) -> Option<Channel> {
+    Channel::parse(s.as_bytes())
+}
+
+fn status_of(s: &str) -> Option<Status> {
+    Status::parse(s.as_bytes())
 }
 
 fn bad(table: &'static str, what: &str, r: usize) -> crate::Error {
@@ -274,12 +318,15 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
     let first = col(batch, T, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>();
     let client_name = Texts::of(batch, T, "client_name")?;
     let description = Texts::of(batch, T, "product_description")?;
-    let channel = Texts::of(batch, T, "channel")?;
-    let status = Texts::of(batch, T, "status")?;
+    let channel = Parsed::of(Texts::of(batch, T, "channel")?, channel_of);
+    let status = Parsed::of(Texts::of(batch, T, "status")?, status_of);
     // A client's name and a product's description repeat row after row: the shared copy of
     // the last one seen per id is compared before `names` hashes the text.
     let mut last_client: Option<(i64, Arc<str>)> = None;
     let mut descriptions: crate::hash::IntMap<i64, Arc<str>> = crate::hash::IntMap::default();
+    // Dictionary columns (as a footer reads them): one shared copy per dictionary value.
+    let client_names = shared_texts(client_name, names);
+    let descriptions_of = shared_texts(description, names);
     for r in 0..batch.num_rows() {
         let small = |a: &arrow_array::PrimitiveArray<Decimal128Type>, what| {
             a.is_valid(r).then(|| a.value(r)).and_then(|x| i64::try_from(x).ok()).ok_or_else(|| bad(T, what, r))
@@ -289,22 +336,32 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
         };
         let key = LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? };
         let client = int(client_id, "client_id")?;
-        let name = client_name.get(r).ok_or_else(|| bad(T, "client_name", r))?;
-        let name = match &last_client {
-            Some((id, shared)) if *id == client && **shared == *name => shared.clone(),
-            _ => {
-                let shared = names.get(name);
-                last_client = Some((client, shared.clone()));
-                shared
+        let name = match &client_names {
+            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(T, "client_name", r))?,
+            None => {
+                let name = client_name.get(r).ok_or_else(|| bad(T, "client_name", r))?;
+                match &last_client {
+                    Some((id, shared)) if *id == client && **shared == *name => shared.clone(),
+                    _ => {
+                        let shared = names.get(name);
+                        last_client = Some((client, shared.clone()));
+                        shared
+                    }
+                }
             }
         };
-        let text = description.get(r).ok_or_else(|| bad(T, "product_description", r))?;
-        let product_description = match descriptions.get(&key.product_id) {
-            Some(shared) if **shared == *text => shared.clone(),
-            _ => {
-                let shared = names.get(text);
-                descriptions.insert(key.product_id, shared.clone());
-                shared
+        let product_description = match &descriptions_of {
+            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(T, "product_description", r))?,
+            None => {
+                let text = description.get(r).ok_or_else(|| bad(T, "product_description", r))?;
+                match descriptions.get(&key.product_id) {
+                    Some(shared) if **shared == *text => shared.clone(),
+                    _ => {
+                        let shared = names.get(text);
+                        descriptions.insert(key.product_id, shared.clone());
+                        shared
+                    }
+                }
             }
         };
         f(Line {
@@ -317,8 +374,8 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
             unit_volume: small(unit_volume, "unit_volume_l")?,
             amount: small(amount, "amount")?,
             volume: small(volume, "volume_l")?,
-            channel: channel.get(r).and_then(|s| Channel::parse(s.as_bytes())).ok_or_else(|| bad(T, "channel", r))?,
-            status: status.get(r).and_then(|s| Status::parse(s.as_bytes())).ok_or_else(|| bad(T, "status", r))?,
+            channel: channel.get(r, channel_of).ok_or_else(|| bad(T, "channel", r))?,
+            status: status.get(r, status_of).ok_or_else(|| bad(T, "status", r))?,
             version: Version {
                 file: u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(T, "file_seq", r))?,
                 line: u64::try_from(int(line, "line")?).map_err(|_| bad(T, "line", r))?,
@@ -892,6 +949,23 @@ impl Footer {
             .with_size_stats_policy(parquet::file::metadata::ParquetStatisticsPolicy::SkipAll);
         let meta = ParquetMetaDataReader::decode_metadata_with_options(&tail[start..end], Some(&options))?;
         let meta = ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new())?;
+        // Text read as dictionaries: a client's row groups repeat a few names, channels and
+        // statuses, each then copied, compared and parsed once per value, not once per row.
+        let fields: Vec<Field> = meta
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
+        let meta =
+            ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))?;
         Ok(Ok(Footer { meta, size }))
     }
 
@@ -942,19 +1016,145 @@ impl Footer {
         names: &mut Names,
         mut f: impl FnMut(Line),
     ) -> Result<()> {
-        let part = Part { start, bytes, size: self.size };
-        let mask = parquet::arrow::ProjectionMask::columns(self.meta.parquet_schema(), LINE_COLUMNS);
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
-                .with_batch_size(SERVING_ROW_GROUP_ROWS)
-                .with_projection(mask)
-                .with_row_groups(groups)
-                .build()?;
-        for batch in reader {
+        for batch in self.reader(Part { start, bytes, size: self.size }, groups, &LINE_COLUMNS, None)? {
             decode_lines(&batch?, names, &mut f)?;
         }
         Ok(())
     }
+
+    /// Decodes the [`LineHead`]s of the row groups `groups` from `bytes` (as
+    /// [`Footer::read_lines`]), calling `f` for each, in file order: five columns of the
+    /// fifteen, enough to choose which lines to decode whole ([`Footer::read_lines_at`]).
+    ///
+    /// # Errors
+    /// When the bytes do not hold the row groups, or they are not a run of lines.
+    pub fn read_heads(
+        &self,
+        start: u64,
+        bytes: bytes::Bytes,
+        groups: Vec<usize>,
+        mut f: impl FnMut(LineHead),
+    ) -> Result<()> {
+        for batch in self.reader(Part { start, bytes, size: self.size }, groups, &HEAD_COLUMNS, None)? {
+            decode_heads(&batch?, &mut f)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the lines at `rows` alone (ascending positions among the rows of `groups`,
+    /// counted from 0 as [`Footer::read_heads`] meets them), calling `f` for each in order.
+    /// The other rows are skipped, not decoded.
+    ///
+    /// # Errors
+    /// When the bytes do not hold the row groups, or they are not a run of lines.
+    pub fn read_lines_at(
+        &self,
+        start: u64,
+        bytes: bytes::Bytes,
+        groups: Vec<usize>,
+        rows: &[usize],
+        names: &mut Names,
+        mut f: impl FnMut(Line),
+    ) -> Result<()> {
+        // Only the row groups from the first row's to the last row's are read; positions
+        // are then counted from the first of them.
+        let (Some(&lo), Some(&hi)) = (rows.first(), rows.last()) else { return Ok(()) };
+        if !rows.windows(2).all(|w| w[0] < w[1]) {
+            return Err(ErrorKind::Schema { table: "serving", message: "rows to read must ascend".into() }.into());
+        }
+        let (mut first, mut at, mut kept) = (0usize, 0usize, Vec::new());
+        for &g in &groups {
+            let n = self.rows(&[g]);
+            if at + n > lo && at <= hi {
+                if kept.is_empty() {
+                    first = at;
+                }
+                kept.push(g);
+            }
+            at += n;
+        }
+        // Consecutive positions as ranges: what a selection of rows is made of.
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        for &r in rows {
+            let r = r - first;
+            match ranges.last_mut() {
+                Some(last) if last.end == r => last.end = r + 1,
+                _ => ranges.push(r..r + 1),
+            }
+        }
+        let total = self.rows(&kept);
+        if hi - first >= total {
+            return Err(ErrorKind::Schema {
+                table: "serving",
+                message: format!("row {hi} is past the row groups read"),
+            }
+            .into());
+        }
+        let selection = parquet::arrow::arrow_reader::RowSelection::from_consecutive_ranges(ranges.into_iter(), total);
+        for batch in self.reader(Part { start, bytes, size: self.size }, kept, &LINE_COLUMNS, Some(selection))? {
+            decode_lines(&batch?, names, &mut f)?;
+        }
+        Ok(())
+    }
+
+    fn reader(
+        &self,
+        part: Part,
+        groups: Vec<usize>,
+        columns: &[&str],
+        selection: Option<parquet::arrow::arrow_reader::RowSelection>,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+        let mask = parquet::arrow::ProjectionMask::columns(self.meta.parquet_schema(), columns.iter().copied());
+        let mut builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
+                .with_batch_size(SERVING_ROW_GROUP_ROWS)
+                .with_projection(mask)
+                .with_row_groups(groups);
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// The columns of a [`LineHead`].
+pub const HEAD_COLUMNS: [&str; 5] = ["order_id", "product_id", "client_id", "channel", "status"];
+
+/// What a line is chosen by before it is decoded whole: its key, client, channel and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineHead {
+    /// The grain.
+    pub key: LineKey,
+    /// `client_id` of the line.
+    pub client_id: i64,
+    /// Channel.
+    pub channel: Channel,
+    /// Status.
+    pub status: Status,
+}
+
+/// Decodes a batch of [`HEAD_COLUMNS`] (or more), calling `f` for each row.
+///
+/// # Errors
+/// A missing column, a column of another type, a null or a value out of its domain.
+pub fn decode_heads(batch: &RecordBatch, mut f: impl FnMut(LineHead)) -> Result<()> {
+    const T: &str = "order_line_current";
+    let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+    let (order_id, product_id, client_id) = (i("order_id")?, i("product_id")?, i("client_id")?);
+    let channel = Parsed::of(Texts::of(batch, T, "channel")?, channel_of);
+    let status = Parsed::of(Texts::of(batch, T, "status")?, status_of);
+    for r in 0..batch.num_rows() {
+        let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
+            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
+        };
+        f(LineHead {
+            key: LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? },
+            client_id: int(client_id, "client_id")?,
+            channel: channel.get(r, channel_of).ok_or_else(|| bad(T, "channel", r))?,
+            status: status.get(r, status_of).ok_or_else(|| bad(T, "status", r))?,
+        });
+    }
+    Ok(())
 }
 
 /// Some bytes of a file, from `start`, read as the file (a reader asking for bytes outside

@@ -285,7 +285,7 @@ fn a_clients_row_groups_read_from_a_ranged_read_with_a_kept_footer() {
         let part = file.slice(start as usize..(start + len) as usize);
         let mut got = Vec::new();
         footer
-            .read_lines(start, part, groups, &mut names, |l| {
+            .read_lines(start, part.clone(), groups.clone(), &mut names, |l| {
                 if l.client_id == client {
                     got.push(l);
                 }
@@ -293,6 +293,30 @@ fn a_clients_row_groups_read_from_a_ranged_read_with_a_kept_footer() {
             .unwrap();
         let want: Vec<Line> = lines.iter().filter(|l| l.client_id == client).cloned().collect();
         assert_eq!(got, want, "client {client}");
+
+        // The heads say which rows are the client's; the lines at some of those rows alone
+        // (every other one, then the first and the last, across row groups) are those lines.
+        let mut heads = Vec::new();
+        footer.read_heads(start, part.clone(), groups.clone(), |h| heads.push(h)).unwrap();
+        let all_rows: Vec<Line> = {
+            let mut v = Vec::new();
+            footer.read_lines(start, part.clone(), groups.clone(), &mut names, |l| v.push(l)).unwrap();
+            v
+        };
+        assert_eq!(heads.len(), all_rows.len());
+        for (h, l) in heads.iter().zip(&all_rows) {
+            assert_eq!((h.key, h.client_id, h.channel, h.status), (l.key, l.client_id, l.channel, l.status));
+        }
+        let mine: Vec<usize> = (0..heads.len()).filter(|&r| heads[r].client_id == client).collect();
+        let every_other: Vec<usize> = mine.iter().copied().step_by(2).collect();
+        let ends: Vec<usize> = [mine.first(), mine.last()].into_iter().flatten().copied().collect();
+        let last: Vec<usize> = mine.last().copied().into_iter().collect();
+        for rows in [mine.clone(), every_other, ends, last, Vec::new()] {
+            let mut at = Vec::new();
+            footer.read_lines_at(start, part.clone(), groups.clone(), &rows, &mut names, |l| at.push(l)).unwrap();
+            let want: Vec<Line> = rows.iter().map(|&r| all_rows[r].clone()).collect();
+            assert_eq!(at, want, "client {client}, rows {rows:?}");
+        }
     }
     // Bytes outside what was read are an error, not a wrong answer.
     let groups = footer.row_groups_where("client_id", |lo, hi| lo <= 6 && 6 <= hi).unwrap();

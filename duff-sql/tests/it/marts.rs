@@ -199,6 +199,7 @@ async fn mart_views_over_several_days_equal_the_core_marts() {
     ingest("orders.csv", at(0) + chrono::Duration::days(2));
     check_views(dir.path()).await;
     let rs = crate::engine(dir.path()).run(&duff_api::MartView::SalesDaily.query()).await.unwrap();
-    let days: std::collections::BTreeSet<_> = rs.rows.iter().map(|r| r[0].clone().unwrap()).collect();
+    let days: std::collections::BTreeSet<_> =
+        rs.rows.iter().map(|r| r[0].as_ref().unwrap().text().into_owned()).collect();
     assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2026-11-26", "2026-11-27", "2026-11-29"]);
 }
