@@ -1105,9 +1105,12 @@ impl Footer {
         selection: Option<parquet::arrow::arrow_reader::RowSelection>,
     ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
         let mask = parquet::arrow::ProjectionMask::columns(self.meta.parquet_schema(), columns.iter().copied());
+        // A batch per row group: a batch spanning two would mix their dictionaries, which
+        // the reader then merges value by value.
+        let rows = self.meta.metadata().row_groups().iter().map(|g| g.num_rows()).max().unwrap_or(1);
         let mut builder =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
-                .with_batch_size(SERVING_ROW_GROUP_ROWS)
+                .with_batch_size(usize::try_from(rows).unwrap_or(CLIENT_ROW_GROUP_ROWS).max(1))
                 .with_projection(mask)
                 .with_row_groups(groups);
         if let Some(selection) = selection {
