@@ -165,16 +165,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let u = uri(route, &mut s, &clients);
                 let t0 = Instant::now();
                 let status = http_get(&mut conn, &u, &mut buf).await?;
-                out.push((t0.elapsed(), status));
+                out.push((t0.elapsed(), status, route));
             }
             Ok::<_, std::io::Error>(out)
         }));
     }
     let mut times = Vec::new();
+    let mut by_route = vec![Vec::new(); ROUTES];
     let mut by_status: std::collections::BTreeMap<u16, usize> = Default::default();
     for t in tasks {
-        for (d, st) in t.await?? {
+        for (d, st, route) in t.await?? {
             times.push(d);
+            by_route[route].push(d);
             *by_status.entry(st).or_default() += 1;
         }
     }
@@ -192,6 +194,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         by_status,
         peak_rss_mib()
     );
+
+    // Where the tail is: each route's share of the load and its latency under it.
+    let mut s = Seq(1);
+    println!("{:<60} {:>8} {:>8} {:>8}", "under load, per route", "requests", "p50", "p99");
+    for (route, mut t) in by_route.into_iter().enumerate() {
+        t.sort();
+        let example = uri(route, &mut s, &clients);
+        println!("{:<60} {:>8} {:>8.2} {:>8.2}", example, t.len(), percentile(&t, 0.5), percentile(&t, 0.99));
+    }
 
     if args.server.is_some() {
         return Ok(());

@@ -8,8 +8,10 @@
 //! (one `OnceCell` per question). Errors are never kept: the next request tries again.
 //!
 //! The cache is bounded by the bytes of its bodies ([`AnswerCache::new`]); when a body
-//! would pass the bound, the cache is emptied (requests holding a body keep it) and
-//! starts again, which is simple and enough for a set of questions that repeats.
+//! passes the bound, the answers about one client are dropped (there are many, each asked
+//! rarely and cheap to compute again), and the reports over every client stay; if those
+//! alone pass the bound, the cache is emptied (requests holding a body keep it) and
+//! starts again.
 //!
 //! [`QueryEngine::generation`]: crate::QueryEngine::generation
 
@@ -99,8 +101,14 @@ impl AnswerCache {
         }
         kept.bytes += len;
         if kept.bytes > self.max_bytes {
-            kept.bodies.clear();
-            kept.bytes = 0;
+            // Answers about one client go first: there are many of them, each asked rarely
+            // and cheap to compute again; the reports over every client stay.
+            kept.bodies.retain(|q, _| !q.is_about_one_client());
+            kept.bytes = kept.bodies.values().filter_map(|c| c.get()).map(Bytes::len).sum();
+            if kept.bytes > self.max_bytes {
+                kept.bodies.clear();
+                kept.bytes = 0;
+            }
         }
     }
 
@@ -151,6 +159,20 @@ mod tests {
         // No generation: never kept.
         assert_eq!(body(&cache, None, q(1), &calls, "g").await, "g");
         assert_eq!(body(&cache, None, q(1), &calls, "h").await, "h");
+    }
+
+    #[tokio::test]
+    async fn answers_about_one_client_go_first_when_the_bound_is_passed() {
+        let cache = AnswerCache::new(6);
+        let calls = AtomicUsize::new(0);
+        let every_client = Question::report(Report::ClientValue, &ReportFilter::default());
+        assert_eq!(body(&cache, Some(1), every_client, &calls, "abc").await, "abc");
+        assert_eq!(body(&cache, Some(1), q(1), &calls, "de").await, "de");
+        assert_eq!(cache.len_and_bytes(), (2, 5));
+        assert_eq!(body(&cache, Some(1), q(2), &calls, "fg").await, "fg");
+        assert_eq!(cache.len_and_bytes(), (1, 3), "the report over every client stays");
+        assert_eq!(body(&cache, Some(1), every_client, &calls, "x").await, "abc");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -37,6 +37,15 @@ pub enum Question {
 }
 
 impl Question {
+    /// Whether the question is about one client (its answer is asked for less often than
+    /// a report over every client, and costs less to compute again).
+    pub fn is_about_one_client(&self) -> bool {
+        match self {
+            Question::Report(_, f) => f.client_id.is_some(),
+            Question::ClientOrders(_) => true,
+        }
+    }
+
     /// The question of `report` under `filter`, without the filters the report does not
     /// accept (so that every engine ignores them alike).
     pub fn report(report: Report, filter: &ReportFilter) -> Question {

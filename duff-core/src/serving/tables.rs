@@ -1114,7 +1114,10 @@ impl Footer {
                 .with_projection(mask)
                 .with_row_groups(groups);
         if let Some(selection) = selection {
-            builder = builder.with_row_selection(selection);
+            // The rows between are skipped, not decoded and then dropped.
+            builder = builder
+                .with_row_selection(selection)
+                .with_row_selection_policy(parquet::arrow::arrow_reader::RowSelectionPolicy::Selectors);
         }
         Ok(builder.build()?)
     }
