@@ -404,31 +404,39 @@ impl<S: Store> Lake<S> {
         let estimate: u64 = new.iter().map(|m| m.rows_accepted).sum();
         let file_id = FileId::of_bytes(folder.as_bytes());
         let (run, lines_changed) = self.with_staging(&file_id, |staging| {
-            // The new versions, from the new files' facts: sorted a chunk at a time, the
-            // chunks set aside in local files and merged back in key order.
-            let mut versions = NewVersions::new();
-            let mut chunks = Vec::new();
-            let mut read = 0usize;
-            for (m, meta) in new.iter().zip(&metas) {
-                for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                    let bytes =
-                        self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                    for batch in duff_core::parquet_io::parquet_batches(bytes)? {
-                        let batch = batch?;
-                        read += batch.num_rows();
-                        versions.add_batch(&files, meta, &batch)?;
-                        if read >= self.serving.chunk_lines.max(1) {
-                            read = 0;
-                            let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
-                            write_local(&path, &files, &versions.take_sorted(&files))?;
-                            chunks.push(path);
-                        }
+            // The new versions, from the new files' facts. When the facts list their orders
+            // by `order_id` (an export by order; checked on that column alone), chunks sorted
+            // one after the other come in key order: they stream to the fold as they are read
+            // (NewStream). Otherwise each chunk is sorted and set aside in a local file, and
+            // the chunks are merged back in key order (NewMerge).
+            let objects: Vec<(&FileMeta, &str)> = new
+                .iter()
+                .zip(&metas)
+                .flat_map(|(m, meta)| {
+                    m.outputs.iter().filter(|o| o.table == Table::FactOrderLine).map(move |o| (meta, o.key.as_str()))
+                })
+                .collect();
+            let chunk_lines = self.serving.chunk_lines.max(1);
+            let mut new_lines = if self.facts_by_order(&objects)? {
+                // Small chunks: the fold starts after the first one, and memory holds one.
+                let chunk = chunk_lines.min(self.serving.window_lines.max(1));
+                NewLines::Streamed(Box::new(NewStream::new(NewChunks::new(self, &files, &objects, chunk, true))))
+            } else {
+                let mut read = NewChunks::new(self, &files, &objects, chunk_lines, false);
+                let mut chunks = Vec::new();
+                let mut last = Vec::new();
+                while let Some(chunk) = read.next_chunk()? {
+                    if read.at_end()? {
+                        last = chunk;
+                        break;
                     }
+                    let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
+                    write_local(&path, &files, &chunk)?;
+                    chunks.push(path);
                 }
-            }
-            let last = versions.take_sorted(&files);
-            duff_core::serving::fold_dims(&files, &mut dims, &versions);
-            drop(versions);
+                duff_core::serving::fold_dims(&files, &mut dims, &read.versions);
+                NewLines::Merged(NewMerge::open(&chunks, last, &files)?)
+            };
             steps.lap("read");
             // Fold a window of orders at a time, in two stages on two threads: one merges the
             // new versions into windows and reads the current lines of each window's orders
@@ -437,7 +445,6 @@ impl<S: Store> Lake<S> {
             let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
             let name = if runs.is_empty() { "base" } else { "run" };
             let mut writer = RunWriter::new(staging, name, &files, next, parts)?;
-            let merged = NewMerge::open(&chunks, last, &files)?;
             let window_lines = self.serving.window_lines.max(1);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
             std::thread::scope(|scope| -> Result<()> {
@@ -445,7 +452,8 @@ impl<S: Store> Lake<S> {
                     .name("duff-fold-lookup".into())
                     .spawn_scoped(scope, {
                         let runs = &runs;
-                        move || self.windows(runs, merged, window_lines, tx)
+                        let new_lines = &mut new_lines;
+                        move || self.windows(runs, new_lines, window_lines, tx)
                     })
                     .map_err(|source| Error::Io {
                         action: "starting a thread for",
@@ -462,6 +470,10 @@ impl<S: Store> Lake<S> {
                 }
                 lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
             })?;
+            if let NewLines::Streamed(s) = &new_lines {
+                duff_core::serving::fold_dims(&files, &mut dims, &s.chunks.versions);
+            }
+            drop(new_lines);
             let count = writer.count;
             let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder)?) } else { None };
             steps.lap("write");
@@ -526,7 +538,7 @@ impl<S: Store> Lake<S> {
     fn windows(
         &self,
         runs: &[Run],
-        mut merged: NewMerge<'_>,
+        merged: &mut NewLines<'_, S>,
         window_lines: usize,
         tx: std::sync::mpsc::SyncSender<Window>,
     ) -> Result<()> {
@@ -1137,6 +1149,201 @@ impl<'a> NewMerge<'a> {
     }
 }
 
+/// The batches of a fact object.
+type Batches = Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send>;
+
+/// The new files' facts read a chunk at a time, in the files' order: each chunk of
+/// `chunk_lines` rows sorted by key, one version per line ([`NewVersions`]). What the files
+/// say of clients and products stays in `versions` for the end of the fold.
+struct NewChunks<'a, S: Store> {
+    lake: &'a Lake<S>,
+    files: &'a FileTable,
+    /// The fact objects not opened yet, with their file.
+    objects: std::collections::VecDeque<(&'a FileMeta, &'a str)>,
+    /// The object being read.
+    batches: Option<(&'a FileMeta, Batches)>,
+    /// A batch read ahead, or the rows of a batch past the end of a chunk.
+    rest: Option<(&'a FileMeta, duff_core::arrow_array::RecordBatch)>,
+    versions: NewVersions,
+    chunk_lines: usize,
+    /// Keep the greatest order's lines for the next chunk
+    /// ([`NewVersions::take_sorted_whole_orders`]).
+    whole_orders: bool,
+}
+
+impl<'a, S: Store> NewChunks<'a, S> {
+    fn new(
+        lake: &'a Lake<S>,
+        files: &'a FileTable,
+        objects: &[(&'a FileMeta, &'a str)],
+        chunk_lines: usize,
+        whole_orders: bool,
+    ) -> NewChunks<'a, S> {
+        NewChunks {
+            lake,
+            files,
+            objects: objects.iter().copied().collect(),
+            batches: None,
+            rest: None,
+            versions: NewVersions::new(),
+            chunk_lines: chunk_lines.max(1),
+            whole_orders,
+        }
+    }
+
+    /// Reads a non-empty batch ahead into `rest` unless one is there: false at the end of
+    /// the files.
+    fn fill(&mut self) -> Result<bool> {
+        while self.rest.is_none() {
+            if let Some((meta, batches)) = &mut self.batches {
+                match batches.next() {
+                    Some(batch) => {
+                        let batch = batch?;
+                        if batch.num_rows() > 0 {
+                            self.rest = Some((*meta, batch));
+                        }
+                        continue;
+                    }
+                    None => self.batches = None,
+                }
+            }
+            let Some((meta, key)) = self.objects.pop_front() else { return Ok(false) };
+            let batches: Batches = match self.lake.open_object(key)? {
+                Object::File(f) => Box::new(tables::fact_batches(f)?),
+                Object::Bytes(b) => Box::new(tables::fact_batches(b)?),
+            };
+            self.batches = Some((meta, batches));
+        }
+        Ok(true)
+    }
+
+    /// True once every row was read.
+    fn at_end(&mut self) -> Result<bool> {
+        Ok(!self.fill()?)
+    }
+
+    /// The next rows, at most `max`.
+    fn piece(&mut self, max: usize) -> Result<Option<(&'a FileMeta, duff_core::arrow_array::RecordBatch)>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let Some((meta, batch)) = self.rest.take() else { return Ok(None) };
+        let rows = batch.num_rows();
+        if rows > max {
+            self.rest = Some((meta, batch.slice(max, rows - max)));
+            return Ok(Some((meta, batch.slice(0, max))));
+        }
+        Ok(Some((meta, batch)))
+    }
+
+    /// The next chunk, sorted by key with one version per line (`None` once every row was
+    /// taken).
+    fn next_chunk(&mut self) -> Result<Option<Vec<Line>>> {
+        loop {
+            let mut read = 0;
+            while read < self.chunk_lines {
+                let Some((meta, batch)) = self.piece(self.chunk_lines - read)? else { break };
+                read += batch.num_rows();
+                self.versions.add_batch(self.files, meta, &batch)?;
+            }
+            if self.at_end()? {
+                let last = self.versions.take_sorted(self.files);
+                return Ok((!last.is_empty()).then_some(last));
+            }
+            let chunk = if self.whole_orders {
+                self.versions.take_sorted_whole_orders(self.files)
+            } else {
+                self.versions.take_sorted(self.files)
+            };
+            // Empty when one order filled the chunk: it goes on in the next.
+            if !chunk.is_empty() {
+                return Ok(Some(chunk));
+            }
+        }
+    }
+}
+
+/// The new versions of a fold whose facts list their orders by `order_id`: chunks taken
+/// whole order by order come one after the other in key order, so they stream to the fold
+/// as they are read. Each chunk is checked to start after the previous one ended (an error,
+/// never a wrong fold, if the facts were not in order after all).
+struct NewStream<'a, S: Store> {
+    chunks: NewChunks<'a, S>,
+    ready: std::vec::IntoIter<Line>,
+    last: Option<LineKey>,
+}
+
+impl<'a, S: Store> NewStream<'a, S> {
+    fn new(chunks: NewChunks<'a, S>) -> NewStream<'a, S> {
+        NewStream { chunks, ready: Vec::new().into_iter(), last: None }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Line>> {
+        loop {
+            if let Some(l) = self.ready.next() {
+                return Ok(Some(l));
+            }
+            // The spent chunk's memory goes before the next is read.
+            self.ready = Vec::new().into_iter();
+            let Some(chunk) = self.chunks.next_chunk()? else { return Ok(None) };
+            if let (Some(last), Some(first)) = (self.last, chunk.first())
+                && first.key <= last
+            {
+                return Err(Error::Internal {
+                    what: "serving fold",
+                    message: format!("the new versions are out of key order: {:?} after {last:?}", first.key),
+                });
+            }
+            self.last = chunk.last().map(|l| l.key);
+            self.ready = chunk.into_iter();
+        }
+    }
+}
+
+/// Where a fold's new versions come from, in key order.
+enum NewLines<'a, S: Store> {
+    /// Sorted chunks set aside in local files, merged.
+    Merged(NewMerge<'a>),
+    /// Chunks streamed as they are read (facts in order).
+    Streamed(Box<NewStream<'a, S>>),
+}
+
+impl<S: Store> NewLines<'_, S> {
+    fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
+        match self {
+            NewLines::Merged(m) => m.next_line(names),
+            NewLines::Streamed(s) => s.next_line(),
+        }
+    }
+}
+
+impl<S: Store> Lake<S> {
+    /// True when the fact objects, read one after the other, list their orders by `order_id`
+    /// (never decreasing, so each order's lines are next to each other): then chunks taken
+    /// whole order by order are in key order one after the other. Reads the `order_id`
+    /// column alone, and stops at the first order out of place.
+    fn facts_by_order(&self, objects: &[(&FileMeta, &str)]) -> Result<bool> {
+        let mut previous = i64::MIN;
+        let mut ordered = true;
+        for (_, key) in objects {
+            let mut check = |ids: &[i64]| {
+                ordered = ids.first().is_none_or(|first| *first >= previous) && ids.is_sorted();
+                previous = ids.last().copied().unwrap_or(previous);
+                ordered
+            };
+            let wrap = |source| Error::ServingObject { key: (*key).to_owned(), source };
+            match self.open_object(key)? {
+                Object::File(f) => tables::for_each_order_ids(f, &mut check).map_err(wrap)?,
+                Object::Bytes(b) => tables::for_each_order_ids(b, &mut check).map_err(wrap)?,
+            }
+            if !ordered {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// Wall time per step.
 struct Steps {
     last: Instant,
@@ -1305,6 +1512,37 @@ mod tests {
         k.sort_unstable();
         k.dedup();
         k
+    }
+
+    /// The check that lets a fold stream its new versions: facts listed by order pass it, one
+    /// order out of place fails it, and so do two files whose orders start over.
+    #[test]
+    fn facts_listed_by_order_are_told_from_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::LocalLake::open(dir.path().join("lake")).unwrap();
+        let rows = duff_testkit::order_rows(1, 30, 0, 7, 0);
+        let mut swapped = rows.clone();
+        swapped.swap(20, 40);
+        let cfg = duff_core::IngestConfig::default();
+        for (i, rows) in [&rows, &swapped].into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}.csv"));
+            std::fs::write(&path, duff_testkit::csv_file(rows)).unwrap();
+            lake.ingest_path(&path, &cfg, chrono::Utc::now()).unwrap();
+        }
+        let new = lake.unfolded(&BTreeSet::new()).unwrap();
+        let metas: Vec<FileMeta> = new.iter().map(|m| m.meta().unwrap()).collect();
+        let facts: Vec<(&FileMeta, &str)> = new
+            .iter()
+            .zip(&metas)
+            .map(|(m, meta)| {
+                let o = m.outputs.iter().find(|o| o.table == Table::FactOrderLine).unwrap();
+                (meta, o.key.as_str())
+            })
+            .collect();
+        assert!(lake.facts_by_order(&facts[..1]).unwrap());
+        assert!(!lake.facts_by_order(&facts[1..]).unwrap());
+        assert!(!lake.facts_by_order(&[facts[0], facts[0]]).unwrap());
+        assert!(lake.facts_by_order(&[]).unwrap());
     }
 
     proptest! {
