@@ -444,7 +444,10 @@ impl<S: Store> Lake<S> {
             // streams the changed lines to the new run (its encoder is a third thread).
             let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
             let name = if runs.is_empty() { "base" } else { "run" };
-            let mut writer = RunWriter::new(staging, name, &files, next, parts)?;
+            // A small base (two partitions at most: what the end of the run holds in memory
+            // anyway) keeps its partitions in memory instead of setting them aside.
+            let in_memory = runs.is_empty() && parts <= 2;
+            let mut writer = RunWriter::new(staging, name, &files, next, parts, in_memory)?;
             let window_lines = self.serving.window_lines.max(1);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
             std::thread::scope(|scope| -> Result<()> {
@@ -630,7 +633,7 @@ impl<S: Store> Lake<S> {
         let parts = self.partitions(total);
         let file_id = FileId::of_bytes(format!("{folder}/compact").as_bytes());
         self.with_staging(&file_id, |staging| {
-            let mut writer = RunWriter::new(staging, "base", files, next, parts)?;
+            let mut writer = RunWriter::new(staging, "base", files, next, parts, parts <= 2)?;
             let mut merge = RunMerge::open(self, runs)?;
             let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
             while let Some(l) = merge.next_line(names)? {
@@ -896,10 +899,14 @@ struct RunWriter<'a> {
     encoder: Option<std::thread::JoinHandle<Result<Encoded>>>,
 }
 
+/// A local scratch file being written.
+type Scratch = TableWriter<BufWriter<File>>;
+
 /// What the encoder thread holds: the `by_key` file and the partitions' scratch files.
 struct Encoded {
     by_key: TableWriter<BufWriter<File>>,
     keys: TableWriter<BufWriter<File>>,
+    /// The partitions' scratch files (none when the partitions stay in memory).
     spills: Vec<TableWriter<BufWriter<File>>>,
     pending: Vec<Vec<Line>>,
 }
@@ -910,11 +917,12 @@ impl Encoded {
             self.by_key.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
             self.keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
         }
-        let parts = self.spills.len();
+        let parts = self.pending.len();
+        let spill = !self.spills.is_empty();
         for l in lines {
             let p = partition(l.client_id, parts);
             self.pending[p].push(l);
-            if self.pending[p].len() >= BATCH_LINES {
+            if spill && self.pending[p].len() >= BATCH_LINES {
                 self.spills[p].write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
                 self.pending[p].clear();
             }
@@ -930,11 +938,12 @@ impl<'a> RunWriter<'a> {
         files: &'a FileTable,
         generation: u64,
         parts: usize,
+        in_memory: bool,
     ) -> Result<RunWriter<'a>> {
         let by_key =
             TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
         let mut spills = Vec::with_capacity(parts);
-        for p in 0..parts.max(1) {
+        for p in 0..if in_memory { 0 } else { parts.max(1) } {
             spills.push(TableWriter::scratch(
                 open_staged(&staging.join(format!("{name}_spill_{p:03}.parquet")))?,
                 tables::lines_schema(),
@@ -995,20 +1004,22 @@ impl<'a> RunWriter<'a> {
         lake.store.put_file(&by_key, &staging.join(format!("{name}_by_key.parquet")))?;
         let keys = format!("{folder}/{name}_keys.parquet");
         lake.store.put_file(&keys, &staging.join(format!("{name}_keys.parquet")))?;
-        let work: Vec<(usize, TableWriter<BufWriter<File>>, Vec<Line>)> =
-            spills.into_iter().zip(pending).enumerate().map(|(p, (w, l))| (p, w, l)).collect();
+        let mut spills = spills.into_iter();
+        let work: Vec<(usize, Option<Scratch>, Vec<Line>)> =
+            pending.into_iter().enumerate().map(|(p, l)| (p, spills.next(), l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
-        let sort = |(p, mut spill, pending): (usize, TableWriter<BufWriter<File>>, Vec<Line>),
-                    names: &mut Names|
-         -> Result<()> {
-            spill.write(&tables::lines_batch(files, pending.iter(), generation)?)?;
-            drop(pending);
-            spill.finish()?;
-            let path = staging.join(format!("{name}_spill_{p:03}.parquet"));
-            let mut lines = Vec::new();
-            let f = File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-            tables::read_lines(f, None, names, |l| lines.push(l))?;
-            let _ = std::fs::remove_file(&path);
+        let sort = |(p, spill, pending): (usize, Option<Scratch>, Vec<Line>), names: &mut Names| -> Result<()> {
+            let mut lines = pending;
+            if let Some(mut spill) = spill {
+                spill.write(&tables::lines_batch(files, lines.iter(), generation)?)?;
+                lines = Vec::new();
+                spill.finish()?;
+                let path = staging.join(format!("{name}_spill_{p:03}.parquet"));
+                let f =
+                    File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
+                tables::read_lines(f, None, names, |l| lines.push(l))?;
+                let _ = std::fs::remove_file(&path);
+            }
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::by_client(open_staged(&sorted)?)?;

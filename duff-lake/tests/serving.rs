@@ -324,9 +324,15 @@ fn listed(orders: impl IntoIterator<Item = i64>) -> Vec<String> {
 
 #[test]
 fn facts_listed_by_order_stream_to_the_fold_and_others_merge_both_like_the_reference() {
+    // Chunks of 5 lines, orders of 1 to 4: orders straddle chunks. A base of 8 lines per
+    // partition sets its partitions aside; of 64, it has two and keeps them in memory.
+    for lines_per_partition in [8, 64] {
+        folds_alike(ServingConfig { chunk_lines: 5, window_lines: 5, lines_per_partition, ..piling() });
+    }
+}
+
+fn folds_alike(cfg: ServingConfig) {
     let dir = tempfile::tempdir().unwrap();
-    // Chunks of 5 lines, orders of 1 to 4: orders straddle chunks.
-    let cfg = ServingConfig { chunk_lines: 5, window_lines: 5, ..piling() };
     let cases: [(&str, Vec<Vec<String>>); 4] = [
         // Listed by order: streamed, a chunk at a time.
         ("ordered", vec![listed(1..=40)]),
@@ -347,6 +353,8 @@ fn facts_listed_by_order_stream_to_the_fold_and_others_merge_both_like_the_refer
         let update = lake.update_serving().unwrap();
         assert_eq!(update.files_folded, files.len(), "{name}");
         let snapshot = lake.serving_snapshot().unwrap().unwrap();
+        let parts = snapshot.generation.runs[0].by_client.len();
+        assert_eq!(parts > 2, cfg.lines_per_partition == 8, "{name}: {parts} partitions");
         assert_serves_the_lake(&lake, &snapshot);
         let mut lines = Vec::new();
         for client in 1000..1007 {
