@@ -33,7 +33,7 @@ use duff_core::lake::MANIFESTS;
 use duff_core::reports::{Report, ReportFilter, Rows};
 use duff_core::serving::tables::{self, TableWriter};
 use duff_core::serving::{Cube, Dims, FileTable, Line, Names, NewVersions};
-use duff_core::{FileId, FileMeta, LineKey, Manifest, Outcome, Table};
+use duff_core::{Channel, FileId, FileMeta, LineKey, Manifest, Outcome, Status, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -899,16 +899,138 @@ struct RunWriter<'a> {
     encoder: Option<std::thread::JoinHandle<Result<Encoded>>>,
 }
 
-/// A local scratch file being written.
-type Scratch = TableWriter<BufWriter<File>>;
-
 /// What the encoder thread holds: the `by_key` file and the partitions' scratch files.
 struct Encoded {
     by_key: TableWriter<BufWriter<File>>,
     keys: TableWriter<BufWriter<File>>,
     /// The partitions' scratch files (none when the partitions stay in memory).
-    spills: Vec<TableWriter<BufWriter<File>>>,
+    spills: Vec<Spill>,
+    /// The names of the spilled lines.
+    names: SpillNames,
+    /// The partitions kept in memory.
     pending: Vec<Vec<Line>>,
+}
+
+/// Bytes of a spilled line: ten 64-bit values, the file's seq and two name indexes, the
+/// channel and the status.
+const SPILLED: usize = 10 * 8 + 3 * 4 + 2;
+
+/// A partition's lines set aside in a local file as fixed-width records and read back once
+/// by the same process: no encoding, names by their index in the run's [`SpillNames`].
+struct Spill {
+    path: std::path::PathBuf,
+    w: BufWriter<File>,
+}
+
+/// The names of spilled lines, each once, by index. A name is found by the address of its
+/// shared copy (`Names` shares one copy per text), which the table keeps alive: no other
+/// text can take that address while it lives.
+#[derive(Default)]
+struct SpillNames {
+    index: HashMap<usize, u32, std::hash::BuildHasherDefault<AddressHasher>>,
+    names: Vec<Arc<str>>,
+}
+
+impl SpillNames {
+    fn id(&mut self, name: &Arc<str>) -> u32 {
+        let names = &mut self.names;
+        *self.index.entry(Arc::as_ptr(name).cast::<u8>() as usize).or_insert_with(|| {
+            names.push(name.clone());
+            u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+/// Hashes an address (a multiplication: addresses are distinct and aligned).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+}
+
+impl Spill {
+    fn create(path: std::path::PathBuf) -> Result<Spill> {
+        Ok(Spill { w: open_staged(&path)?, path })
+    }
+
+    fn write(&mut self, l: &Line, names: &mut SpillNames) -> Result<()> {
+        use std::io::Write;
+        let mut r = [0u8; SPILLED];
+        let values = [
+            l.key.order_id,
+            l.key.product_id,
+            l.client_id,
+            l.unit_price,
+            l.units,
+            l.unit_volume,
+            l.amount,
+            l.volume,
+            l.first_seen_micros,
+            i64::from_ne_bytes(l.version.line.to_ne_bytes()),
+        ];
+        for (i, v) in values.iter().enumerate() {
+            r[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+        }
+        let ids = [l.version.file, names.id(&l.client_name), names.id(&l.product_description)];
+        for (i, v) in ids.iter().enumerate() {
+            r[80 + i * 4..84 + i * 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        r[92] = Channel::ALL.iter().position(|c| *c == l.channel).unwrap_or(0) as u8;
+        r[93] = Status::ALL.iter().position(|s| *s == l.status).unwrap_or(0) as u8;
+        self.w.write_all(&r).map_err(|source| Error::Io { action: "writing", path: self.path.clone(), source })
+    }
+
+    /// The lines, in the order written; the file is removed.
+    fn read(self, names: &[Arc<str>]) -> Result<Vec<Line>> {
+        use std::io::Read;
+        let Spill { path, w } = self;
+        let io = |action| {
+            let path = path.clone();
+            move |source| Error::Io { action, path, source }
+        };
+        let file = w.into_inner().map_err(|e| io("writing")(e.into_error()))?;
+        drop(file);
+        let f = File::open(&path).map_err(io("opening"))?;
+        let len = f.metadata().map_err(io("reading"))?.len();
+        let mut lines = Vec::with_capacity(usize::try_from(len).unwrap_or(0) / SPILLED);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut r = [0u8; SPILLED];
+        let damaged = || Error::Internal { what: "run encoder", message: format!("{} is damaged", path.display()) };
+        for _ in 0..len / SPILLED as u64 {
+            reader.read_exact(&mut r).map_err(io("reading"))?;
+            let v = |i: usize| i64::from_ne_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            let id = |i: usize| u32::from_ne_bytes(r[80 + i * 4..84 + i * 4].try_into().unwrap_or_default());
+            let name = |i: usize| names.get(id(i) as usize).cloned().ok_or_else(damaged);
+            lines.push(Line {
+                key: LineKey { order_id: v(0), product_id: v(1) },
+                client_id: v(2),
+                client_name: name(1)?,
+                product_description: name(2)?,
+                unit_price: v(3),
+                units: v(4),
+                unit_volume: v(5),
+                amount: v(6),
+                volume: v(7),
+                channel: *Channel::ALL.get(usize::from(r[92])).ok_or_else(damaged)?,
+                status: *Status::ALL.get(usize::from(r[93])).ok_or_else(damaged)?,
+                version: duff_core::serving::Version { file: id(0), line: u64::from_ne_bytes(v(9).to_ne_bytes()) },
+                first_seen_micros: v(8),
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok(lines)
+    }
 }
 
 impl Encoded {
@@ -918,13 +1040,13 @@ impl Encoded {
             self.keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
         }
         let parts = self.pending.len();
-        let spill = !self.spills.is_empty();
-        for l in lines {
-            let p = partition(l.client_id, parts);
-            self.pending[p].push(l);
-            if spill && self.pending[p].len() >= BATCH_LINES {
-                self.spills[p].write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
-                self.pending[p].clear();
+        if self.spills.is_empty() {
+            for l in lines {
+                self.pending[partition(l.client_id, parts)].push(l);
+            }
+        } else {
+            for l in &lines {
+                self.spills[partition(l.client_id, parts)].write(l, &mut self.names)?;
             }
         }
         Ok(())
@@ -944,13 +1066,11 @@ impl<'a> RunWriter<'a> {
             TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
         let mut spills = Vec::with_capacity(parts);
         for p in 0..if in_memory { 0 } else { parts.max(1) } {
-            spills.push(TableWriter::scratch(
-                open_staged(&staging.join(format!("{name}_spill_{p:03}.parquet")))?,
-                tables::lines_schema(),
-            )?);
+            spills.push(Spill::create(staging.join(format!("{name}_spill_{p:03}")))?);
         }
         let keys = TableWriter::keys(open_staged(&staging.join(format!("{name}_keys.parquet")))?)?;
-        let mut encoded = Encoded { by_key, keys, spills, pending: vec![Vec::new(); parts.max(1)] };
+        let mut encoded =
+            Encoded { by_key, keys, spills, names: SpillNames::default(), pending: vec![Vec::new(); parts.max(1)] };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Line>>(4);
         let owned = files.clone();
         let encoder = std::thread::Builder::new()
@@ -993,7 +1113,7 @@ impl<'a> RunWriter<'a> {
     /// Closes the files and puts them under `folder`.
     fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str) -> Result<Run> {
         let (files, generation, name, staging) = (self.files, self.generation, self.name, self.staging);
-        let Encoded { mut by_key, mut keys, spills, pending } = self.join()?;
+        let Encoded { mut by_key, mut keys, spills, names: spilled, pending } = self.join()?;
         if self.count == 0 {
             by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
             keys.write(&tables::keys_batch(std::iter::empty())?)?;
@@ -1005,21 +1125,15 @@ impl<'a> RunWriter<'a> {
         let keys = format!("{folder}/{name}_keys.parquet");
         lake.store.put_file(&keys, &staging.join(format!("{name}_keys.parquet")))?;
         let mut spills = spills.into_iter();
-        let work: Vec<(usize, Option<Scratch>, Vec<Line>)> =
+        let work: Vec<(usize, Option<Spill>, Vec<Line>)> =
             pending.into_iter().enumerate().map(|(p, l)| (p, spills.next(), l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
-        let sort = |(p, spill, pending): (usize, Option<Scratch>, Vec<Line>), names: &mut Names| -> Result<()> {
-            let mut lines = pending;
-            if let Some(mut spill) = spill {
-                spill.write(&tables::lines_batch(files, lines.iter(), generation)?)?;
-                lines = Vec::new();
-                spill.finish()?;
-                let path = staging.join(format!("{name}_spill_{p:03}.parquet"));
-                let f =
-                    File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-                tables::read_lines(f, None, names, |l| lines.push(l))?;
-                let _ = std::fs::remove_file(&path);
-            }
+        let spilled = &spilled.names;
+        let sort = |(p, spill, pending): (usize, Option<Spill>, Vec<Line>)| -> Result<()> {
+            let mut lines = match spill {
+                Some(spill) => spill.read(spilled)?,
+                None => pending,
+            };
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::by_client(open_staged(&sorted)?)?;
@@ -1035,18 +1149,16 @@ impl<'a> RunWriter<'a> {
         let next = || work.lock().ok().and_then(|mut w| w.next());
         let parts = std::thread::scope(|scope| -> Result<usize> {
             let helper = scope.spawn(|| -> Result<usize> {
-                let mut names = Names::default();
                 let mut n = 0;
                 while let Some(item) = next() {
-                    sort(item, &mut names)?;
+                    sort(item)?;
                     n += 1;
                 }
                 Ok(n)
             });
-            let mut names = Names::default();
             let mut n = 0;
             while let Some(item) = next() {
-                sort(item, &mut names)?;
+                sort(item)?;
                 n += 1;
             }
             let theirs = helper

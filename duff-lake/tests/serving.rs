@@ -356,9 +356,19 @@ fn folds_alike(cfg: ServingConfig) {
         let parts = snapshot.generation.runs[0].by_client.len();
         assert_eq!(parts > 2, cfg.lines_per_partition == 8, "{name}: {parts} partitions");
         assert_serves_the_lake(&lake, &snapshot);
+        // Every value of a client's lines (read from its partition) is the reference's.
+        let (state, _) = lake.load_state().unwrap();
+        let values = |l: &duff_core::serving::Line| {
+            let names = (l.client_name.to_string(), l.product_description.to_string());
+            let figures = (l.unit_price, l.units, l.unit_volume, l.amount, l.volume);
+            (l.key, l.client_id, names, figures, l.channel, l.status, l.version.line, l.first_seen_micros)
+        };
         let mut lines = Vec::new();
         for client in 1000..1007 {
-            lines.extend(lake.client_lines(&snapshot, client).unwrap());
+            let have = lake.client_lines(&snapshot, client).unwrap();
+            let want: Vec<_> = state.client_lines(client).into_iter().map(values).collect();
+            assert_eq!(have.iter().map(values).collect::<Vec<_>>(), want, "{name}: client {client}");
+            lines.extend(have);
         }
         lines.sort_unstable_by_key(|l| l.key);
         folded.push((name, snapshot.cube, lines));
