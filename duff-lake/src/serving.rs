@@ -64,7 +64,9 @@ pub struct ServingConfig {
     /// readers that loaded an older generation (default 5 minutes).
     pub grace: Duration,
     /// New versions sorted in memory before a chunk is set aside in a local file (default
-    /// 2^20: a fold holds about this many lines, whatever the size of the files).
+    /// 2^20: a fold holds about this many lines, whatever the size of the files). Facts that
+    /// list their orders by `order_id` are not set aside: they stream to the fold in chunks
+    /// of at most `window_lines`.
     pub chunk_lines: usize,
     /// New lines folded at a time (default 2^16; their orders' lines are read per window).
     pub window_lines: usize,
@@ -886,9 +888,9 @@ fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
 
 /// A run written as its lines come (sorted by key): the lines go to an encoder thread that
 /// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
-/// files; at the end the partitions are sorted and encoded two at a time, so that the fold
-/// and the encoding share the machine's two cores and memory holds two partitions, not the
-/// run.
+/// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
+/// partitions are sorted and encoded two at a time, so that the fold and the encoding share
+/// the machine's two cores and memory holds two partitions, not the run.
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
