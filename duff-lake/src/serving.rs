@@ -33,7 +33,7 @@ use duff_core::lake::MANIFESTS;
 use duff_core::reports::{Report, ReportFilter, Rows};
 use duff_core::serving::tables::{self, LineHead, TableWriter};
 use duff_core::serving::{Cube, Dims, FileTable, Line, Names, NewVersions};
-use duff_core::{FileId, FileMeta, LineKey, Manifest, Outcome, Table};
+use duff_core::{Channel, FileId, FileMeta, LineKey, Manifest, Outcome, Status, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -64,7 +64,9 @@ pub struct ServingConfig {
     /// readers that loaded an older generation (default 5 minutes).
     pub grace: Duration,
     /// New versions sorted in memory before a chunk is set aside in a local file (default
-    /// 2^20: a fold holds about this many lines, whatever the size of the files).
+    /// 2^20: a fold holds about this many lines, whatever the size of the files). Facts that
+    /// list their orders by `order_id` are not set aside: they stream to the fold in chunks
+    /// of at most `window_lines`.
     pub chunk_lines: usize,
     /// New lines folded at a time (default 2^16; their orders' lines are read per window).
     pub window_lines: usize,
@@ -404,31 +406,39 @@ impl<S: Store> Lake<S> {
         let estimate: u64 = new.iter().map(|m| m.rows_accepted).sum();
         let file_id = FileId::of_bytes(folder.as_bytes());
         let (run, lines_changed) = self.with_staging(&file_id, |staging| {
-            // The new versions, from the new files' facts: sorted a chunk at a time, the
-            // chunks set aside in local files and merged back in key order.
-            let mut versions = NewVersions::new();
-            let mut chunks = Vec::new();
-            let mut read = 0usize;
-            for (m, meta) in new.iter().zip(&metas) {
-                for out in m.outputs.iter().filter(|o| o.table == Table::FactOrderLine) {
-                    let bytes =
-                        self.store.get(&out.key)?.ok_or_else(|| Error::MissingObject { key: out.key.clone() })?;
-                    for batch in duff_core::parquet_io::parquet_batches(bytes)? {
-                        let batch = batch?;
-                        read += batch.num_rows();
-                        versions.add_batch(&files, meta, &batch)?;
-                        if read >= self.serving.chunk_lines.max(1) {
-                            read = 0;
-                            let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
-                            write_local(&path, &files, &versions.take_sorted(&files))?;
-                            chunks.push(path);
-                        }
+            // The new versions, from the new files' facts. When the facts list their orders
+            // by `order_id` (an export by order; checked on that column alone), chunks sorted
+            // one after the other come in key order: they stream to the fold as they are read
+            // (NewStream). Otherwise each chunk is sorted and set aside in a local file, and
+            // the chunks are merged back in key order (NewMerge).
+            let objects: Vec<(&FileMeta, &str)> = new
+                .iter()
+                .zip(&metas)
+                .flat_map(|(m, meta)| {
+                    m.outputs.iter().filter(|o| o.table == Table::FactOrderLine).map(move |o| (meta, o.key.as_str()))
+                })
+                .collect();
+            let chunk_lines = self.serving.chunk_lines.max(1);
+            let mut new_lines = if self.facts_by_order(&objects)? {
+                // Small chunks: the fold starts after the first one, and memory holds one.
+                let chunk = chunk_lines.min(self.serving.window_lines.max(1));
+                NewLines::Streamed(Box::new(NewStream::new(NewChunks::new(self, &files, &objects, chunk, true))))
+            } else {
+                let mut read = NewChunks::new(self, &files, &objects, chunk_lines, false);
+                let mut chunks = Vec::new();
+                let mut last = Vec::new();
+                while let Some(chunk) = read.next_chunk()? {
+                    if read.at_end()? {
+                        last = chunk;
+                        break;
                     }
+                    let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
+                    write_local(&path, &files, &chunk)?;
+                    chunks.push(path);
                 }
-            }
-            let last = versions.take_sorted(&files);
-            duff_core::serving::fold_dims(&files, &mut dims, &versions);
-            drop(versions);
+                duff_core::serving::fold_dims(&files, &mut dims, &read.versions);
+                NewLines::Merged(NewMerge::open(&chunks, last, &files)?)
+            };
             steps.lap("read");
             // Fold a window of orders at a time, in two stages on two threads: one merges the
             // new versions into windows and reads the current lines of each window's orders
@@ -436,8 +446,10 @@ impl<S: Store> Lake<S> {
             // streams the changed lines to the new run (its encoder is a third thread).
             let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
             let name = if runs.is_empty() { "base" } else { "run" };
-            let mut writer = RunWriter::new(staging, name, &files, next, parts)?;
-            let merged = NewMerge::open(&chunks, last, &files)?;
+            // A small base (two partitions at most: what the end of the run holds in memory
+            // anyway) keeps its partitions in memory instead of setting them aside.
+            let in_memory = runs.is_empty() && parts <= 2;
+            let mut writer = RunWriter::new(staging, name, &files, next, parts, in_memory)?;
             let window_lines = self.serving.window_lines.max(1);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
             std::thread::scope(|scope| -> Result<()> {
@@ -445,7 +457,8 @@ impl<S: Store> Lake<S> {
                     .name("duff-fold-lookup".into())
                     .spawn_scoped(scope, {
                         let runs = &runs;
-                        move || self.windows(runs, merged, window_lines, tx)
+                        let new_lines = &mut new_lines;
+                        move || self.windows(runs, new_lines, window_lines, tx)
                     })
                     .map_err(|source| Error::Io {
                         action: "starting a thread for",
@@ -462,6 +475,10 @@ impl<S: Store> Lake<S> {
                 }
                 lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
             })?;
+            if let NewLines::Streamed(s) = &new_lines {
+                duff_core::serving::fold_dims(&files, &mut dims, &s.chunks.versions);
+            }
+            drop(new_lines);
             let count = writer.count;
             let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder)?) } else { None };
             steps.lap("write");
@@ -526,7 +543,7 @@ impl<S: Store> Lake<S> {
     fn windows(
         &self,
         runs: &[Run],
-        mut merged: NewMerge<'_>,
+        merged: &mut NewLines<'_, S>,
         window_lines: usize,
         tx: std::sync::mpsc::SyncSender<Window>,
     ) -> Result<()> {
@@ -618,7 +635,7 @@ impl<S: Store> Lake<S> {
         let parts = self.partitions(total);
         let file_id = FileId::of_bytes(format!("{folder}/compact").as_bytes());
         self.with_staging(&file_id, |staging| {
-            let mut writer = RunWriter::new(staging, "base", files, next, parts)?;
+            let mut writer = RunWriter::new(staging, "base", files, next, parts, parts <= 2)?;
             let mut merge = RunMerge::open(self, runs)?;
             let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
             while let Some(l) = merge.next_line(names)? {
@@ -983,9 +1000,9 @@ fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
 
 /// A run written as its lines come (sorted by key): the lines go to an encoder thread that
 /// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
-/// files; at the end the partitions are sorted and encoded two at a time, so that the fold
-/// and the encoding share the machine's two cores and memory holds two partitions, not the
-/// run.
+/// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
+/// partitions are sorted and encoded two at a time, so that the fold and the encoding share
+/// the machine's two cores and memory holds two partitions, not the run.
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
@@ -1000,8 +1017,134 @@ struct RunWriter<'a> {
 struct Encoded {
     by_key: TableWriter<BufWriter<File>>,
     keys: TableWriter<BufWriter<File>>,
-    spills: Vec<TableWriter<BufWriter<File>>>,
+    /// The partitions' scratch files (none when the partitions stay in memory).
+    spills: Vec<Spill>,
+    /// The names of the spilled lines.
+    names: SpillNames,
+    /// The partitions kept in memory.
     pending: Vec<Vec<Line>>,
+}
+
+/// Bytes of a spilled line: ten 64-bit values, the file's seq and two name indexes, the
+/// channel and the status.
+const SPILLED: usize = 10 * 8 + 3 * 4 + 2;
+
+/// A partition's lines set aside in a local file as fixed-width records and read back once
+/// by the same process: no encoding, names by their index in the run's [`SpillNames`].
+struct Spill {
+    path: std::path::PathBuf,
+    w: BufWriter<File>,
+}
+
+/// The names of spilled lines, each once, by index. A name is found by the address of its
+/// shared copy (`Names` shares one copy per text), which the table keeps alive: no other
+/// text can take that address while it lives.
+#[derive(Default)]
+struct SpillNames {
+    index: HashMap<usize, u32, std::hash::BuildHasherDefault<AddressHasher>>,
+    names: Vec<Arc<str>>,
+}
+
+impl SpillNames {
+    fn id(&mut self, name: &Arc<str>) -> u32 {
+        let names = &mut self.names;
+        *self.index.entry(Arc::as_ptr(name).cast::<u8>() as usize).or_insert_with(|| {
+            names.push(name.clone());
+            u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+/// Hashes an address (a multiplication: addresses are distinct and aligned).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+}
+
+impl Spill {
+    fn create(path: std::path::PathBuf) -> Result<Spill> {
+        Ok(Spill { w: open_staged(&path)?, path })
+    }
+
+    fn write(&mut self, l: &Line, names: &mut SpillNames) -> Result<()> {
+        use std::io::Write;
+        let mut r = [0u8; SPILLED];
+        let values = [
+            l.key.order_id,
+            l.key.product_id,
+            l.client_id,
+            l.unit_price,
+            l.units,
+            l.unit_volume,
+            l.amount,
+            l.volume,
+            l.first_seen_micros,
+            i64::from_ne_bytes(l.version.line.to_ne_bytes()),
+        ];
+        for (i, v) in values.iter().enumerate() {
+            r[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+        }
+        let ids = [l.version.file, names.id(&l.client_name), names.id(&l.product_description)];
+        for (i, v) in ids.iter().enumerate() {
+            r[80 + i * 4..84 + i * 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        r[92] = Channel::ALL.iter().position(|c| *c == l.channel).unwrap_or(0) as u8;
+        r[93] = Status::ALL.iter().position(|s| *s == l.status).unwrap_or(0) as u8;
+        self.w.write_all(&r).map_err(|source| Error::Io { action: "writing", path: self.path.clone(), source })
+    }
+
+    /// The lines, in the order written; the file is removed.
+    fn read(self, names: &[Arc<str>]) -> Result<Vec<Line>> {
+        use std::io::Read;
+        let Spill { path, w } = self;
+        let io = |action| {
+            let path = path.clone();
+            move |source| Error::Io { action, path, source }
+        };
+        let file = w.into_inner().map_err(|e| io("writing")(e.into_error()))?;
+        drop(file);
+        let f = File::open(&path).map_err(io("opening"))?;
+        let len = f.metadata().map_err(io("reading"))?.len();
+        let mut lines = Vec::with_capacity(usize::try_from(len).unwrap_or(0) / SPILLED);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut r = [0u8; SPILLED];
+        let damaged = || Error::Internal { what: "run encoder", message: format!("{} is damaged", path.display()) };
+        for _ in 0..len / SPILLED as u64 {
+            reader.read_exact(&mut r).map_err(io("reading"))?;
+            let v = |i: usize| i64::from_ne_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            let id = |i: usize| u32::from_ne_bytes(r[80 + i * 4..84 + i * 4].try_into().unwrap_or_default());
+            let name = |i: usize| names.get(id(i) as usize).cloned().ok_or_else(damaged);
+            lines.push(Line {
+                key: LineKey { order_id: v(0), product_id: v(1) },
+                client_id: v(2),
+                client_name: name(1)?,
+                product_description: name(2)?,
+                unit_price: v(3),
+                units: v(4),
+                unit_volume: v(5),
+                amount: v(6),
+                volume: v(7),
+                channel: *Channel::ALL.get(usize::from(r[92])).ok_or_else(damaged)?,
+                status: *Status::ALL.get(usize::from(r[93])).ok_or_else(damaged)?,
+                version: duff_core::serving::Version { file: id(0), line: u64::from_ne_bytes(v(9).to_ne_bytes()) },
+                first_seen_micros: v(8),
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok(lines)
+    }
 }
 
 impl Encoded {
@@ -1010,13 +1153,14 @@ impl Encoded {
             self.by_key.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
             self.keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
         }
-        let parts = self.spills.len();
-        for l in lines {
-            let p = partition(l.client_id, parts);
-            self.pending[p].push(l);
-            if self.pending[p].len() >= BATCH_LINES {
-                self.spills[p].write(&tables::lines_batch(files, self.pending[p].iter(), generation)?)?;
-                self.pending[p].clear();
+        let parts = self.pending.len();
+        if self.spills.is_empty() {
+            for l in lines {
+                self.pending[partition(l.client_id, parts)].push(l);
+            }
+        } else {
+            for l in &lines {
+                self.spills[partition(l.client_id, parts)].write(l, &mut self.names)?;
             }
         }
         Ok(())
@@ -1030,18 +1174,17 @@ impl<'a> RunWriter<'a> {
         files: &'a FileTable,
         generation: u64,
         parts: usize,
+        in_memory: bool,
     ) -> Result<RunWriter<'a>> {
         let by_key =
             TableWriter::new(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, tables::lines_schema())?;
         let mut spills = Vec::with_capacity(parts);
-        for p in 0..parts.max(1) {
-            spills.push(TableWriter::scratch(
-                open_staged(&staging.join(format!("{name}_spill_{p:03}.parquet")))?,
-                tables::lines_schema(),
-            )?);
+        for p in 0..if in_memory { 0 } else { parts.max(1) } {
+            spills.push(Spill::create(staging.join(format!("{name}_spill_{p:03}")))?);
         }
         let keys = TableWriter::keys(open_staged(&staging.join(format!("{name}_keys.parquet")))?)?;
-        let mut encoded = Encoded { by_key, keys, spills, pending: vec![Vec::new(); parts.max(1)] };
+        let mut encoded =
+            Encoded { by_key, keys, spills, names: SpillNames::default(), pending: vec![Vec::new(); parts.max(1)] };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Line>>(4);
         let owned = files.clone();
         let encoder = std::thread::Builder::new()
@@ -1084,7 +1227,7 @@ impl<'a> RunWriter<'a> {
     /// Closes the files and puts them under `folder`.
     fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str) -> Result<Run> {
         let (files, generation, name, staging) = (self.files, self.generation, self.name, self.staging);
-        let Encoded { mut by_key, mut keys, spills, pending } = self.join()?;
+        let Encoded { mut by_key, mut keys, spills, names: spilled, pending } = self.join()?;
         if self.count == 0 {
             by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
             keys.write(&tables::keys_batch(std::iter::empty())?)?;
@@ -1095,20 +1238,16 @@ impl<'a> RunWriter<'a> {
         lake.store.put_file(&by_key, &staging.join(format!("{name}_by_key.parquet")))?;
         let keys = format!("{folder}/{name}_keys.parquet");
         lake.store.put_file(&keys, &staging.join(format!("{name}_keys.parquet")))?;
-        let work: Vec<(usize, TableWriter<BufWriter<File>>, Vec<Line>)> =
-            spills.into_iter().zip(pending).enumerate().map(|(p, (w, l))| (p, w, l)).collect();
+        let mut spills = spills.into_iter();
+        let work: Vec<(usize, Option<Spill>, Vec<Line>)> =
+            pending.into_iter().enumerate().map(|(p, l)| (p, spills.next(), l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
-        let sort = |(p, mut spill, pending): (usize, TableWriter<BufWriter<File>>, Vec<Line>),
-                    names: &mut Names|
-         -> Result<()> {
-            spill.write(&tables::lines_batch(files, pending.iter(), generation)?)?;
-            drop(pending);
-            spill.finish()?;
-            let path = staging.join(format!("{name}_spill_{p:03}.parquet"));
-            let mut lines = Vec::new();
-            let f = File::open(&path).map_err(|source| Error::Io { action: "opening", path: path.clone(), source })?;
-            tables::read_lines(f, None, names, |l| lines.push(l))?;
-            let _ = std::fs::remove_file(&path);
+        let spilled = &spilled.names;
+        let sort = |(p, spill, pending): (usize, Option<Spill>, Vec<Line>)| -> Result<()> {
+            let mut lines = match spill {
+                Some(spill) => spill.read(spilled)?,
+                None => pending,
+            };
             lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::by_client(open_staged(&sorted)?)?;
@@ -1124,18 +1263,16 @@ impl<'a> RunWriter<'a> {
         let next = || work.lock().ok().and_then(|mut w| w.next());
         let parts = std::thread::scope(|scope| -> Result<usize> {
             let helper = scope.spawn(|| -> Result<usize> {
-                let mut names = Names::default();
                 let mut n = 0;
                 while let Some(item) = next() {
-                    sort(item, &mut names)?;
+                    sort(item)?;
                     n += 1;
                 }
                 Ok(n)
             });
-            let mut names = Names::default();
             let mut n = 0;
             while let Some(item) = next() {
-                sort(item, &mut names)?;
+                sort(item)?;
                 n += 1;
             }
             let theirs = helper
@@ -1246,6 +1383,201 @@ impl<'a> NewMerge<'a> {
             take(l);
         }
         Ok(out)
+    }
+}
+
+/// The batches of a fact object.
+type Batches = Box<dyn Iterator<Item = duff_core::Result<duff_core::arrow_array::RecordBatch>> + Send>;
+
+/// The new files' facts read a chunk at a time, in the files' order: each chunk of
+/// `chunk_lines` rows sorted by key, one version per line ([`NewVersions`]). What the files
+/// say of clients and products stays in `versions` for the end of the fold.
+struct NewChunks<'a, S: Store> {
+    lake: &'a Lake<S>,
+    files: &'a FileTable,
+    /// The fact objects not opened yet, with their file.
+    objects: std::collections::VecDeque<(&'a FileMeta, &'a str)>,
+    /// The object being read.
+    batches: Option<(&'a FileMeta, Batches)>,
+    /// A batch read ahead, or the rows of a batch past the end of a chunk.
+    rest: Option<(&'a FileMeta, duff_core::arrow_array::RecordBatch)>,
+    versions: NewVersions,
+    chunk_lines: usize,
+    /// Keep the greatest order's lines for the next chunk
+    /// ([`NewVersions::take_sorted_whole_orders`]).
+    whole_orders: bool,
+}
+
+impl<'a, S: Store> NewChunks<'a, S> {
+    fn new(
+        lake: &'a Lake<S>,
+        files: &'a FileTable,
+        objects: &[(&'a FileMeta, &'a str)],
+        chunk_lines: usize,
+        whole_orders: bool,
+    ) -> NewChunks<'a, S> {
+        NewChunks {
+            lake,
+            files,
+            objects: objects.iter().copied().collect(),
+            batches: None,
+            rest: None,
+            versions: NewVersions::new(),
+            chunk_lines: chunk_lines.max(1),
+            whole_orders,
+        }
+    }
+
+    /// Reads a non-empty batch ahead into `rest` unless one is there: false at the end of
+    /// the files.
+    fn fill(&mut self) -> Result<bool> {
+        while self.rest.is_none() {
+            if let Some((meta, batches)) = &mut self.batches {
+                match batches.next() {
+                    Some(batch) => {
+                        let batch = batch?;
+                        if batch.num_rows() > 0 {
+                            self.rest = Some((*meta, batch));
+                        }
+                        continue;
+                    }
+                    None => self.batches = None,
+                }
+            }
+            let Some((meta, key)) = self.objects.pop_front() else { return Ok(false) };
+            let batches: Batches = match self.lake.open_object(key)? {
+                Object::File(f) => Box::new(tables::fact_batches(f)?),
+                Object::Bytes(b) => Box::new(tables::fact_batches(b)?),
+            };
+            self.batches = Some((meta, batches));
+        }
+        Ok(true)
+    }
+
+    /// True once every row was read.
+    fn at_end(&mut self) -> Result<bool> {
+        Ok(!self.fill()?)
+    }
+
+    /// The next rows, at most `max`.
+    fn piece(&mut self, max: usize) -> Result<Option<(&'a FileMeta, duff_core::arrow_array::RecordBatch)>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let Some((meta, batch)) = self.rest.take() else { return Ok(None) };
+        let rows = batch.num_rows();
+        if rows > max {
+            self.rest = Some((meta, batch.slice(max, rows - max)));
+            return Ok(Some((meta, batch.slice(0, max))));
+        }
+        Ok(Some((meta, batch)))
+    }
+
+    /// The next chunk, sorted by key with one version per line (`None` once every row was
+    /// taken).
+    fn next_chunk(&mut self) -> Result<Option<Vec<Line>>> {
+        loop {
+            let mut read = 0;
+            while read < self.chunk_lines {
+                let Some((meta, batch)) = self.piece(self.chunk_lines - read)? else { break };
+                read += batch.num_rows();
+                self.versions.add_batch(self.files, meta, &batch)?;
+            }
+            if self.at_end()? {
+                let last = self.versions.take_sorted(self.files);
+                return Ok((!last.is_empty()).then_some(last));
+            }
+            let chunk = if self.whole_orders {
+                self.versions.take_sorted_whole_orders(self.files)
+            } else {
+                self.versions.take_sorted(self.files)
+            };
+            // Empty when one order filled the chunk: it goes on in the next.
+            if !chunk.is_empty() {
+                return Ok(Some(chunk));
+            }
+        }
+    }
+}
+
+/// The new versions of a fold whose facts list their orders by `order_id`: chunks taken
+/// whole order by order come one after the other in key order, so they stream to the fold
+/// as they are read. Each chunk is checked to start after the previous one ended (an error,
+/// never a wrong fold, if the facts were not in order after all).
+struct NewStream<'a, S: Store> {
+    chunks: NewChunks<'a, S>,
+    ready: std::vec::IntoIter<Line>,
+    last: Option<LineKey>,
+}
+
+impl<'a, S: Store> NewStream<'a, S> {
+    fn new(chunks: NewChunks<'a, S>) -> NewStream<'a, S> {
+        NewStream { chunks, ready: Vec::new().into_iter(), last: None }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Line>> {
+        loop {
+            if let Some(l) = self.ready.next() {
+                return Ok(Some(l));
+            }
+            // The spent chunk's memory goes before the next is read.
+            self.ready = Vec::new().into_iter();
+            let Some(chunk) = self.chunks.next_chunk()? else { return Ok(None) };
+            if let (Some(last), Some(first)) = (self.last, chunk.first())
+                && first.key <= last
+            {
+                return Err(Error::Internal {
+                    what: "serving fold",
+                    message: format!("the new versions are out of key order: {:?} after {last:?}", first.key),
+                });
+            }
+            self.last = chunk.last().map(|l| l.key);
+            self.ready = chunk.into_iter();
+        }
+    }
+}
+
+/// Where a fold's new versions come from, in key order.
+enum NewLines<'a, S: Store> {
+    /// Sorted chunks set aside in local files, merged.
+    Merged(NewMerge<'a>),
+    /// Chunks streamed as they are read (facts in order).
+    Streamed(Box<NewStream<'a, S>>),
+}
+
+impl<S: Store> NewLines<'_, S> {
+    fn next_line(&mut self, names: &mut Names) -> Result<Option<Line>> {
+        match self {
+            NewLines::Merged(m) => m.next_line(names),
+            NewLines::Streamed(s) => s.next_line(),
+        }
+    }
+}
+
+impl<S: Store> Lake<S> {
+    /// True when the fact objects, read one after the other, list their orders by `order_id`
+    /// (never decreasing, so each order's lines are next to each other): then chunks taken
+    /// whole order by order are in key order one after the other. Reads the `order_id`
+    /// column alone, and stops at the first order out of place.
+    fn facts_by_order(&self, objects: &[(&FileMeta, &str)]) -> Result<bool> {
+        let mut previous = i64::MIN;
+        let mut ordered = true;
+        for (_, key) in objects {
+            let mut check = |ids: &[i64]| {
+                ordered = ids.first().is_none_or(|first| *first >= previous) && ids.is_sorted();
+                previous = ids.last().copied().unwrap_or(previous);
+                ordered
+            };
+            let wrap = |source| Error::ServingObject { key: (*key).to_owned(), source };
+            match self.open_object(key)? {
+                Object::File(f) => tables::for_each_order_ids(f, &mut check).map_err(wrap)?,
+                Object::Bytes(b) => tables::for_each_order_ids(b, &mut check).map_err(wrap)?,
+            }
+            if !ordered {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -1453,6 +1785,37 @@ mod tests {
         k.sort_unstable();
         k.dedup();
         k
+    }
+
+    /// The check that lets a fold stream its new versions: facts listed by order pass it, one
+    /// order out of place fails it, and so do two files whose orders start over.
+    #[test]
+    fn facts_listed_by_order_are_told_from_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::LocalLake::open(dir.path().join("lake")).unwrap();
+        let rows = duff_testkit::order_rows(1, 30, 0, 7, 0);
+        let mut swapped = rows.clone();
+        swapped.swap(20, 40);
+        let cfg = duff_core::IngestConfig::default();
+        for (i, rows) in [&rows, &swapped].into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}.csv"));
+            std::fs::write(&path, duff_testkit::csv_file(rows)).unwrap();
+            lake.ingest_path(&path, &cfg, chrono::Utc::now()).unwrap();
+        }
+        let new = lake.unfolded(&BTreeSet::new()).unwrap();
+        let metas: Vec<FileMeta> = new.iter().map(|m| m.meta().unwrap()).collect();
+        let facts: Vec<(&FileMeta, &str)> = new
+            .iter()
+            .zip(&metas)
+            .map(|(m, meta)| {
+                let o = m.outputs.iter().find(|o| o.table == Table::FactOrderLine).unwrap();
+                (meta, o.key.as_str())
+            })
+            .collect();
+        assert!(lake.facts_by_order(&facts[..1]).unwrap());
+        assert!(!lake.facts_by_order(&facts[1..]).unwrap());
+        assert!(!lake.facts_by_order(&[facts[0], facts[0]]).unwrap());
+        assert!(lake.facts_by_order(&[]).unwrap());
     }
 
     proptest! {

@@ -340,3 +340,81 @@ fn vacuum_keeps_what_readers_may_use_and_removes_the_rest() {
     // Records older than the previous generation are gone too.
     assert!(lake.generation(1).unwrap().is_none());
 }
+
+/// The lines of `orders`, listed order after order in the given order, each order's lines
+/// by descending product, and every fifth order's first line listed again with its status
+/// moved on (a second version of a line in one file: the later line wins).
+fn listed(orders: impl IntoIterator<Item = i64>) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in orders {
+        let mut lines = order_rows(o, 1, 0, 7, 0);
+        lines.reverse();
+        if o % 5 == 0 {
+            lines.push(order_rows(o, 1, 1, 7, 0)[0].clone());
+        }
+        out.extend(lines);
+    }
+    out
+}
+
+#[test]
+fn facts_listed_by_order_stream_to_the_fold_and_others_merge_both_like_the_reference() {
+    // Chunks of 5 lines, orders of 1 to 4: orders straddle chunks. A base of 8 lines per
+    // partition sets its partitions aside; of 64, it has two and keeps them in memory.
+    for lines_per_partition in [8, 64] {
+        folds_alike(ServingConfig { chunk_lines: 5, window_lines: 5, lines_per_partition, ..piling() });
+    }
+}
+
+fn folds_alike(cfg: ServingConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<Vec<String>>); 4] = [
+        // Listed by order: streamed, a chunk at a time.
+        ("ordered", vec![listed(1..=40)]),
+        // The same lines, last order first: sorted in chunks set aside and merged.
+        ("reversed", vec![listed((1..=40).rev())]),
+        // Two files folded at once, the second's orders after the first's: one stream.
+        ("two-ordered", vec![listed(1..=25), listed(26..=40)]),
+        // Two files folded at once, both listed by order but the second starts over.
+        ("two-overlapping", vec![listed(1..=30), listed(20..=40)]),
+    ];
+    let mut folded = Vec::new();
+    for (name, files) in cases {
+        let lake = LocalLake::open(dir.path().join(name)).unwrap().with_serving(cfg);
+        for (i, rows) in files.iter().enumerate() {
+            let path = write(dir.path(), &format!("{name}-{i}.csv"), &csv_file(rows));
+            lake.ingest_path(&path, &lenient(), at(i as u32)).unwrap();
+        }
+        let update = lake.update_serving().unwrap();
+        assert_eq!(update.files_folded, files.len(), "{name}");
+        let snapshot = lake.serving_snapshot().unwrap().unwrap();
+        let parts = snapshot.generation.runs[0].by_client.len();
+        assert_eq!(parts > 2, cfg.lines_per_partition == 8, "{name}: {parts} partitions");
+        assert_serves_the_lake(&lake, &snapshot);
+        // Every value of a client's lines (read from its partition) is the reference's.
+        let (state, _) = lake.load_state().unwrap();
+        let values = |l: &duff_core::serving::Line| {
+            let names = (l.client_name.to_string(), l.product_description.to_string());
+            let figures = (l.unit_price, l.units, l.unit_volume, l.amount, l.volume);
+            (l.key, l.client_id, names, figures, l.channel, l.status, l.version.line, l.first_seen_micros)
+        };
+        let mut lines = Vec::new();
+        for client in 1000..1007 {
+            let have = lake.client_lines(&snapshot, client).unwrap();
+            let want: Vec<_> = state.client_lines(client).into_iter().map(values).collect();
+            assert_eq!(have.iter().map(values).collect::<Vec<_>>(), want, "{name}: client {client}");
+            lines.extend(have);
+        }
+        lines.sort_unstable_by_key(|l| l.key);
+        folded.push((name, snapshot.cube, lines));
+    }
+    // Same lines in every lake (the overlapping case holds orders 1 to 40 too, the second
+    // file winning where they overlap), and the ordered and reversed files fold alike.
+    let (_, cube, lines) = &folded[0];
+    assert_eq!((&folded[1].1, &folded[1].2.len()), (cube, &lines.len()));
+    assert_eq!(
+        folded[1].2.iter().map(|l| (l.key, l.status, l.first_seen_micros)).collect::<Vec<_>>(),
+        lines.iter().map(|l| (l.key, l.status, l.first_seen_micros)).collect::<Vec<_>>()
+    );
+    assert_eq!(&folded[2].1, cube, "two files listed by order fold like one");
+}

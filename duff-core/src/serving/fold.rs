@@ -88,6 +88,18 @@ impl NewVersions {
         std::mem::take(&mut self.lines)
     }
 
+    /// [`take_sorted`](Self::take_sorted), except the lines of the greatest order read so
+    /// far, which stay for the next take: when the files list their orders by `order_id`,
+    /// an order whose lines straddle two takes is taken whole with the second.
+    pub fn take_sorted_whole_orders(&mut self, files: &FileTable) -> Vec<Line> {
+        self.settle(files);
+        let Some(last) = self.lines.last().map(|l| l.key.order_id) else { return Vec::new() };
+        let cut = self.lines.partition_point(|l| l.key.order_id < last);
+        let rest = self.lines.split_off(cut);
+        // What stays is sorted, one version per line: `sorted` still holds.
+        std::mem::replace(&mut self.lines, rest)
+    }
+
     /// The orders the new versions touch, sorted.
     pub fn orders(&mut self, files: &FileTable) -> Vec<i64> {
         self.settle(files);
