@@ -809,14 +809,21 @@ impl<S: Store> Lake<S> {
         let mut chosen: Vec<(LineKey, usize, usize)> = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let mut seen = KeyCursors::new(part.newer);
-            let mut row = 0usize;
+            let (mut row, mut of_part) = (0usize, 0usize);
             part.footer
                 .read_heads(part.start, part.bytes.clone(), part.groups.clone(), |h| {
+                    // A run's lines come sorted by client, then key: past the client's lines,
+                    // or past its first `limit` candidates, none of its lines can be on the page.
+                    if of_part == limit || h.client_id > client_id {
+                        return std::ops::ControlFlow::Break(());
+                    }
                     if h.client_id == client_id && after.is_none_or(|a| h.key > a) && keep(&h) && !seen.contains(h.key)
                     {
                         chosen.push((h.key, i, row));
+                        of_part += 1;
                     }
                     row += 1;
+                    std::ops::ControlFlow::Continue(())
                 })
                 .map_err(|source| part.error(source))?;
         }

@@ -1023,8 +1023,9 @@ impl Footer {
     }
 
     /// Decodes the [`LineHead`]s of the row groups `groups` from `bytes` (as
-    /// [`Footer::read_lines`]), calling `f` for each, in file order: five columns of the
-    /// fifteen, enough to choose which lines to decode whole ([`Footer::read_lines_at`]).
+    /// [`Footer::read_lines`]), calling `f` for each, in file order, until it breaks: five
+    /// columns of the fifteen, enough to choose which lines to decode whole
+    /// ([`Footer::read_lines_at`]).
     ///
     /// # Errors
     /// When the bytes do not hold the row groups, or they are not a run of lines.
@@ -1033,10 +1034,12 @@ impl Footer {
         start: u64,
         bytes: bytes::Bytes,
         groups: Vec<usize>,
-        mut f: impl FnMut(LineHead),
+        mut f: impl FnMut(LineHead) -> std::ops::ControlFlow<()>,
     ) -> Result<()> {
         for batch in self.reader(Part { start, bytes, size: self.size }, groups, &HEAD_COLUMNS, None)? {
-            decode_heads(&batch?, &mut f)?;
+            if decode_heads(&batch?, &mut f)?.is_break() {
+                break;
+            }
         }
         Ok(())
     }
@@ -1139,11 +1142,15 @@ pub struct LineHead {
     pub status: Status,
 }
 
-/// Decodes a batch of [`HEAD_COLUMNS`] (or more), calling `f` for each row.
+/// Decodes a batch of [`HEAD_COLUMNS`] (or more), calling `f` for each row until it breaks
+/// (then `Break`).
 ///
 /// # Errors
 /// A missing column, a column of another type, a null or a value out of its domain.
-pub fn decode_heads(batch: &RecordBatch, mut f: impl FnMut(LineHead)) -> Result<()> {
+pub fn decode_heads(
+    batch: &RecordBatch,
+    mut f: impl FnMut(LineHead) -> std::ops::ControlFlow<()>,
+) -> Result<std::ops::ControlFlow<()>> {
     const T: &str = "order_line_current";
     let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
     let (order_id, product_id, client_id) = (i("order_id")?, i("product_id")?, i("client_id")?);
@@ -1153,14 +1160,17 @@ pub fn decode_heads(batch: &RecordBatch, mut f: impl FnMut(LineHead)) -> Result<
         let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
             a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
         };
-        f(LineHead {
+        let head = LineHead {
             key: LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? },
             client_id: int(client_id, "client_id")?,
             channel: channel.get(r, channel_of).ok_or_else(|| bad(T, "channel", r))?,
             status: status.get(r, status_of).ok_or_else(|| bad(T, "status", r))?,
-        });
+        };
+        if f(head).is_break() {
+            return Ok(std::ops::ControlFlow::Break(()));
+        }
     }
-    Ok(())
+    Ok(std::ops::ControlFlow::Continue(()))
 }
 
 /// Some bytes of a file, from `start`, read as the file (a reader asking for bytes outside

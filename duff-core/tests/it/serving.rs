@@ -297,7 +297,12 @@ fn a_clients_row_groups_read_from_a_ranged_read_with_a_kept_footer() {
         // The heads say which rows are the client's; the lines at some of those rows alone
         // (every other one, then the first and the last, across row groups) are those lines.
         let mut heads = Vec::new();
-        footer.read_heads(start, part.clone(), groups.clone(), |h| heads.push(h)).unwrap();
+        footer
+            .read_heads(start, part.clone(), groups.clone(), |h| {
+                heads.push(h);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
         let all_rows: Vec<Line> = {
             let mut v = Vec::new();
             footer.read_lines(start, part.clone(), groups.clone(), &mut names, |l| v.push(l)).unwrap();
