@@ -206,16 +206,25 @@ impl<S: Store + 'static> ServingEngine<S> {
         Ok(lines)
     }
 
-    /// Runs a read of `g`'s run objects on a blocking thread (at most
-    /// [`CLIENT_READS`] at once), noting a damaged object for `GET /health`.
+    /// Runs a read of `g`'s run objects (on a blocking thread, at most [`CLIENT_READS`] at
+    /// once, unless the store's reads are local), noting a damaged object for `GET /health`.
     async fn read<T: Send + 'static>(
         &self,
         g: &Arc<Loaded>,
         read: impl FnOnce(&Lake<S>, &ServingSnapshot) -> duff_lake::Result<T> + Send + 'static,
     ) -> Result<T, EngineError> {
-        let _permit = self.inner.reads.acquire().await.map_err(|_| EngineError::internal("the engine stopped"))?;
-        let (inner, g2) = (self.inner.clone(), g.clone());
-        tokio::task::spawn_blocking(move || read(&inner.lake, &g2.snapshot)).await.map_err(join_error)?.map_err(|e| {
+        // A local folder is read on this thread: a few hundred microseconds of decoding,
+        // cheaper than the hand-over to a blocking thread and back, and no more threads
+        // than cores competing for them under load. A store over the network (S3) is read
+        // on a blocking thread, at most `CLIENT_READS` at once.
+        let result = if self.inner.lake.store().reads_are_local() {
+            read(&self.inner.lake, &g.snapshot)
+        } else {
+            let _permit = self.inner.reads.acquire().await.map_err(|_| EngineError::internal("the engine stopped"))?;
+            let (inner, g2) = (self.inner.clone(), g.clone());
+            tokio::task::spawn_blocking(move || read(&inner.lake, &g2.snapshot)).await.map_err(join_error)?
+        };
+        result.map_err(|e| {
             // A transient store failure (throttling, a timeout) is no damage.
             if !matches!(e, duff_lake::Error::Store { retryable: true, .. }) {
                 self.inner.note(Some(g.snapshot.generation.generation), &e);

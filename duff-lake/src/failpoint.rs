@@ -107,6 +107,10 @@ impl<S: Store> Failpoint<S> {
 }
 
 impl<S: Store> Store for Failpoint<S> {
+    fn reads_are_local(&self) -> bool {
+        self.inner.reads_are_local()
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.read(key)?;
         self.inner.get(key)

@@ -19,6 +19,14 @@ pub struct Listed {
 
 /// Object storage under the lake root. Keys are `/`-separated and relative to the root.
 pub trait Store: Send + Sync {
+    /// Whether reads are served by this machine (a folder: the page cache, at worst the
+    /// local disk) rather than over a network. A server may then read on the thread that
+    /// answers the request instead of handing the read to a blocking thread. `false` by
+    /// default.
+    fn reads_are_local(&self) -> bool {
+        false
+    }
+
     /// Reads an object; `None` when it does not exist.
     ///
     /// # Errors
@@ -130,6 +138,10 @@ pub trait Store: Send + Sync {
 /// A shared store is a store (every method, overrides included, is the inner store's): a
 /// lake built once on an `Arc<dyn Store>` runs the same code on a folder and on S3.
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn reads_are_local(&self) -> bool {
+        (**self).reads_are_local()
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         (**self).get(key)
     }
@@ -274,6 +286,10 @@ impl DirStore {
 }
 
 impl Store for DirStore {
+    fn reads_are_local(&self) -> bool {
+        true
+    }
+
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         Some(self.path(key))
     }
