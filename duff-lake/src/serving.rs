@@ -452,6 +452,8 @@ impl<S: Store> Lake<S> {
             let mut writer = RunWriter::new(staging, name, &files, next, parts, in_memory)?;
             let window_lines = self.serving.window_lines.max(1);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
+            // The cube's changes, applied once at the end of the fold.
+            let mut delta = duff_core::serving::CubeDelta::new();
             std::thread::scope(|scope| -> Result<()> {
                 let lookup = std::thread::Builder::new()
                     .name("duff-fold-lookup".into())
@@ -468,13 +470,14 @@ impl<S: Store> Lake<S> {
                 steps.lap("read");
                 for w in &rx {
                     steps.lap("lookup");
-                    let changed = duff_core::serving::fold_orders(&files, &mut cube, &w.new, &w.before);
+                    let changed = duff_core::serving::fold_orders_into(&files, &mut delta, &w.new, &w.before);
                     steps.lap("fold");
                     writer.push(changed)?;
                     steps.lap("write");
                 }
                 lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
             })?;
+            cube.apply(delta);
             if let NewLines::Streamed(s) = &new_lines {
                 duff_core::serving::fold_dims(&files, &mut dims, &s.chunks.versions);
             }

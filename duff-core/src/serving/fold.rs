@@ -129,8 +129,17 @@ impl NewVersions {
 /// returns the lines that changed (new lines, newer versions, or an earlier first
 /// sighting), sorted by key.
 pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[Line]) -> Vec<Line> {
-    let mut changed = Vec::new();
     let mut delta = CubeDelta::new();
+    let changed = fold_orders_into(files, &mut delta, new, before);
+    cube.apply(delta);
+    changed
+}
+
+/// [`fold_orders`], adding the orders' changes to `delta` instead of a cube: a fold of many
+/// windows applies one delta at its end, not one per window (the cube's ordered maps cost
+/// more to update than the delta's hash maps).
+pub fn fold_orders_into(files: &FileTable, delta: &mut CubeDelta, new: &[Line], before: &[Line]) -> Vec<Line> {
+    let mut changed = Vec::new();
     // The order after the fold (every old line, the new versions folded in), reused.
     let mut after: Vec<Line> = Vec::new();
     let (mut i, mut j) = (0, 0);
@@ -188,7 +197,6 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
         i = i_end;
         j = j_end;
     }
-    cube.apply(delta);
     changed
 }
 

@@ -29,5 +29,5 @@ pub mod tables;
 pub use cube::{ClientSlice, Cube, CubeDelta, Slice};
 pub use dims::{ClientRow, Dims, ProductRow};
 pub use files::{FileTable, LINE_BITS, Version};
-pub use fold::{NewVersions, fold_dims, fold_orders};
+pub use fold::{NewVersions, fold_dims, fold_orders, fold_orders_into};
 pub use line::{Line, Names};
