@@ -528,6 +528,16 @@ impl ClientOrders {
     /// The filters `/clients/{id}/orders` accepts besides `limit` and `next_token`.
     pub const FILTERS: [Filter; 2] = [Filter::Status, Filter::Channel];
 
+    /// Whether a line of `channel` in `status` passes the filters.
+    pub fn keeps(&self, channel: Channel, status: Status) -> bool {
+        self.status.is_none_or(|s| s == status) && self.channel.is_none_or(|c| c == channel)
+    }
+
+    /// Whether the line `(order_id, product_id)` comes after the page's start.
+    pub fn is_after(&self, order_id: i64, product_id: i64) -> bool {
+        self.after.is_none_or(|a| (order_id, product_id) > (a.order_id, a.product_id))
+    }
+
     /// The columns of its rows, in JSON order of an order line.
     pub const COLUMNS: [OutColumn; 9] = [
         col("order_id", Kind::Int),

@@ -266,8 +266,7 @@ impl<S: Store + 'static> ServingEngine<S> {
         let after = q.after.map(|k| LineKey { order_id: k.order_id, product_id: k.product_id });
         let page = self
             .read(g, move |lake, snapshot| {
-                let keep =
-                    |h: &LineHead| q2.status.is_none_or(|s| s == h.status) && q2.channel.is_none_or(|c| c == h.channel);
+                let keep = |h: &LineHead| q2.keeps(h.channel, h.status);
                 lake.client_page(snapshot, q2.client_id, after, keep, q2.limit as usize + 1)
             })
             .await?;
@@ -521,16 +520,11 @@ pub fn client_orders(q: &ClientOrders, known: bool, lines: &[Line], client_name:
     if !known {
         return set(&COLUMNS, Vec::new());
     }
-    let after = q.after.map(|k| (k.order_id, k.product_id));
     let name: Arc<str> = Arc::from(client_name);
     let decimal = |mantissa: i64, scale: u32| Some(Datum::Decimal(Scaled { mantissa: i128::from(mantissa), scale }));
     let rows: Vec<Vec<Option<Datum>>> = lines
         .iter()
-        .filter(|l| {
-            q.status.is_none_or(|s| s == l.status)
-                && q.channel.is_none_or(|c| c == l.channel)
-                && after.is_none_or(|a| (l.key.order_id, l.key.product_id) > a)
-        })
+        .filter(|l| q.keeps(l.channel, l.status) && q.is_after(l.key.order_id, l.key.product_id))
         .take(q.limit as usize + 1)
         .map(|l| {
             vec![
