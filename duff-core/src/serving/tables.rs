@@ -311,15 +311,13 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
     let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
     let m = |n| col(batch, T, n, &MONEY).map(|c| c.as_primitive::<Decimal128Type>());
     let v = |n| col(batch, T, n, &VOLUME).map(|c| c.as_primitive::<Decimal128Type>());
-    let (order_id, product_id, client_id, units, line, seq) =
-        (i("order_id")?, i("product_id")?, i("client_id")?, i("units")?, i("line")?, i("file_seq")?);
+    let heads = HeadColumns::of(batch)?;
+    let (units, line, seq) = (i("units")?, i("line")?, i("file_seq")?);
     let (unit_price, amount, unit_volume, volume) =
         (m("unit_price")?, m("amount")?, v("unit_volume_l")?, v("volume_l")?);
     let first = col(batch, T, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>();
     let client_name = Texts::of(batch, T, "client_name")?;
     let description = Texts::of(batch, T, "product_description")?;
-    let channel = Parsed::of(Texts::of(batch, T, "channel")?, channel_of);
-    let status = Parsed::of(Texts::of(batch, T, "status")?, status_of);
     // A client's name and a product's description repeat row after row: the shared copy of
     // the last one seen per id is compared before `names` hashes the text.
     let mut last_client: Option<(i64, Arc<str>)> = None;
@@ -334,8 +332,7 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
         let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
             a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
         };
-        let key = LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? };
-        let client = int(client_id, "client_id")?;
+        let LineHead { key, client_id: client, channel, status } = heads.head(r)?;
         let name = match &client_names {
             Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(T, "client_name", r))?,
             None => {
@@ -374,8 +371,8 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
             unit_volume: small(unit_volume, "unit_volume_l")?,
             amount: small(amount, "amount")?,
             volume: small(volume, "volume_l")?,
-            channel: channel.get(r, channel_of).ok_or_else(|| bad(T, "channel", r))?,
-            status: status.get(r, status_of).ok_or_else(|| bad(T, "status", r))?,
+            channel,
+            status,
             version: Version {
                 file: u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(T, "file_seq", r))?,
                 line: u64::try_from(int(line, "line")?).map_err(|_| bad(T, "line", r))?,
@@ -917,6 +914,8 @@ fn groups_where(
 pub struct Footer {
     meta: parquet::arrow::arrow_reader::ArrowReaderMetadata,
     size: u64,
+    /// Rows of the largest row group: the batch size of a reader, a batch per row group.
+    batch_rows: usize,
 }
 
 impl Footer {
@@ -966,7 +965,9 @@ impl Footer {
         let schema = Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
         let meta =
             ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))?;
-        Ok(Ok(Footer { meta, size }))
+        let rows = meta.metadata().row_groups().iter().map(|g| g.num_rows()).max().unwrap_or(1);
+        let batch_rows = usize::try_from(rows).unwrap_or(CLIENT_ROW_GROUP_ROWS).max(1);
+        Ok(Ok(Footer { meta, size, batch_rows }))
     }
 
     /// The row groups whose `column` (an `Int64`) may hold a value for which `wanted(min,
@@ -1110,10 +1111,9 @@ impl Footer {
         let mask = parquet::arrow::ProjectionMask::columns(self.meta.parquet_schema(), columns.iter().copied());
         // A batch per row group: a batch spanning two would mix their dictionaries, which
         // the reader then merges value by value.
-        let rows = self.meta.metadata().row_groups().iter().map(|g| g.num_rows()).max().unwrap_or(1);
         let mut builder =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::new_with_metadata(part, self.meta.clone())
-                .with_batch_size(usize::try_from(rows).unwrap_or(CLIENT_ROW_GROUP_ROWS).max(1))
+                .with_batch_size(self.batch_rows)
                 .with_projection(mask)
                 .with_row_groups(groups);
         if let Some(selection) = selection {
@@ -1151,26 +1151,50 @@ pub fn decode_heads(
     batch: &RecordBatch,
     mut f: impl FnMut(LineHead) -> std::ops::ControlFlow<()>,
 ) -> Result<std::ops::ControlFlow<()>> {
-    const T: &str = "order_line_current";
-    let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
-    let (order_id, product_id, client_id) = (i("order_id")?, i("product_id")?, i("client_id")?);
-    let channel = Parsed::of(Texts::of(batch, T, "channel")?, channel_of);
-    let status = Parsed::of(Texts::of(batch, T, "status")?, status_of);
+    let heads = HeadColumns::of(batch)?;
     for r in 0..batch.num_rows() {
-        let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
-            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
-        };
-        let head = LineHead {
-            key: LineKey { order_id: int(order_id, "order_id")?, product_id: int(product_id, "product_id")? },
-            client_id: int(client_id, "client_id")?,
-            channel: channel.get(r, channel_of).ok_or_else(|| bad(T, "channel", r))?,
-            status: status.get(r, status_of).ok_or_else(|| bad(T, "status", r))?,
-        };
-        if f(head).is_break() {
+        if f(heads.head(r)?).is_break() {
             return Ok(std::ops::ControlFlow::Break(()));
         }
     }
     Ok(std::ops::ControlFlow::Continue(()))
+}
+
+/// The [`HEAD_COLUMNS`] of a batch of a run file: what [`decode_heads`] and
+/// [`decode_lines`] read a line's head from.
+struct HeadColumns<'a> {
+    order_id: &'a arrow_array::PrimitiveArray<Int64Type>,
+    product_id: &'a arrow_array::PrimitiveArray<Int64Type>,
+    client_id: &'a arrow_array::PrimitiveArray<Int64Type>,
+    channel: Parsed<'a, Channel>,
+    status: Parsed<'a, Status>,
+}
+
+impl<'a> HeadColumns<'a> {
+    const T: &'static str = "order_line_current";
+
+    fn of(batch: &'a RecordBatch) -> Result<HeadColumns<'a>> {
+        let i = |n| col(batch, Self::T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+        Ok(HeadColumns {
+            order_id: i("order_id")?,
+            product_id: i("product_id")?,
+            client_id: i("client_id")?,
+            channel: Parsed::of(Texts::of(batch, Self::T, "channel")?, channel_of),
+            status: Parsed::of(Texts::of(batch, Self::T, "status")?, status_of),
+        })
+    }
+
+    fn head(&self, r: usize) -> Result<LineHead> {
+        let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
+            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(Self::T, what, r))
+        };
+        Ok(LineHead {
+            key: LineKey { order_id: int(self.order_id, "order_id")?, product_id: int(self.product_id, "product_id")? },
+            client_id: int(self.client_id, "client_id")?,
+            channel: self.channel.get(r, channel_of).ok_or_else(|| bad(Self::T, "channel", r))?,
+            status: self.status.get(r, status_of).ok_or_else(|| bad(Self::T, "status", r))?,
+        })
+    }
 }
 
 /// Some bytes of a file, from `start`, read as the file (a reader asking for bytes outside
