@@ -873,7 +873,7 @@ impl<S: Store> Lake<S> {
                 continue;
             }
             let (start, len) = footer.byte_range(&groups);
-            let kept = snapshot.ranges.lock().ok().and_then(|r| r.get(key, client_id));
+            let kept = snapshot.ranges.lock().ok().and_then(|r| r.get(i, client_id));
             let bytes = match kept {
                 Some(b) => b,
                 None => {
@@ -883,7 +883,7 @@ impl<S: Store> Lake<S> {
                         .ok_or_else(|| Error::MissingObject { key: key.clone() })?
                         .into();
                     if let Ok(mut r) = snapshot.ranges.lock() {
-                        r.keep(key, client_id, &b);
+                        r.keep(i, client_id, &b);
                     }
                     b
                 }
@@ -1726,12 +1726,13 @@ pub struct ServingSnapshot {
     ranges: Arc<Mutex<Ranges>>,
 }
 
-/// Fetched row groups by `(run file, client)`, up to [`Ranges::MAX_BYTES`]: past it, all
+/// Fetched row groups by `(run, client)` (the run's position in the generation: with the
+/// client, it names the partition file read), up to [`Ranges::MAX_BYTES`]: past it, all
 /// are dropped and the cache fills again.
 #[derive(Default)]
 struct Ranges {
     bytes: usize,
-    kept: HashMap<(String, i64), duff_core::bytes::Bytes>,
+    kept: HashMap<(usize, i64), duff_core::bytes::Bytes>,
 }
 
 impl std::fmt::Debug for Ranges {
@@ -1744,16 +1745,16 @@ impl Ranges {
     /// A few hundred clients' row groups (about 30 KB each at 10M lines).
     const MAX_BYTES: usize = 16 << 20;
 
-    fn get(&self, key: &str, client_id: i64) -> Option<duff_core::bytes::Bytes> {
-        self.kept.get(&(key.to_owned(), client_id)).cloned()
+    fn get(&self, run: usize, client_id: i64) -> Option<duff_core::bytes::Bytes> {
+        self.kept.get(&(run, client_id)).cloned()
     }
 
-    fn keep(&mut self, key: &str, client_id: i64, bytes: &duff_core::bytes::Bytes) {
+    fn keep(&mut self, run: usize, client_id: i64, bytes: &duff_core::bytes::Bytes) {
         if self.bytes + bytes.len() > Self::MAX_BYTES {
             self.kept.clear();
             self.bytes = 0;
         }
-        if bytes.len() <= Self::MAX_BYTES && self.kept.insert((key.to_owned(), client_id), bytes.clone()).is_none() {
+        if bytes.len() <= Self::MAX_BYTES && self.kept.insert((run, client_id), bytes.clone()).is_none() {
             self.bytes += bytes.len();
         }
     }
