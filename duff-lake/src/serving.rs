@@ -778,13 +778,11 @@ impl<S: Store> Lake<S> {
             // where the previous line was found (galloping), not from the start.
             let mut seen = KeyCursors::new(part.newer);
             out.reserve(part.footer.rows(&part.groups));
-            part.footer
-                .read_lines(part.start, part.bytes.clone(), part.groups.clone(), &mut names, |l| {
-                    if l.client_id == client_id && !seen.contains(l.key) {
-                        out.push(l);
-                    }
-                })
-                .map_err(|source| part.error(source))?;
+            part.lines(&mut names, |l| {
+                if l.client_id == client_id && !seen.contains(l.key) {
+                    out.push(l);
+                }
+            })?;
         }
         out.sort_unstable_by_key(|l| l.key);
         Ok(out)
@@ -813,22 +811,19 @@ impl<S: Store> Lake<S> {
         for (i, part) in parts.iter().enumerate() {
             let mut seen = KeyCursors::new(part.newer);
             let (mut row, mut of_part) = (0usize, 0usize);
-            part.footer
-                .read_heads(part.start, part.bytes.clone(), part.groups.clone(), |h| {
-                    // A run's lines come sorted by client, then key: past the client's lines,
-                    // or past its first `limit` candidates, none of its lines can be on the page.
-                    if of_part == limit || h.client_id > client_id {
-                        return std::ops::ControlFlow::Break(());
-                    }
-                    if h.client_id == client_id && after.is_none_or(|a| h.key > a) && keep(&h) && !seen.contains(h.key)
-                    {
-                        chosen.push((h.key, i, row));
-                        of_part += 1;
-                    }
-                    row += 1;
-                    std::ops::ControlFlow::Continue(())
-                })
-                .map_err(|source| part.error(source))?;
+            part.heads(|h| {
+                // A run's lines come sorted by client, then key: past the client's lines,
+                // or past its first `limit` candidates, none of its lines can be on the page.
+                if of_part == limit || h.client_id > client_id {
+                    return std::ops::ControlFlow::Break(());
+                }
+                if h.client_id == client_id && after.is_none_or(|a| h.key > a) && keep(&h) && !seen.contains(h.key) {
+                    chosen.push((h.key, i, row));
+                    of_part += 1;
+                }
+                row += 1;
+                std::ops::ControlFlow::Continue(())
+            })?;
         }
         chosen.sort_unstable();
         chosen.truncate(limit);
@@ -840,12 +835,10 @@ impl<S: Store> Lake<S> {
             let rows: Vec<usize> = of_part.iter().map(|c| c.2).collect();
             let mut want = of_part.iter().map(|c| c.0);
             let mut wrong = false;
-            part.footer
-                .read_lines_at(part.start, part.bytes.clone(), part.groups.clone(), &rows, &mut names, |l| {
-                    wrong |= want.next() != Some(l.key);
-                    out.push(l);
-                })
-                .map_err(|source| part.error(source))?;
+            part.lines_at(&rows, &mut names, |l| {
+                wrong |= want.next() != Some(l.key);
+                out.push(l);
+            })?;
             if wrong || want.next().is_some() {
                 return Err(Error::Serving {
                     message: format!("{}: the lines read at the chosen rows are not the lines chosen", part.key),
@@ -946,6 +939,24 @@ struct ClientPart<'a> {
 impl ClientPart<'_> {
     fn error(&self, source: duff_core::Error) -> Error {
         Error::ServingObject { key: self.key.clone(), source }
+    }
+
+    /// [`tables::Footer::read_lines`] of the part.
+    fn lines(&self, names: &mut Names, f: impl FnMut(Line)) -> Result<()> {
+        let (start, bytes, groups) = (self.start, self.bytes.clone(), self.groups.clone());
+        self.footer.read_lines(start, bytes, groups, names, f).map_err(|e| self.error(e))
+    }
+
+    /// [`tables::Footer::read_heads`] of the part.
+    fn heads(&self, f: impl FnMut(LineHead) -> std::ops::ControlFlow<()>) -> Result<()> {
+        let (start, bytes, groups) = (self.start, self.bytes.clone(), self.groups.clone());
+        self.footer.read_heads(start, bytes, groups, f).map_err(|e| self.error(e))
+    }
+
+    /// [`tables::Footer::read_lines_at`] of the part.
+    fn lines_at(&self, rows: &[usize], names: &mut Names, f: impl FnMut(Line)) -> Result<()> {
+        let (start, bytes, groups) = (self.start, self.bytes.clone(), self.groups.clone());
+        self.footer.read_lines_at(start, bytes, groups, rows, names, f).map_err(|e| self.error(e))
     }
 }
 
