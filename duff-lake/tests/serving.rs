@@ -154,7 +154,9 @@ fn generations_follow_the_files(cfg: ServingConfig) {
         assert!(head.runs.len() <= 3, "compacted: {:?}", head.runs);
     }
     // A reader loads a run's keys file, never its lines by key: without the `by_key` objects
-    // of the runs past the base, a new snapshot still answers like the reference.
+    // of the runs past the base, a new snapshot still answers like the reference. The base
+    // has no keys file (no run before it to replace lines of).
+    assert_eq!(head.runs[0].keys, None, "{:?}", head.runs[0]);
     for r in head.runs.iter().skip(1) {
         assert!(r.keys.is_some(), "{r:?}");
         lake.store().delete(&r.by_key).unwrap();

@@ -95,17 +95,6 @@ pub fn client_lines_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// A batch of [`lines_schema`] narrowed to [`client_lines_schema`].
-///
-/// # Errors
-/// When the batch is not one of [`lines_schema`].
-pub fn client_lines_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let keep: Vec<usize> =
-        (0..schema.fields().len()).filter(|i| LINE_COLUMNS.contains(&schema.field(*i).name().as_str())).collect();
-    Ok(batch.project(&keep)?)
-}
-
 fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
 }
@@ -120,64 +109,94 @@ pub fn lines_batch<'a>(
     lines: impl ExactSizeIterator<Item = &'a Line>,
     generation: u64,
 ) -> Result<RecordBatch> {
+    encode_lines(files, lines, Some(generation))
+}
+
+/// Encodes lines (in the order given) as a batch of [`client_lines_schema`]: the
+/// [`lines_batch`] without the columns only SQL readers use, never built.
+///
+/// # Errors
+/// A line whose file is not in `files`.
+pub fn client_lines_batch<'a>(
+    files: &FileTable,
+    lines: impl ExactSizeIterator<Item = &'a Line>,
+) -> Result<RecordBatch> {
+    encode_lines(files, lines, None)
+}
+
+/// The columns of [`lines_schema`] (`generation` given) or of [`client_lines_schema`].
+fn encode_lines<'a>(
+    files: &FileTable,
+    lines: impl ExactSizeIterator<Item = &'a Line>,
+    generation: Option<u64>,
+) -> Result<RecordBatch> {
     let n = lines.len();
     let d = |t: DataType| Decimal128Builder::with_capacity(n).with_data_type(t);
-    let (mut order_id, mut product_id, mut client_id) =
-        (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
-    let mut client_name = StringBuilder::new();
-    let mut description = StringBuilder::new();
-    let (mut unit_price, mut units, mut unit_volume) = (d(MONEY), Int64Builder::with_capacity(n), d(VOLUME));
-    let (mut channel, mut status) = (StringBuilder::new(), StringBuilder::new());
+    let int = || Vec::<i64>::with_capacity(n);
+    // Names and descriptions are a few tens of bytes; channels and statuses a few.
+    let text = |bytes: usize| StringBuilder::with_capacity(n, n * bytes);
+    let (mut order_id, mut product_id, mut client_id) = (int(), int(), int());
+    let (mut client_name, mut description) = (text(24), text(32));
+    let (mut unit_price, mut units, mut unit_volume) = (d(MONEY), int(), d(VOLUME));
+    let (mut channel, mut status) = (text(8), text(10));
     let (mut amount, mut volume) = (d(MONEY), d(VOLUME));
-    let (mut updated, mut first) = (ts_builder(n), ts_builder(n));
-    let mut file_id = StringBuilder::new();
-    let (mut line, mut seq, mut gen_col) =
-        (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
-    let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+    let mut first = ts_builder(n);
+    let (mut line, mut seq) = (int(), int());
+    // The columns only SQL readers use.
+    let mut sql = generation
+        .map(|g| (ts_builder(n), StringBuilder::with_capacity(n, n * 32), i64::try_from(g).unwrap_or(i64::MAX)));
     for l in lines {
         let f = files.get(l.version.file).ok_or_else(|| ErrorKind::Schema {
             table: "order_line_current",
             message: format!("file seq {} is not in the state's file table", l.version.file),
         })?;
-        order_id.append_value(l.key.order_id);
-        product_id.append_value(l.key.product_id);
-        client_id.append_value(l.client_id);
+        order_id.push(l.key.order_id);
+        product_id.push(l.key.product_id);
+        client_id.push(l.client_id);
         client_name.append_value(&l.client_name);
         description.append_value(&l.product_description);
         unit_price.append_value(i128::from(l.unit_price));
-        units.append_value(l.units);
+        units.push(l.units);
         unit_volume.append_value(i128::from(l.unit_volume));
         channel.append_value(l.channel.as_str());
         status.append_value(l.status.as_str());
         amount.append_value(i128::from(l.amount));
         volume.append_value(i128::from(l.volume));
-        updated.append_value(f.ingested_at_micros);
         first.append_value(l.first_seen_micros);
-        file_id.append_value(f.file_id.as_str());
-        line.append_value(i64::try_from(l.version.line).unwrap_or(i64::MAX));
-        seq.append_value(i64::from(l.version.file));
-        gen_col.append_value(generation);
+        line.push(i64::try_from(l.version.line).unwrap_or(i64::MAX));
+        seq.push(i64::from(l.version.file));
+        if let Some((updated, file_id, _)) = &mut sql {
+            updated.append_value(f.ingested_at_micros);
+            file_id.append_value(f.file_id.as_str());
+        }
     }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(order_id.finish()),
-        Arc::new(product_id.finish()),
-        Arc::new(client_id.finish()),
+    let ints = |v: Vec<i64>| -> ArrayRef { Arc::new(arrow_array::Int64Array::from(v)) };
+    let mut cols: Vec<ArrayRef> = vec![
+        ints(order_id),
+        ints(product_id),
+        ints(client_id),
         Arc::new(client_name.finish()),
         Arc::new(description.finish()),
         Arc::new(unit_price.finish()),
-        Arc::new(units.finish()),
+        ints(units),
         Arc::new(unit_volume.finish()),
         Arc::new(channel.finish()),
         Arc::new(status.finish()),
         Arc::new(amount.finish()),
         Arc::new(volume.finish()),
-        Arc::new(updated.finish()),
+    ];
+    let Some((mut updated, mut file_id, generation)) = sql else {
+        cols.extend([Arc::new(first.finish()) as ArrayRef, ints(line), ints(seq)]);
+        return Ok(RecordBatch::try_new(client_lines_schema(), cols)?);
+    };
+    cols.extend([
+        Arc::new(updated.finish()) as ArrayRef,
         Arc::new(first.finish()),
         Arc::new(file_id.finish()),
-        Arc::new(line.finish()),
-        Arc::new(seq.finish()),
-        Arc::new(gen_col.finish()),
-    ];
+        ints(line),
+        ints(seq),
+        ints(vec![generation; n]),
+    ]);
     Ok(RecordBatch::try_new(lines_schema(), cols)?)
 }
 
@@ -744,6 +763,21 @@ pub const SERVING_ROW_GROUP_ROWS: usize = 1 << 14;
 /// few thousand) are one or two row groups, decoded per request.
 pub const CLIENT_ROW_GROUP_ROWS: usize = 1 << 10;
 
+/// The columns of a run's lines whose values rarely repeat (an order's id, a line's
+/// amount and litres, its line number): a dictionary would hash every value and be dropped
+/// for plain encoding once it grows past its page, so they are written plain from the start.
+const UNIQUE_LINE_COLUMNS: [&str; 4] = ["order_id", "amount", "volume_l", "line"];
+
+/// `props` without dictionaries for the [`UNIQUE_LINE_COLUMNS`].
+fn run_columns(
+    mut props: parquet::file::properties::WriterPropertiesBuilder,
+) -> parquet::file::properties::WriterPropertiesBuilder {
+    for name in UNIQUE_LINE_COLUMNS {
+        props = props.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(name), false);
+    }
+    props
+}
+
 /// A Parquet file written batch by batch, with the lake's writer properties and row groups
 /// of [`SERVING_ROW_GROUP_ROWS`] rows.
 pub struct TableWriter<W: std::io::Write + Send> {
@@ -772,6 +806,24 @@ impl<W: std::io::Write + Send> TableWriter<W> {
     pub fn with_row_groups(w: W, schema: SchemaRef, rows: usize) -> Result<TableWriter<W>> {
         let props = crate::parquet_io::writer_properties_with_row_groups(rows);
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
+    }
+
+    /// A writer of a run's file sorted by key ([`lines_schema`]): the lake's properties,
+    /// except for the columns that gain nothing from them ([`run_columns`]).
+    ///
+    /// # Errors
+    /// Encoding failures.
+    pub fn lines(w: W) -> Result<TableWriter<W>> {
+        use parquet::file::properties::EnabledStatistics;
+        use parquet::schema::types::ColumnPath;
+        let mut props =
+            run_columns(crate::parquet_io::writer_properties_with_row_groups(SERVING_ROW_GROUP_ROWS).into_builder());
+        // Text statistics cost a comparison of every value and no reader uses them: the
+        // fold finds orders by `order_id`, SQL readers scan the lines whole.
+        for text in ["client_name", "product_description", "channel", "status", "file_id"] {
+            props = props.set_column_statistics_enabled(ColumnPath::from(text), EnabledStatistics::None);
+        }
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, lines_schema(), Some(props.build()))? })
     }
 
     /// A writer of `schema` into `w` for a local scratch file, read back once by the same
@@ -805,14 +857,14 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         use parquet::basic::Compression;
         use parquet::file::properties::EnabledStatistics;
         use parquet::schema::types::ColumnPath;
-        let props = crate::parquet_io::writer_properties_with_row_groups(CLIENT_ROW_GROUP_ROWS)
-            .into_builder()
-            .set_compression(Compression::LZ4_RAW)
-            // Readers find a client's row groups by `client_id` alone: the other columns'
-            // statistics would only make the footer that readers keep per file larger.
-            .set_statistics_enabled(EnabledStatistics::None)
-            .set_column_statistics_enabled(ColumnPath::from("client_id"), EnabledStatistics::Chunk)
-            .build();
+        let props =
+            run_columns(crate::parquet_io::writer_properties_with_row_groups(CLIENT_ROW_GROUP_ROWS).into_builder())
+                .set_compression(Compression::LZ4_RAW)
+                // Readers find a client's row groups by `client_id` alone: the other columns'
+                // statistics would only make the footer that readers keep per file larger.
+                .set_statistics_enabled(EnabledStatistics::None)
+                .set_column_statistics_enabled(ColumnPath::from("client_id"), EnabledStatistics::Chunk)
+                .build();
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, client_lines_schema(), Some(props))? })
     }
 
