@@ -1362,16 +1362,21 @@ pub fn read_keys<R: parquet::file::reader::ChunkReader + 'static>(reader: R) -> 
 }
 
 /// The batches of a `fact_order_line` file read through `reader` (a `File`, `Bytes`...), one
-/// row group in memory at a time: what [`super::NewVersions::add_batch`] reads.
+/// row group in memory at a time: the columns [`super::NewVersions::add_batch`] reads, and
+/// those alone (the lineage columns repeat the file's own lineage on every row: decoding
+/// them copied two texts per row for nothing).
 ///
 /// # Errors
 /// When the file is not readable Parquet.
 pub fn fact_batches<R: parquet::file::reader::ChunkReader + 'static>(
     reader: R,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)?
-        .with_batch_size(64 * 1024)
-        .build()?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)?;
+    let mask = parquet::arrow::ProjectionMask::columns(
+        builder.parquet_schema(),
+        crate::state::FACT_ROW_COLUMNS.iter().copied(),
+    );
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
 
