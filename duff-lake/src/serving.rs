@@ -1278,9 +1278,12 @@ impl<'a> RunWriter<'a> {
             pending.into_iter().enumerate().map(|(p, l)| (p, spills.next(), l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
         let spilled = &spilled.names;
-        let sort = |(p, spill, pending): (usize, Option<Spill>, Vec<Line>)| -> Result<()> {
+        // `names`: the thread's own copy of the spilled names. Lines read back share their
+        // names; with one copy for both threads, every line read and dropped would move the
+        // reference counts of the same few descriptions from core to core.
+        let sort = |(p, spill, pending): (usize, Option<Spill>, Vec<Line>), names: &[Arc<str>]| -> Result<()> {
             let mut lines = match spill {
-                Some(spill) => spill.read(spilled)?,
+                Some(spill) => spill.read(names)?,
                 None => pending,
             };
             // Sorting the lines themselves, not a permutation of them: the file's batches
@@ -1301,16 +1304,17 @@ impl<'a> RunWriter<'a> {
         let next = || work.lock().ok().and_then(|mut w| w.next());
         let parts = std::thread::scope(|scope| -> Result<usize> {
             let helper = scope.spawn(|| -> Result<usize> {
+                let names: Vec<Arc<str>> = spilled.iter().map(|n| Arc::from(&**n)).collect();
                 let mut n = 0;
                 while let Some(item) = next() {
-                    sort(item)?;
+                    sort(item, &names)?;
                     n += 1;
                 }
                 Ok(n)
             });
             let mut n = 0;
             while let Some(item) = next() {
-                sort(item)?;
+                sort(item, spilled)?;
                 n += 1;
             }
             let theirs = helper
