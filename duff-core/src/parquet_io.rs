@@ -12,6 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -176,12 +177,21 @@ impl<W: Write + Send, F: FnMut(Table) -> Result<W>> TableSink for ParquetSink<W,
 /// [`writer_properties`] with row groups of `rows` rows: smaller row groups let a reader
 /// that knows a key range (from the row groups' statistics) decode only what it needs.
 pub fn writer_properties_with_row_groups(rows: usize) -> WriterProperties {
-    WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(rows.max(1)))
-        .set_created_by(concat!("duff-core version ", env!("CARGO_PKG_VERSION")).to_owned())
-        .build()
+        .set_created_by(concat!("duff-core version ", env!("CARGO_PKG_VERSION")).to_owned());
+    for name in UNFILTERED_TEXT_COLUMNS {
+        props = props.set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+    }
+    props.build()
 }
+
+/// Text columns no query filters on (names, descriptions, lineage, a refused row's text):
+/// their minimum and maximum would cost a comparison of every value for no reader.
+/// Channels and statuses, which queries filter on, keep theirs. (A name here applies to
+/// every table with a column of that name.)
+pub const UNFILTERED_TEXT_COLUMNS: [&str; 5] = ["client_name", "product_description", "file_id", "source", "raw"];
