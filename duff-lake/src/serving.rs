@@ -406,11 +406,6 @@ impl<S: Store> Lake<S> {
         let estimate: u64 = new.iter().map(|m| m.rows_accepted).sum();
         let file_id = FileId::of_bytes(folder.as_bytes());
         let (run, lines_changed) = self.with_staging(&file_id, |staging| {
-            // The new versions, from the new files' facts. When the facts list their orders
-            // by `order_id` (an export by order; checked on that column alone), chunks sorted
-            // one after the other come in key order: they stream to the fold as they are read
-            // (NewStream). Otherwise each chunk is sorted and set aside in a local file, and
-            // the chunks are merged back in key order (NewMerge).
             let objects: Vec<(&FileMeta, &str)> = new
                 .iter()
                 .zip(&metas)
@@ -418,74 +413,22 @@ impl<S: Store> Lake<S> {
                     m.outputs.iter().filter(|o| o.table == Table::FactOrderLine).map(move |o| (meta, o.key.as_str()))
                 })
                 .collect();
-            let chunk_lines = self.serving.chunk_lines.max(1);
-            let mut new_lines = if self.facts_by_order(&objects)? {
-                // Small chunks: the fold starts after the first one, and memory holds one.
-                let chunk = chunk_lines.min(self.serving.window_lines.max(1));
-                NewLines::Streamed(Box::new(NewStream::new(NewChunks::new(self, &files, &objects, chunk, true))))
-            } else {
-                let mut read = NewChunks::new(self, &files, &objects, chunk_lines, false);
-                let mut chunks = Vec::new();
-                let mut last = Vec::new();
-                while let Some(chunk) = read.next_chunk()? {
-                    if read.at_end()? {
-                        last = chunk;
-                        break;
-                    }
-                    let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
-                    write_local(&path, &files, &chunk)?;
-                    chunks.push(path);
-                }
-                duff_core::serving::fold_dims(&files, &mut dims, &read.versions);
-                NewLines::Merged(NewMerge::open(&chunks, last, &files)?)
+            let fold = Fold { files: &files, runs: &runs, objects: &objects, staging, next, estimate };
+            // Facts exported by order stream straight to the fold; the first chunk out of key
+            // order (they were not listed by order after all) stops that attempt before
+            // anything is put, and the fold starts over, merging sorted chunks.
+            let done = match self.fold_new(&fold, true, steps)? {
+                Some(done) => done,
+                None => self.fold_new(&fold, false, steps)?.ok_or_else(|| Error::Internal {
+                    what: "serving fold",
+                    message: "merged new versions were out of key order".into(),
+                })?,
             };
-            steps.lap("read");
-            // Fold a window of orders at a time, in two stages on two threads: one merges the
-            // new versions into windows and reads the current lines of each window's orders
-            // from the row groups holding them; this one folds each window into the cube and
-            // streams the changed lines to the new run (its encoder is a third thread).
-            let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
-            let name = if runs.is_empty() { "base" } else { "run" };
-            // A small base (two partitions at most: what the end of the run holds in memory
-            // anyway) keeps its partitions in memory instead of setting them aside.
-            let in_memory = runs.is_empty() && parts <= 2;
-            let mut writer = RunWriter::new(staging, name, &files, next, parts, in_memory)?;
-            let window_lines = self.serving.window_lines.max(1);
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
-            // The cube's changes, applied once at the end of the fold.
-            let mut delta = duff_core::serving::CubeDelta::new();
-            std::thread::scope(|scope| -> Result<()> {
-                let lookup = std::thread::Builder::new()
-                    .name("duff-fold-lookup".into())
-                    .spawn_scoped(scope, {
-                        let runs = &runs;
-                        let new_lines = &mut new_lines;
-                        move || self.windows(runs, new_lines, window_lines, tx)
-                    })
-                    .map_err(|source| Error::Io {
-                        action: "starting a thread for",
-                        path: staging.to_owned(),
-                        source,
-                    })?;
-                steps.lap("read");
-                for w in &rx {
-                    steps.lap("lookup");
-                    let changed = duff_core::serving::fold_orders_into(&files, &mut delta, &w.new, &w.before);
-                    steps.lap("fold");
-                    writer.push(changed)?;
-                    steps.lap("write");
-                }
-                lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
-            })?;
-            cube.apply(delta);
-            if let NewLines::Streamed(s) = &new_lines {
-                duff_core::serving::fold_dims(&files, &mut dims, &s.chunks.versions);
-            }
-            drop(new_lines);
-            let count = writer.count;
-            let run = if count > 0 || runs.is_empty() { Some(writer.finish(self, folder)?) } else { None };
+            cube.apply(done.delta);
+            duff_core::serving::fold_dims(&files, &mut dims, &done.versions);
+            let run = if done.count > 0 || runs.is_empty() { Some(done.writer.finish(self, folder)?) } else { None };
             steps.lap("write");
-            Ok((run, count))
+            Ok((run, done.count))
         })?;
 
         let mut runs = runs;
@@ -538,6 +481,85 @@ impl<S: Store> Lake<S> {
         };
         steps.lap("write");
         Ok((generation, lines_changed, compacted))
+    }
+
+    /// Folds the new files' versions into `fold.runs`' orders: the changed lines go to a
+    /// run writer (not finished), the cube's changes to a delta. `streamed`: the facts are
+    /// taken to list their orders by `order_id` and stream to the fold as they are read;
+    /// `None` when they turn out not to (nothing was put; fold again with `streamed` false).
+    /// Otherwise each chunk is sorted and set aside in a local file, and the chunks are
+    /// merged back in key order.
+    fn fold_new<'f>(&self, fold: &Fold<'f>, streamed: bool, steps: &mut Steps) -> Result<Option<Folded<'f>>> {
+        let Fold { files, runs, objects, staging, next, estimate } = *fold;
+        let chunk_lines = self.serving.chunk_lines.max(1);
+        let mut merged_versions = NewVersions::new();
+        let mut new_lines = if streamed {
+            // Small chunks: the fold starts after the first one, and memory holds one.
+            let chunk = chunk_lines.min(self.serving.window_lines.max(1));
+            NewLines::Streamed(Box::new(NewStream::new(NewChunks::new(self, files, objects, chunk, true))))
+        } else {
+            let mut read = NewChunks::new(self, files, objects, chunk_lines, false);
+            let mut chunks = Vec::new();
+            let mut last = Vec::new();
+            while let Some(chunk) = read.next_chunk()? {
+                if read.at_end()? {
+                    last = chunk;
+                    break;
+                }
+                let path = staging.join(format!("new_{:04}.parquet", chunks.len()));
+                write_local(&path, files, &chunk)?;
+                chunks.push(path);
+            }
+            merged_versions = std::mem::take(&mut read.versions);
+            NewLines::Merged(NewMerge::open(&chunks, last, files)?)
+        };
+        steps.lap("read");
+        // Fold a window of orders at a time, in two stages on two threads: one merges the
+        // new versions into windows and reads the current lines of each window's orders
+        // from the row groups holding them; this one folds each window into the cube's
+        // changes and streams the changed lines to the new run (its encoder is a third thread).
+        let parts = if runs.is_empty() { self.partitions(estimate) } else { 1 };
+        let name = if runs.is_empty() { "base" } else { "run" };
+        // A small base (two partitions at most: what the end of the run holds in memory
+        // anyway) keeps its partitions in memory instead of setting them aside.
+        let in_memory = runs.is_empty() && parts <= 2;
+        let mut writer = RunWriter::new(staging, name, files, next, parts, in_memory)?;
+        let window_lines = self.serving.window_lines.max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
+        // The cube's changes, applied once at the end of the fold.
+        let mut delta = duff_core::serving::CubeDelta::new();
+        let folded = std::thread::scope(|scope| -> Result<()> {
+            let lookup = std::thread::Builder::new()
+                .name("duff-fold-lookup".into())
+                .spawn_scoped(scope, {
+                    let new_lines = &mut new_lines;
+                    move || self.windows(runs, new_lines, window_lines, tx)
+                })
+                .map_err(|source| Error::Io { action: "starting a thread for", path: staging.to_owned(), source })?;
+            steps.lap("read");
+            for w in &rx {
+                steps.lap("lookup");
+                let changed = duff_core::serving::fold_orders_into(files, &mut delta, &w.new, &w.before);
+                steps.lap("fold");
+                writer.push(changed)?;
+                steps.lap("write");
+            }
+            lookup.join().map_err(|_| Error::Serving { message: "the fold's lookup thread panicked".into() })?
+        });
+        if let Err(e) = folded {
+            // The encoder stops before a second attempt writes the same scratch files.
+            let _ = writer.join();
+            return match &new_lines {
+                NewLines::Streamed(s) if s.out_of_order => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let versions = match new_lines {
+            NewLines::Streamed(s) => s.chunks.versions,
+            NewLines::Merged(_) => merged_versions,
+        };
+        let count = writer.count;
+        Ok(Some(Folded { writer, delta, versions, count }))
     }
 
     /// The lookup stage of a fold: cuts the merged new versions into windows of whole
@@ -1024,6 +1046,27 @@ fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
 /// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
 /// partitions are sorted and encoded two at a time, so that the fold and the encoding share
 /// the machine's two cores and memory holds two partitions, not the run.
+/// What a fold of new files reads and where it stages.
+#[derive(Clone, Copy)]
+struct Fold<'f> {
+    files: &'f FileTable,
+    runs: &'f [Run],
+    objects: &'f [(&'f FileMeta, &'f str)],
+    staging: &'f Path,
+    next: u64,
+    /// Lines the new files hold (the partitions of a first base).
+    estimate: u64,
+}
+
+/// A fold of new files done, not yet put: its run (to finish), the cube's changes, what the
+/// files say of clients and products, and the number of lines that changed.
+struct Folded<'f> {
+    writer: RunWriter<'f>,
+    delta: duff_core::serving::CubeDelta,
+    versions: NewVersions,
+    count: u64,
+}
+
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
@@ -1550,11 +1593,13 @@ struct NewStream<'a, S: Store> {
     chunks: NewChunks<'a, S>,
     ready: std::vec::IntoIter<Line>,
     last: Option<LineKey>,
+    /// Set when a chunk started before the previous one ended.
+    out_of_order: bool,
 }
 
 impl<'a, S: Store> NewStream<'a, S> {
     fn new(chunks: NewChunks<'a, S>) -> NewStream<'a, S> {
-        NewStream { chunks, ready: Vec::new().into_iter(), last: None }
+        NewStream { chunks, ready: Vec::new().into_iter(), last: None, out_of_order: false }
     }
 
     fn next_line(&mut self) -> Result<Option<Line>> {
@@ -1568,6 +1613,7 @@ impl<'a, S: Store> NewStream<'a, S> {
             if let (Some(last), Some(first)) = (self.last, chunk.first())
                 && first.key <= last
             {
+                self.out_of_order = true;
                 return Err(Error::Internal {
                     what: "serving fold",
                     message: format!("the new versions are out of key order: {:?} after {last:?}", first.key),
@@ -1593,33 +1639,6 @@ impl<S: Store> NewLines<'_, S> {
             NewLines::Merged(m) => m.next_line(names),
             NewLines::Streamed(s) => s.next_line(),
         }
-    }
-}
-
-impl<S: Store> Lake<S> {
-    /// True when the fact objects, read one after the other, list their orders by `order_id`
-    /// (never decreasing, so each order's lines are next to each other): then chunks taken
-    /// whole order by order are in key order one after the other. Reads the `order_id`
-    /// column alone, and stops at the first order out of place.
-    fn facts_by_order(&self, objects: &[(&FileMeta, &str)]) -> Result<bool> {
-        let mut previous = i64::MIN;
-        let mut ordered = true;
-        for (_, key) in objects {
-            let mut check = |ids: &[i64]| {
-                ordered = ids.first().is_none_or(|first| *first >= previous) && ids.is_sorted();
-                previous = ids.last().copied().unwrap_or(previous);
-                ordered
-            };
-            let wrap = |source| Error::ServingObject { key: (*key).to_owned(), source };
-            match self.open_object(key)? {
-                Object::File(f) => tables::for_each_order_ids(f, &mut check).map_err(wrap)?,
-                Object::Bytes(b) => tables::for_each_order_ids(b, &mut check).map_err(wrap)?,
-            }
-            if !ordered {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 }
 
@@ -1828,37 +1847,6 @@ mod tests {
         k.sort_unstable();
         k.dedup();
         k
-    }
-
-    /// The check that lets a fold stream its new versions: facts listed by order pass it, one
-    /// order out of place fails it, and so do two files whose orders start over.
-    #[test]
-    fn facts_listed_by_order_are_told_from_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = crate::LocalLake::open(dir.path().join("lake")).unwrap();
-        let rows = duff_testkit::order_rows(1, 30, 0, 7, 0);
-        let mut swapped = rows.clone();
-        swapped.swap(20, 40);
-        let cfg = duff_core::IngestConfig::default();
-        for (i, rows) in [&rows, &swapped].into_iter().enumerate() {
-            let path = dir.path().join(format!("f{i}.csv"));
-            std::fs::write(&path, duff_testkit::csv_file(rows)).unwrap();
-            lake.ingest_path(&path, &cfg, chrono::Utc::now()).unwrap();
-        }
-        let new = lake.unfolded(&BTreeSet::new()).unwrap();
-        let metas: Vec<FileMeta> = new.iter().map(|m| m.meta().unwrap()).collect();
-        let facts: Vec<(&FileMeta, &str)> = new
-            .iter()
-            .zip(&metas)
-            .map(|(m, meta)| {
-                let o = m.outputs.iter().find(|o| o.table == Table::FactOrderLine).unwrap();
-                (meta, o.key.as_str())
-            })
-            .collect();
-        assert!(lake.facts_by_order(&facts[..1]).unwrap());
-        assert!(!lake.facts_by_order(&facts[1..]).unwrap());
-        assert!(!lake.facts_by_order(&[facts[0], facts[0]]).unwrap());
-        assert!(lake.facts_by_order(&[]).unwrap());
     }
 
     proptest! {

@@ -1379,22 +1379,3 @@ pub fn fact_batches<R: parquet::file::reader::ChunkReader + 'static>(
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
     Ok(reader.map(|b| b.map_err(crate::Error::from)))
 }
-
-/// Calls `f` with the `order_id` column of each batch of a `fact_order_line` file, in file
-/// order (one column decoded), until it returns false.
-///
-/// # Errors
-/// When the file is not readable Parquet or has no `order_id` column of 64-bit integers.
-pub fn for_each_order_ids<R: parquet::file::reader::ChunkReader + 'static>(
-    reader: R,
-    mut f: impl FnMut(&[i64]) -> bool,
-) -> Result<()> {
-    for batch in crate::parquet_io::parquet_reader_projected(reader, &["order_id"], None)? {
-        let batch = batch?;
-        let ids = col(&batch, "fact_order_line", "order_id", &DataType::Int64)?.as_primitive::<Int64Type>();
-        if !f(ids.values()) {
-            break;
-        }
-    }
-    Ok(())
-}
