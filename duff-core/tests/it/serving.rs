@@ -93,7 +93,12 @@ impl Folded {
         for l in changed {
             self.lines.insert(l.key, l);
         }
+        // What the group says of clients and products, folded at once or read as dimensions
+        // and merged: the same.
+        let mut merged = self.dims.clone();
+        merged.merge(&self.files, new.dims());
         serving::fold_dims(&self.files, &mut self.dims, &new);
+        assert_eq!(merged, self.dims);
     }
 
     /// Writes the state as its tables and reads it back (what a new generation does).
