@@ -68,7 +68,13 @@ impl NewVersions {
         }
         // In place: versions that compare equal are one row read twice (same file and line),
         // so an unstable sort gives the same lines, without a buffer the size of the input.
-        self.lines.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| files.cmp(a.version, b.version)));
+        let by_version = |a: &Line, b: &Line| a.key.cmp(&b.key).then_with(|| files.cmp(a.version, b.version));
+        // Files usually list their facts order by order: each order's few lines sorted, the
+        // whole is then found sorted in one pass (files read together are sorted at once).
+        for order in self.lines.chunk_by_mut(|a, b| a.key.order_id == b.key.order_id) {
+            order.sort_unstable_by(by_version);
+        }
+        self.lines.sort_unstable_by(by_version);
         // `dedup_by` hands the later version first and the one kept second.
         self.lines.dedup_by(|later, kept| {
             let same = later.key == kept.key;
