@@ -27,11 +27,6 @@ pub type Slice = (Option<Channel>, Option<Status>);
 /// `(client_id, channel or all, status or all)`.
 pub type ClientSlice = (i64, Option<Channel>, Option<Status>);
 
-/// The four slices a line belongs to: by channel and status, by channel, by status, all.
-fn slices(l: &Line) -> [Slice; 4] {
-    [(Some(l.channel), Some(l.status)), (Some(l.channel), None), (None, Some(l.status)), (None, None)]
-}
-
 /// The aggregates behind the reports: cells per product, per client and in total, each by
 /// channel and status (see [`crate::serving`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,16 +39,119 @@ pub struct Cube {
     pub totals: BTreeMap<Slice, Sums>,
 }
 
+/// The number of client and total slices: `(channel or all) × (status or all)`.
+const SLICES: usize = 16;
+
+/// The number of product cells per product: `channel × status`.
+const PRODUCT_CELLS: usize = 9;
+
+/// The place of a channel (or all, first) in [`Slice`] order.
+fn channel_rank(c: Option<Channel>) -> usize {
+    match c {
+        None => 0,
+        Some(Channel::Retail) => 1,
+        Some(Channel::Online) => 2,
+        Some(Channel::B2B) => 3,
+    }
+}
+
+/// The place of a status (or all, first) in [`Slice`] order.
+fn status_rank(s: Option<Status>) -> usize {
+    match s {
+        None => 0,
+        Some(Status::Created) => 1,
+        Some(Status::Delivered) => 2,
+        Some(Status::Broken) => 3,
+    }
+}
+
+/// The slot of a slice among a client's [`SLICES`] cells, in the order of [`Slice`].
+fn slot(c: Option<Channel>, s: Option<Status>) -> usize {
+    channel_rank(c) * 4 + status_rank(s)
+}
+
+/// The slice of a slot (the inverse of [`slot`]).
+fn slice_of(slot: usize) -> Slice {
+    let c = [None, Some(Channel::Retail), Some(Channel::Online), Some(Channel::B2B)];
+    let s = [None, Some(Status::Created), Some(Status::Delivered), Some(Status::Broken)];
+    (c[slot / 4], s[slot % 4])
+}
+
+/// The four slots a line belongs to: by channel and status, by channel, by status, all.
+fn slots(l: &Line) -> [usize; 4] {
+    let (c, s) = (Some(l.channel), Some(l.status));
+    [slot(c, s), slot(c, None), slot(None, s), slot(None, None)]
+}
+
+/// The slot of a line among its product's [`PRODUCT_CELLS`] cells, in `(channel, status)`
+/// order.
+fn product_slot(l: &Line) -> usize {
+    (channel_rank(Some(l.channel)) - 1) * 3 + status_rank(Some(l.status)) - 1
+}
+
+/// The `(channel, status)` of a product slot (the inverse of [`product_slot`]).
+fn product_cell_of(slot: usize) -> (Channel, Status) {
+    (Channel::ALL[slot / 3], Status::ALL[slot % 3])
+}
+
+/// Every cell of some ids (clients or products), `N` per id: one hash lookup finds all of an
+/// id's cells, which lie together.
+#[derive(Debug, Clone)]
+struct IdCells<const N: usize> {
+    /// The place of each id's cells in `cells`.
+    index: IntMap<i64, usize>,
+    /// Each id with its cells, in the order the ids were first met.
+    cells: Vec<(i64, [Sums; N])>,
+    /// The id found last and its place (an order's lines usually share a client).
+    last: Option<(i64, usize)>,
+}
+
+impl<const N: usize> Default for IdCells<N> {
+    fn default() -> Self {
+        IdCells { index: IntMap::default(), cells: Vec::new(), last: None }
+    }
+}
+
+impl<const N: usize> IdCells<N> {
+    /// The cells of `id`, created empty when new.
+    fn of(&mut self, id: i64) -> &mut [Sums; N] {
+        let i = match self.last {
+            Some((last, i)) if last == id => i,
+            _ => {
+                let next = self.cells.len();
+                let i = *self.index.entry(id).or_insert(next);
+                if i == next {
+                    self.cells.push((id, [Sums::default(); N]));
+                }
+                self.last = Some((id, i));
+                i
+            }
+        };
+        &mut self.cells[i].1
+    }
+
+    /// Every id's cells, by id.
+    fn sorted(&self) -> impl Iterator<Item = &(i64, [Sums; N])> {
+        let mut order: Vec<(i64, usize)> = self.index.iter().map(|(id, i)| (*id, *i)).collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, i)| &self.cells[i])
+    }
+}
+
 /// Changes to a [`Cube`], gathered order by order and applied at once ([`Cube::apply`]):
-/// hashing cells while a file is folded, then one ordered merge.
+/// cells found by one hash lookup per client (and per product) while a file is folded,
+/// then one ordered merge.
 #[derive(Debug, Clone, Default)]
 pub struct CubeDelta {
-    products: IntMap<(i64, Channel, Status), Sums>,
-    clients: IntMap<ClientSlice, Sums>,
-    totals: IntMap<Slice, Sums>,
-    /// Scratch of [`CubeDelta::add_lines`]: one order's client and total cells.
-    order_clients: Vec<(ClientSlice, Sums)>,
-    order_totals: Vec<(Slice, Sums)>,
+    /// Per product, its `(channel, status)` cells.
+    products: IdCells<PRODUCT_CELLS>,
+    /// Per client, its `(channel or all, status or all)` cells.
+    clients: IdCells<SLICES>,
+    /// The `(channel or all, status or all)` cells, by slot.
+    totals: [Sums; SLICES],
+    /// Scratch of [`CubeDelta::add_lines`]: the clients of one order, each with the slots
+    /// that already counted the order.
+    order_clients: Vec<(i64, u16)>,
 }
 
 impl CubeDelta {
@@ -68,59 +166,70 @@ impl CubeDelta {
         self.add_lines(lines.iter().copied(), sign);
     }
 
-    /// [`CubeDelta::add_order`] over an iterator of the order's lines (walked twice).
+    /// [`CubeDelta::add_order`] over an iterator of the order's lines.
     pub fn add_lines<'a, I>(&mut self, lines: I, sign: i64)
     where
         I: Iterator<Item = &'a Line> + Clone,
     {
-        // Per line: the product cells (an order has one line per product: one order each).
-        for l in lines.clone() {
-            let d = self.products.entry((l.key.product_id, l.channel, l.status)).or_default();
-            d.add_line(l, sign);
-            d.orders += sign;
-        }
-        // Per client and slice, and per slice: the order counts once.
-        let mut client_cells = std::mem::take(&mut self.order_clients);
-        let mut total_cells = std::mem::take(&mut self.order_totals);
+        // The order counts once in each cell it has lines in: the slots of each of its
+        // clients (and of the totals) that already counted it.
+        let mut seen = std::mem::take(&mut self.order_clients);
+        let mut totals_seen = 0u16;
         for l in lines {
-            for (c, s) in slices(l) {
-                let key = (l.client_id, c, s);
-                match client_cells.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, d)) => d.add_line(l, sign),
-                    None => {
-                        let mut d = Sums { orders: sign, ..Sums::default() };
-                        d.add_line(l, sign);
-                        client_cells.push((key, d));
-                    }
+            let line = Sums {
+                orders: 0,
+                lines: sign,
+                units: i128::from(sign) * i128::from(l.units),
+                amount: i128::from(sign) * i128::from(l.amount),
+                volume: i128::from(sign) * i128::from(l.volume),
+            };
+            // An order has one line per product: each line is one order of its product cell.
+            let p = &mut self.products.of(l.key.product_id)[product_slot(l)];
+            p.add(&line);
+            p.orders += sign;
+            let slots = slots(l);
+            let mask = slots.iter().fold(0u16, |m, s| m | 1 << s);
+            let new_for_client = match seen.iter_mut().find(|(c, _)| *c == l.client_id) {
+                Some((_, counted)) => {
+                    let new = mask & !*counted;
+                    *counted |= mask;
+                    new
                 }
-                match total_cells.iter_mut().find(|(k, _)| *k == (c, s)) {
-                    Some((_, d)) => d.add_line(l, sign),
-                    None => {
-                        let mut d = Sums { orders: sign, ..Sums::default() };
-                        d.add_line(l, sign);
-                        total_cells.push(((c, s), d));
-                    }
+                None => {
+                    seen.push((l.client_id, mask));
+                    mask
+                }
+            };
+            let new_for_totals = mask & !totals_seen;
+            totals_seen |= mask;
+            let client = self.clients.of(l.client_id);
+            for s in slots {
+                let bit = 1u16 << s;
+                client[s].add(&line);
+                if new_for_client & bit != 0 {
+                    client[s].orders += sign;
+                }
+                self.totals[s].add(&line);
+                if new_for_totals & bit != 0 {
+                    self.totals[s].orders += sign;
                 }
             }
         }
-        for (k, d) in client_cells.drain(..) {
-            self.clients.entry(k).or_default().add(&d);
-        }
-        for (k, d) in total_cells.drain(..) {
-            self.totals.entry(k).or_default().add(&d);
-        }
-        self.order_clients = client_cells;
-        self.order_totals = total_cells;
+        seen.clear();
+        self.order_clients = seen;
     }
 }
 
-/// Adds `delta` to `cells`; a group left without lines disappears (the reports list only
-/// groups with lines).
-fn merge<K: Ord + std::hash::Hash + Copy>(cells: &mut BTreeMap<K, Sums>, delta: IntMap<K, Sums>) {
+/// Adds `delta` (sorted by key, each key once) to `cells`; a group left without lines
+/// disappears (the reports list only groups with lines).
+fn merge<K: Ord + Copy>(cells: &mut BTreeMap<K, Sums>, delta: impl Iterator<Item = (K, Sums)>) {
+    let delta = delta.filter(|(_, d)| !d.is_zero());
+    if cells.is_empty() {
+        // A first build: the sorted cells are laid out at once.
+        *cells = delta.collect();
+        return;
+    }
     for (k, d) in delta {
-        if d.is_zero() {
-            continue;
-        }
         let cell = cells.entry(k).or_default();
         cell.add(&d);
         if cell.is_zero() {
@@ -137,9 +246,21 @@ impl Cube {
 
     /// Applies changes gathered by a [`CubeDelta`].
     pub fn apply(&mut self, delta: CubeDelta) {
-        merge(&mut self.products, delta.products);
-        merge(&mut self.clients, delta.clients);
-        merge(&mut self.totals, delta.totals);
+        let products = delta.products.sorted().flat_map(|(id, cells)| {
+            cells.iter().enumerate().map(move |(slot, d)| {
+                let (c, s) = product_cell_of(slot);
+                ((*id, c, s), *d)
+            })
+        });
+        merge(&mut self.products, products);
+        let clients = delta.clients.sorted().flat_map(|(id, cells)| {
+            cells.iter().enumerate().map(move |(slot, d)| {
+                let (c, s) = slice_of(slot);
+                ((*id, c, s), *d)
+            })
+        });
+        merge(&mut self.clients, clients);
+        merge(&mut self.totals, delta.totals.iter().enumerate().map(|(slot, d)| (slice_of(slot), *d)));
     }
 
     /// Adds (`sign` = 1) or takes out (`sign` = -1) the contribution of one order: `lines`
@@ -325,5 +446,22 @@ impl Group {
 
     fn channel(self) -> Option<Channel> {
         if let Group::Channel(c) = self { Some(c) } else { None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_order_of_their_cells() {
+        let slices: Vec<Slice> = (0..SLICES).map(slice_of).collect();
+        assert!(slices.windows(2).all(|w| w[0] < w[1]), "{slices:?}");
+        for (i, (c, s)) in slices.iter().enumerate() {
+            assert_eq!(slot(*c, *s), i);
+        }
+        let cells: Vec<(Channel, Status)> = (0..PRODUCT_CELLS).map(product_cell_of).collect();
+        assert!(cells.windows(2).all(|w| w[0] < w[1]), "{cells:?}");
+        assert_eq!(cells.len(), Channel::ALL.len() * Status::ALL.len());
     }
 }

@@ -9,8 +9,11 @@
 
 use super::files::{FileTable, Version};
 use super::line::Line;
+use crate::hash::IntMap;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry as HashEntry;
 use std::sync::Arc;
 
 /// What the lake says of a client now.
@@ -35,6 +38,44 @@ pub struct ProductRow {
     pub version: Version,
 }
 
+impl ClientRow {
+    /// The row of a client seen on one line version, at `at`.
+    fn seen(v: &Line, at: i64) -> ClientRow {
+        ClientRow { name: v.client_name.clone(), version: v.version, first_seen_micros: at, last_seen_micros: at }
+    }
+
+    /// Folds another sighting of the client: `name` on `version`, seen from `first` to
+    /// `last`.
+    fn absorb(&mut self, files: &FileTable, name: &Arc<str>, version: Version, first: i64, last: i64) {
+        self.first_seen_micros = self.first_seen_micros.min(first);
+        self.last_seen_micros = self.last_seen_micros.max(last);
+        if files.cmp(version, self.version) == Ordering::Greater {
+            // The shared copy of a name is usually the one already held.
+            if !Arc::ptr_eq(&self.name, name) {
+                self.name = name.clone();
+            }
+            self.version = version;
+        }
+    }
+}
+
+impl ProductRow {
+    /// The row of a product seen on one line version.
+    fn seen(v: &Line) -> ProductRow {
+        ProductRow { description: v.product_description.clone(), version: v.version }
+    }
+
+    /// Folds another sighting of the product: `description` on `version`.
+    fn absorb(&mut self, files: &FileTable, description: &Arc<str>, version: Version) {
+        if files.cmp(version, self.version) == Ordering::Greater {
+            if !Arc::ptr_eq(&self.description, description) {
+                self.description = description.clone();
+            }
+            self.version = version;
+        }
+    }
+}
+
 /// The current rows of the client and product dimensions, by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dims {
@@ -54,43 +95,39 @@ impl Dims {
     /// replaced still says when and how the client was seen).
     pub fn observe(&mut self, files: &FileTable, v: &Line) {
         let at = files.instant(v.version);
-        self.observe_client(
-            files,
-            v.client_id,
-            ClientRow { name: v.client_name.clone(), version: v.version, first_seen_micros: at, last_seen_micros: at },
-        );
-        self.observe_product(
-            files,
-            v.key.product_id,
-            ProductRow { description: v.product_description.clone(), version: v.version },
-        );
+        match self.clients.entry(v.client_id) {
+            Entry::Vacant(e) => {
+                e.insert(ClientRow::seen(v, at));
+            }
+            Entry::Occupied(mut e) => e.get_mut().absorb(files, &v.client_name, v.version, at, at),
+        }
+        match self.products.entry(v.key.product_id) {
+            Entry::Vacant(e) => {
+                e.insert(ProductRow::seen(v));
+            }
+            Entry::Occupied(mut e) => e.get_mut().absorb(files, &v.product_description, v.version),
+        }
     }
 
     /// Folds what another observation says of a client.
     pub fn observe_client(&mut self, files: &FileTable, id: i64, row: ClientRow) {
-        match self.clients.get_mut(&id) {
-            None => {
-                self.clients.insert(id, row);
+        match self.clients.entry(id) {
+            Entry::Vacant(e) => {
+                e.insert(row);
             }
-            Some(c) => {
-                c.first_seen_micros = c.first_seen_micros.min(row.first_seen_micros);
-                c.last_seen_micros = c.last_seen_micros.max(row.last_seen_micros);
-                if files.cmp(row.version, c.version) == Ordering::Greater {
-                    c.name = row.name;
-                    c.version = row.version;
-                }
+            Entry::Occupied(mut e) => {
+                e.get_mut().absorb(files, &row.name, row.version, row.first_seen_micros, row.last_seen_micros)
             }
         }
     }
 
     /// Folds what another observation says of a product.
     pub fn observe_product(&mut self, files: &FileTable, id: i64, row: ProductRow) {
-        match self.products.get_mut(&id) {
-            None => {
-                self.products.insert(id, row);
+        match self.products.entry(id) {
+            Entry::Vacant(e) => {
+                e.insert(row);
             }
-            Some(p) if files.cmp(row.version, p.version) == Ordering::Greater => *p = row,
-            Some(_) => {}
+            Entry::Occupied(mut e) => e.get_mut().absorb(files, &row.description, row.version),
         }
     }
 
@@ -113,4 +150,61 @@ impl Dims {
     pub fn product_description(&self, id: i64) -> &str {
         self.products.get(&id).map_or("", |p| &p.description)
     }
+}
+
+/// What line versions say of clients and products, gathered by id in hash maps (a lookup
+/// per version costs less than in the ordered maps of [`Dims`]) and folded into a [`Dims`]
+/// at once, in id order.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Sightings {
+    clients: IntMap<i64, ClientRow>,
+    products: IntMap<i64, ProductRow>,
+}
+
+impl Sightings {
+    /// Takes one line version into account, as [`Dims::observe`] does.
+    pub(super) fn observe(&mut self, files: &FileTable, v: &Line) {
+        let at = files.instant(v.version);
+        match self.clients.entry(v.client_id) {
+            HashEntry::Vacant(e) => {
+                e.insert(ClientRow::seen(v, at));
+            }
+            HashEntry::Occupied(mut e) => e.get_mut().absorb(files, &v.client_name, v.version, at, at),
+        }
+        match self.products.entry(v.key.product_id) {
+            HashEntry::Vacant(e) => {
+                e.insert(ProductRow::seen(v));
+            }
+            HashEntry::Occupied(mut e) => e.get_mut().absorb(files, &v.product_description, v.version),
+        }
+    }
+
+    /// The sightings as dimensions.
+    pub(super) fn to_dims(&self) -> Dims {
+        Dims {
+            clients: sorted(&self.clients).map(|(id, c)| (id, c.clone())).collect(),
+            products: sorted(&self.products).map(|(id, p)| (id, p.clone())).collect(),
+        }
+    }
+
+    /// Folds the sightings into `dims` (over the same file table), in id order.
+    pub(super) fn fold_into(&self, files: &FileTable, dims: &mut Dims) {
+        if dims.clients.is_empty() && dims.products.is_empty() {
+            *dims = self.to_dims();
+            return;
+        }
+        for (id, c) in sorted(&self.clients) {
+            dims.observe_client(files, id, c.clone());
+        }
+        for (id, p) in sorted(&self.products) {
+            dims.observe_product(files, id, p.clone());
+        }
+    }
+}
+
+/// The entries of `map`, by id.
+fn sorted<T>(map: &IntMap<i64, T>) -> impl Iterator<Item = (i64, &T)> {
+    let mut v: Vec<(i64, &T)> = map.iter().map(|(id, t)| (*id, t)).collect();
+    v.sort_unstable_by_key(|(id, _)| *id);
+    v.into_iter()
 }

@@ -11,13 +11,14 @@
 //! big file is folded in bounded memory.
 
 use super::cube::{Cube, CubeDelta};
-use super::dims::Dims;
+use super::dims::{Dims, Sightings};
 use super::files::FileTable;
 use super::line::{Line, Names};
 use crate::error::Result;
 use crate::lake::FileMeta;
 use crate::state::for_each_fact;
 use arrow_array::RecordBatch;
+use std::sync::OnceLock;
 
 /// The new versions of the lines of some files, sorted by key, one per line.
 #[derive(Debug, Default)]
@@ -25,7 +26,10 @@ pub struct NewVersions {
     names: Names,
     lines: Vec<Line>,
     sorted: bool,
-    dims: Dims,
+    /// What the files said of clients and products.
+    sightings: Sightings,
+    /// The same as [`Dims`], built when asked for ([`NewVersions::dims`]).
+    dims: OnceLock<Dims>,
 }
 
 impl NewVersions {
@@ -44,11 +48,12 @@ impl NewVersions {
             message: format!("file {} is not in the state's file table", meta.file_id),
         })?;
         self.lines.reserve(batch.num_rows());
+        self.dims.take();
         let names = &mut self.names;
-        let (lines, dims) = (&mut self.lines, &mut self.dims);
+        let (lines, sightings) = (&mut self.lines, &mut self.sightings);
         for_each_fact(batch, |row| {
             let v = Line::from_fact(&row, seq, meta.ingested_at_micros, names);
-            dims.observe(files, &v);
+            sightings.observe(files, &v);
             lines.push(v);
             Ok(())
         })?;
@@ -61,15 +66,23 @@ impl NewVersions {
         if self.sorted {
             return;
         }
-        self.lines.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| files.cmp(a.version, b.version)));
-        let mut out: Vec<Line> = Vec::with_capacity(self.lines.len());
-        for l in self.lines.drain(..) {
-            match out.last_mut() {
-                Some(prev) if prev.key == l.key => prev.absorb(&l, files),
-                _ => out.push(l),
-            }
+        // In place: versions that compare equal are one row read twice (same file and line),
+        // so an unstable sort gives the same lines, without a buffer the size of the input.
+        let by_version = |a: &Line, b: &Line| a.key.cmp(&b.key).then_with(|| files.cmp(a.version, b.version));
+        // Files usually list their facts order by order: each order's few lines sorted, the
+        // whole is then found sorted in one pass (files read together are sorted at once).
+        for order in self.lines.chunk_by_mut(|a, b| a.key.order_id == b.key.order_id) {
+            order.sort_unstable_by(by_version);
         }
-        self.lines = out;
+        self.lines.sort_unstable_by(by_version);
+        // `dedup_by` hands the later version first and the one kept second.
+        self.lines.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                kept.absorb(later, files);
+            }
+            same
+        });
         self.sorted = true;
     }
 
@@ -110,7 +123,7 @@ impl NewVersions {
 
     /// What the new files say of clients and products.
     pub fn dims(&self) -> &Dims {
-        &self.dims
+        self.dims.get_or_init(|| self.sightings.to_dims())
     }
 
     /// The number of lines with a new version.
@@ -139,7 +152,8 @@ pub fn fold_orders(files: &FileTable, cube: &mut Cube, new: &[Line], before: &[L
 /// windows applies one delta at its end, not one per window (the cube's ordered maps cost
 /// more to update than the delta's hash maps).
 pub fn fold_orders_into(files: &FileTable, delta: &mut CubeDelta, new: &[Line], before: &[Line]) -> Vec<Line> {
-    let mut changed = Vec::new();
+    // At most one changed line per new version (every one, in a first fold).
+    let mut changed = Vec::with_capacity(new.len());
     // The order after the fold (every old line, the new versions folded in), reused.
     let mut after: Vec<Line> = Vec::new();
     let (mut i, mut j) = (0, 0);
@@ -202,5 +216,5 @@ pub fn fold_orders_into(files: &FileTable, delta: &mut CubeDelta, new: &[Line], 
 
 /// Folds `new` into `dims`.
 pub fn fold_dims(files: &FileTable, dims: &mut Dims, new: &NewVersions) {
-    dims.merge(files, new.dims());
+    new.sightings.fold_into(files, dims);
 }

@@ -1,7 +1,7 @@
 //! An order line in its current (latest) version, and the rule that folds versions.
 
 use super::files::{FileTable, Version};
-use crate::hash::IntBuild;
+use crate::hash::{IntBuild, IntMap, same_bytes};
 use crate::state::{FactRow, LineKey};
 use crate::{Channel, Status};
 use std::cmp::Ordering;
@@ -46,8 +46,8 @@ impl Line {
         Line {
             key: row.key,
             client_id: row.client_id,
-            client_name: names.get(row.client_name),
-            product_description: names.get(row.product_description),
+            client_name: names.of_id(TextOf::Client, row.client_id, row.client_name),
+            product_description: names.of_id(TextOf::Product, row.key.product_id, row.product_description),
             unit_price: row.unit_price,
             units: row.units,
             unit_volume: row.unit_volume,
@@ -74,16 +74,66 @@ impl Line {
 
 /// Shared text values (names and descriptions repeat across many lines).
 #[derive(Debug, Default, Clone)]
-pub struct Names(HashSet<Arc<str>, IntBuild>);
+pub struct Names {
+    /// One copy of every text.
+    texts: HashSet<Arc<str>, IntBuild>,
+    /// The text last read for each client and for each product: a row naming its client or
+    /// product as the previous one did is matched by an id lookup and one comparison, not
+    /// by hashing the text.
+    by_id: [IntMap<i64, Arc<str>>; 2],
+}
+
+/// Whose text [`Names::of_id`] reads.
+#[derive(Debug, Clone, Copy)]
+enum TextOf {
+    Client = 0,
+    Product = 1,
+}
 
 impl Names {
     /// The shared copy of `s`.
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(v) = self.0.get(s) {
+        if let Some(v) = self.texts.get(s) {
             return v.clone();
         }
         let v: Arc<str> = Arc::from(s);
-        self.0.insert(v.clone());
+        self.texts.insert(v.clone());
         v
+    }
+
+    /// The shared copy of `s`, the text of client or product `id`.
+    fn of_id(&mut self, of: TextOf, id: i64, s: &str) -> Arc<str> {
+        let by_id = &mut self.by_id[of as usize];
+        if let Some(v) = by_id.get(&id)
+            && same_bytes(v.as_bytes(), s.as_bytes())
+        {
+            return v.clone();
+        }
+        let v = self.get(s);
+        self.by_id[of as usize].insert(id, v.clone());
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_read_by_id_is_the_rows_text_shared() {
+        let mut names = Names::default();
+        let moe = names.of_id(TextOf::Client, 1, "Moe's");
+        assert_eq!(&*moe, "Moe's");
+        // The same client renamed, then named as before: each time the row's text.
+        assert_eq!(&*names.of_id(TextOf::Client, 1, "Moe's Tavern"), "Moe's Tavern");
+        let again = names.of_id(TextOf::Client, 1, "Moe's");
+        assert!(Arc::ptr_eq(&again, &moe));
+        // One copy per text, whatever names it: another client, a product, a plain lookup.
+        assert!(Arc::ptr_eq(&names.of_id(TextOf::Client, 2, "Moe's"), &moe));
+        assert!(Arc::ptr_eq(&names.of_id(TextOf::Product, 1, "Moe's"), &moe));
+        assert!(Arc::ptr_eq(&names.get("Moe's"), &moe));
+        // Clients and products are apart: product 1 is not client 1.
+        assert_eq!(&*names.of_id(TextOf::Product, 1, "Duff"), "Duff");
+        assert_eq!(&*names.of_id(TextOf::Client, 1, "Moe's"), "Moe's");
     }
 }

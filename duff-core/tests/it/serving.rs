@@ -2,8 +2,8 @@
 //! from every file, and its aggregates answer every report as the reference does.
 
 use crate::common::*;
-use duff_core::reports::{self, Report, ReportFilter};
-use duff_core::serving::{self, Cube, Dims, FileTable, Line, Names, NewVersions};
+use duff_core::reports::{self, Report, ReportFilter, Sums};
+use duff_core::serving::{self, Cube, CubeDelta, Dims, FileTable, Line, Names, NewVersions};
 use duff_core::{Channel, CollectSink, CurrentState, FileMeta, LineKey, Status, Table};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -93,7 +93,12 @@ impl Folded {
         for l in changed {
             self.lines.insert(l.key, l);
         }
+        // What the group says of clients and products, folded at once or read as dimensions
+        // and merged: the same.
+        let mut merged = self.dims.clone();
+        merged.merge(&self.files, new.dims());
         serving::fold_dims(&self.files, &mut self.dims, &new);
+        assert_eq!(merged, self.dims);
     }
 
     /// Writes the state as its tables and reads it back (what a new generation does).
@@ -222,6 +227,127 @@ proptest! {
                 prop_assert_eq!(&have, &want, "{:?} {:?}", r, f);
             }
         }
+    }
+}
+
+/// Orders for the cube's cells: each a few lines of distinct products (an order has one line
+/// per product), of one client or several, over every channel and status.
+fn cell_orders() -> impl Strategy<Value = Vec<Vec<Line>>> {
+    let line = (1i64..6, 1i64..4, 0usize..3, 0usize..3, -5i64..30, -999i64..99_999, 0i64..50_000);
+    prop::collection::vec(prop::collection::vec(line, 1..5), 0..12).prop_map(|orders| {
+        orders
+            .into_iter()
+            .enumerate()
+            .map(|(o, lines)| {
+                let mut seen = Vec::new();
+                lines
+                    .into_iter()
+                    .filter(|(product, ..)| {
+                        let new = !seen.contains(product);
+                        seen.push(*product);
+                        new
+                    })
+                    .map(|(product, client, ch, st, units, amount, volume)| Line {
+                        key: LineKey { order_id: o as i64 + 1, product_id: product },
+                        client_id: client,
+                        client_name: "Moe's".into(),
+                        product_description: "Duff".into(),
+                        unit_price: 1,
+                        units,
+                        unit_volume: 1,
+                        amount,
+                        volume,
+                        channel: Channel::ALL[ch],
+                        status: Status::ALL[st],
+                        version: serving::Version { file: 0, line: 2 },
+                        first_seen_micros: T0,
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// The cells of `orders` by their definition: each cell sums its lines and counts the
+/// distinct orders with a line in it.
+fn plain_cube(orders: &[&Vec<Line>]) -> Cube {
+    fn add(cell: &mut Sums, l: &Line, new_order: bool) {
+        cell.orders += i64::from(new_order);
+        cell.lines += 1;
+        cell.units += i128::from(l.units);
+        cell.amount += i128::from(l.amount);
+        cell.volume += i128::from(l.volume);
+    }
+    let mut cube = Cube::new();
+    let mut counted = std::collections::BTreeSet::new();
+    for o in orders {
+        for l in o.iter() {
+            let order = l.key.order_id;
+            let (c, s) = (l.channel, l.status);
+            let new = counted.insert((order, "product", l.key.product_id, Some(c), Some(s)));
+            add(cube.products.entry((l.key.product_id, c, s)).or_default(), l, new);
+            for (c, s) in [(Some(c), Some(s)), (Some(c), None), (None, Some(s)), (None, None)] {
+                let new = counted.insert((order, "client", l.client_id, c, s));
+                add(cube.clients.entry((l.client_id, c, s)).or_default(), l, new);
+                let new = counted.insert((order, "total", 0, c, s));
+                add(cube.totals.entry((c, s)).or_default(), l, new);
+            }
+        }
+    }
+    cube.clients.retain(|_, s| !s.is_zero());
+    cube.products.retain(|_, s| !s.is_zero());
+    cube.totals.retain(|_, s| !s.is_zero());
+    cube
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_cubes_cells_are_the_sums_of_their_orders_lines(
+        orders in cell_orders(),
+        redone in prop::collection::vec(any::<bool>(), 12),
+        kept in prop::collection::vec(any::<bool>(), 12),
+    ) {
+        let all: Vec<&Vec<Line>> = orders.iter().collect();
+        fn refs(o: &[Line]) -> Vec<&Line> {
+            o.iter().collect()
+        }
+        // Every order added, some also taken out and put back, and a phantom order put in
+        // and taken out: the -1 and +1 cancel to nothing.
+        let mut delta = CubeDelta::new();
+        for (i, o) in orders.iter().enumerate() {
+            delta.add_order(&refs(o), 1);
+            if redone[i] {
+                delta.add_lines(o.iter(), -1);
+                delta.add_lines(o.iter(), 1);
+            }
+        }
+        if let Some(o) = orders.first() {
+            let mut phantom = o.clone();
+            for l in &mut phantom {
+                l.key.order_id = 1_000;
+                l.client_id += 10;
+            }
+            delta.add_lines(phantom.iter(), 1);
+            delta.add_lines(phantom.iter(), -1);
+        }
+        let mut cube = Cube::new();
+        cube.apply(delta);
+        prop_assert_eq!(&cube, &plain_cube(&all));
+        prop_assert_eq!(&Cube::of_orders(all.iter().map(|o| refs(o))), &plain_cube(&all));
+        // Then some orders taken out of the built cube.
+        let mut delta = CubeDelta::new();
+        let mut rest = Vec::new();
+        for (i, o) in orders.iter().enumerate() {
+            if kept[i] {
+                rest.push(o);
+            } else {
+                delta.add_order(&refs(o), -1);
+            }
+        }
+        cube.apply(delta);
+        prop_assert_eq!(&cube, &plain_cube(&rest));
     }
 }
 
