@@ -81,7 +81,7 @@ impl Default for ServingConfig {
         ServingConfig {
             max_runs: 16,
             min_compaction_lines: 1 << 20,
-            lines_per_partition: 1 << 19,
+            lines_per_partition: 1 << 18,
             grace: Duration::from_secs(300),
             chunk_lines: 1 << 20,
             window_lines: 1 << 16,
@@ -1170,46 +1170,121 @@ impl Spill {
         self.w.write_all(&r).map_err(|source| Error::Io { action: "writing", path: self.path.clone(), source })
     }
 
-    /// The lines, in the order written; the file is removed.
-    fn read(self, names: &[Arc<str>]) -> Result<Vec<Line>> {
+    /// Closes the file for writing: what was written can be read back.
+    fn close(&mut self) -> Result<()> {
+        use std::io::Write;
+        let path = &self.path;
+        self.w.flush().map_err(|source| Error::Io { action: "writing", path: path.clone(), source })
+    }
+
+    /// Calls `f` with each record written, in order (the file stays).
+    fn for_each_record(&self, mut f: impl FnMut(&[u8; SPILLED]) -> Result<()>) -> Result<()> {
         use std::io::Read;
-        let Spill { path, w } = self;
-        let io = |action| {
-            let path = path.clone();
-            move |source| Error::Io { action, path, source }
-        };
-        let file = w.into_inner().map_err(|e| io("writing")(e.into_error()))?;
-        drop(file);
-        let f = File::open(&path).map_err(io("opening"))?;
-        let len = f.metadata().map_err(io("reading"))?.len();
-        let mut lines = Vec::with_capacity(usize::try_from(len).unwrap_or(0) / SPILLED);
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+        let io = |action| move |source| Error::Io { action, path: self.path.clone(), source };
+        let file = File::open(&self.path).map_err(io("opening"))?;
+        let len = file.metadata().map_err(io("reading"))?.len();
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         let mut r = [0u8; SPILLED];
-        let damaged = || Error::Internal { what: "run encoder", message: format!("{} is damaged", path.display()) };
         for _ in 0..len / SPILLED as u64 {
             reader.read_exact(&mut r).map_err(io("reading"))?;
-            let v = |i: usize| i64::from_ne_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-            let id = |i: usize| u32::from_ne_bytes(r[80 + i * 4..84 + i * 4].try_into().unwrap_or_default());
-            let name = |i: usize| names.get(id(i) as usize).cloned().ok_or_else(damaged);
-            lines.push(Line {
-                key: LineKey { order_id: v(0), product_id: v(1) },
-                client_id: v(2),
-                client_name: name(1)?,
-                product_description: name(2)?,
-                unit_price: v(3),
-                units: v(4),
-                unit_volume: v(5),
-                amount: v(6),
-                volume: v(7),
-                channel: *Channel::ALL.get(usize::from(r[92])).ok_or_else(damaged)?,
-                status: *Status::ALL.get(usize::from(r[93])).ok_or_else(damaged)?,
-                version: duff_core::serving::Version { file: id(0), line: u64::from_ne_bytes(v(9).to_ne_bytes()) },
-                first_seen_micros: v(8),
-            });
+            f(&r)?;
         }
-        let _ = std::fs::remove_file(&path);
-        Ok(lines)
+        Ok(())
     }
+
+    /// Calls `write` with the lines of the partition sorted by `(client_id, key)`, a slice
+    /// at a time, holding about `limit` lines at most whatever the partition's size: the
+    /// clients are taken in ranges of at most `limit` lines, each range read from the file
+    /// and sorted on its own. A client with more lines than that is a range of its own,
+    /// streamed as read (its lines were written in key order). The file is removed.
+    fn by_client(
+        mut self,
+        names: &[Arc<str>],
+        limit: usize,
+        mut write: impl FnMut(&[Line]) -> Result<()>,
+    ) -> Result<()> {
+        self.close()?;
+        let mut per_client: BTreeMap<i64, usize> = BTreeMap::new();
+        self.for_each_record(|r| {
+            *per_client.entry(record_client(r)).or_default() += 1;
+            Ok(())
+        })?;
+        // Ranges of clients `(first, last)`, each of at most `limit` lines or one client.
+        let mut ranges: Vec<(i64, i64, usize)> = Vec::new();
+        for (&client, &n) in &per_client {
+            match ranges.last_mut() {
+                Some((_, last, lines)) if *lines + n <= limit => {
+                    *last = client;
+                    *lines += n;
+                }
+                _ => ranges.push((client, client, n)),
+            }
+        }
+        let mut lines: Vec<Line> = Vec::new();
+        for (first, last, n) in ranges {
+            lines.reserve_exact(n.min(limit.max(BATCH_LINES)).saturating_sub(lines.capacity()));
+            let streamed = first == last;
+            let mut previous: Option<LineKey> = None;
+            self.for_each_record(|r| {
+                let client = record_client(r);
+                if client < first || client > last {
+                    return Ok(());
+                }
+                let line = self.line(r, names)?;
+                if streamed && previous.is_some_and(|p| p >= line.key) {
+                    return Err(Error::Internal {
+                        what: "run encoder",
+                        message: format!("{} is out of key order at {:?}", self.path.display(), line.key),
+                    });
+                }
+                previous = Some(line.key);
+                lines.push(line);
+                if streamed && lines.len() == BATCH_LINES {
+                    write(&lines)?;
+                    lines.clear();
+                }
+                Ok(())
+            })?;
+            if !streamed {
+                lines.sort_unstable_by_key(|l| (l.client_id, l.key));
+            }
+            for chunk in lines.chunks(BATCH_LINES) {
+                write(chunk)?;
+            }
+            lines.clear();
+        }
+        let _ = std::fs::remove_file(&self.path);
+        Ok(())
+    }
+
+    /// The line of a record.
+    fn line(&self, r: &[u8; SPILLED], names: &[Arc<str>]) -> Result<Line> {
+        let damaged =
+            || Error::Internal { what: "run encoder", message: format!("{} is damaged", self.path.display()) };
+        let v = |i: usize| i64::from_ne_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let id = |i: usize| u32::from_ne_bytes(r[80 + i * 4..84 + i * 4].try_into().unwrap_or_default());
+        let name = |i: usize| names.get(id(i) as usize).cloned().ok_or_else(damaged);
+        Ok(Line {
+            key: LineKey { order_id: v(0), product_id: v(1) },
+            client_id: v(2),
+            client_name: name(1)?,
+            product_description: name(2)?,
+            unit_price: v(3),
+            units: v(4),
+            unit_volume: v(5),
+            amount: v(6),
+            volume: v(7),
+            channel: *Channel::ALL.get(usize::from(r[92])).ok_or_else(damaged)?,
+            status: *Status::ALL.get(usize::from(r[93])).ok_or_else(damaged)?,
+            version: duff_core::serving::Version { file: id(0), line: u64::from_ne_bytes(v(9).to_ne_bytes()) },
+            first_seen_micros: v(8),
+        })
+    }
+}
+
+/// The client of a spilled record.
+fn record_client(r: &[u8; SPILLED]) -> i64 {
+    i64::from_ne_bytes(r[16..24].try_into().unwrap_or_default())
 }
 
 impl Encoded {
@@ -1321,24 +1396,36 @@ impl<'a> RunWriter<'a> {
             pending.into_iter().enumerate().map(|(p, l)| (p, spills.next(), l)).collect();
         let work = std::sync::Mutex::new(work.into_iter());
         let spilled = &spilled.names;
+        // Lines a thread sorts at a time: a partition's worth.
+        let limit = usize::try_from(lake.serving.lines_per_partition).unwrap_or(usize::MAX).max(1);
         // `names`: the thread's own copy of the spilled names. Lines read back share their
         // names; with one copy for both threads, every line read and dropped would move the
         // reference counts of the same few descriptions from core to core.
         let sort = |(p, spill, pending): (usize, Option<Spill>, Vec<Line>), names: &[Arc<str>]| -> Result<()> {
-            let mut lines = match spill {
-                Some(spill) => spill.read(names)?,
-                None => pending,
-            };
-            // Sorting the lines themselves, not a permutation of them: the file's batches
-            // are then encoded from consecutive lines (gathering lines from all over the
-            // partition cost more than the sort saved, measured at 10M lines).
-            lines.sort_unstable_by_key(|l| (l.client_id, l.key));
             let sorted = staging.join(format!("{name}_by_client_{p:03}.parquet"));
             let mut w = TableWriter::by_client(open_staged(&sorted)?)?;
-            for chunk in lines.chunks(BATCH_LINES) {
-                w.write(&tables::client_lines_batch(files, chunk.iter())?)?;
+            let mut empty = true;
+            let mut write = |lines: &[Line]| -> Result<()> {
+                empty = false;
+                Ok(w.write(&tables::client_lines_batch(files, lines.iter())?)?)
+            };
+            match spill {
+                // Sorted a range of clients at a time: a partition's size (a few large
+                // clients can make one several times the average) does not set the memory.
+                Some(spill) => spill.by_client(names, limit, &mut write)?,
+                None => {
+                    // Sorting the lines themselves, not a permutation of them: the file's
+                    // batches are then encoded from consecutive lines (gathering lines from
+                    // all over the partition cost more than the sort saved, measured at 10M
+                    // lines).
+                    let mut lines = pending;
+                    lines.sort_unstable_by_key(|l| (l.client_id, l.key));
+                    for chunk in lines.chunks(BATCH_LINES) {
+                        write(chunk)?;
+                    }
+                }
             }
-            if lines.is_empty() {
+            if empty {
                 w.write(&tables::client_lines_batch(files, std::iter::empty())?)?;
             }
             w.finish()?;

@@ -121,36 +121,76 @@ pub(crate) fn repeated(hashes: &[u64]) -> Vec<u64> {
     repeats
 }
 
-/// Sorts line hashes: a least-significant-digit radix sort (four passes of 16 bits), two to
-/// three times faster than a comparison sort on millions of random 64-bit values.
-pub(super) fn sort_u64(v: &mut Vec<u64>) {
+/// Sorts line hashes in place, with no copy of them: a radix sort, two to three times
+/// faster than a comparison sort on millions of random 64-bit values.
+///
+/// The hashes are first moved into 256 buckets by their top byte, in place (each value
+/// swapped straight into its bucket's next free slot), then each bucket, small enough for
+/// the cache, is sorted by its other seven bytes, least significant first, through a
+/// buffer of its own size. At 10M lines the buffer is 0.3 MB instead of a second copy of
+/// the 80 MB of hashes, which at the end of an ingest was the peak of its memory.
+pub(super) fn sort_u64(v: &mut [u64]) {
     if v.len() < 4096 {
         v.sort_unstable();
         return;
     }
-    let mut dst = vec![0u64; v.len()];
-    let mut src = std::mem::take(v);
-    let mut counts = vec![0usize; 1 << 16];
-    for pass in 0..4 {
-        let shift = pass * 16;
-        counts.fill(0);
-        for x in &src {
-            counts[((x >> shift) & 0xFFFF) as usize] += 1;
-        }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            let n = *c;
-            *c = sum;
-            sum += n;
-        }
-        for x in &src {
-            let d = ((x >> shift) & 0xFFFF) as usize;
-            dst[counts[d]] = *x;
-            counts[d] += 1;
-        }
-        std::mem::swap(&mut src, &mut dst);
+    let top = |x: u64| (x >> 56) as usize;
+    let mut starts = [0usize; 257];
+    for x in v.iter() {
+        starts[top(*x) + 1] += 1;
     }
-    *v = src;
+    for b in 0..256 {
+        starts[b + 1] += starts[b];
+    }
+    // `next[b]`: the first slot of bucket b not yet holding one of its values.
+    let mut next = starts;
+    for b in 0..256 {
+        let end = starts[b + 1];
+        while next[b] < end {
+            let x = v[next[b]];
+            let d = top(x);
+            if d == b {
+                next[b] += 1;
+            } else {
+                v.swap(next[b], next[d]);
+                next[d] += 1;
+            }
+        }
+    }
+    let mut scratch: Vec<u64> = Vec::new();
+    let mut counts = [0usize; 256];
+    for b in 0..256 {
+        let bucket = &mut v[starts[b]..starts[b + 1]];
+        if bucket.len() < 256 {
+            bucket.sort_unstable();
+            continue;
+        }
+        scratch.clear();
+        scratch.resize(bucket.len(), 0);
+        // Seven passes of a byte each, swapping source and destination after each: the
+        // sorted values end in the scratch buffer, copied back once.
+        let (mut src, mut dst): (&mut [u64], &mut [u64]) = (bucket, &mut scratch);
+        for pass in 0..7 {
+            let shift = pass * 8;
+            counts.fill(0);
+            for x in src.iter() {
+                counts[((x >> shift) & 0xFF) as usize] += 1;
+            }
+            let mut sum = 0;
+            for c in counts.iter_mut() {
+                let n = *c;
+                *c = sum;
+                sum += n;
+            }
+            for x in src.iter() {
+                let d = ((x >> shift) & 0xFF) as usize;
+                dst[counts[d]] = *x;
+                counts[d] += 1;
+            }
+            std::mem::swap(&mut src, &mut dst);
+        }
+        dst.copy_from_slice(src);
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +200,7 @@ mod tests {
     #[test]
     fn radix_sort_sorts_like_sort_unstable() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut v: Vec<u64> = (0..10_000)
+        let mut v: Vec<u64> = (0..300_000)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -168,6 +208,11 @@ mod tests {
                 x
             })
             .collect();
+        // Repeats, and buckets of every size: many values under one top byte, a few under
+        // another.
+        v.extend_from_within(..1000);
+        v.extend((0..5000).map(|i| i * 7));
+        v.extend((0..100).map(|i| (1 << 60) + i));
         let mut expected = v.clone();
         expected.sort_unstable();
         sort_u64(&mut v);
