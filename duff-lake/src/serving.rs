@@ -416,8 +416,10 @@ impl<S: Store> Lake<S> {
             let fold = Fold { files: &files, runs: &runs, objects: &objects, staging, next, estimate };
             // Facts exported by order stream straight to the fold; the first chunk out of key
             // order (they were not listed by order after all) stops that attempt before
-            // anything is put, and the fold starts over, merging sorted chunks.
-            let done = match self.fold_new(&fold, true, steps)? {
+            // anything is put, and the fold starts over, merging sorted chunks. Facts whose
+            // statistics already show them out of order merge at once.
+            let streamed = if self.facts_may_stream(&objects)? { self.fold_new(&fold, true, steps)? } else { None };
+            let done = match streamed {
                 Some(done) => done,
                 None => self.fold_new(&fold, false, steps)?.ok_or_else(|| Error::Internal {
                     what: "serving fold",
@@ -922,6 +924,16 @@ impl<S: Store> Lake<S> {
         if let Some(f) = snapshot.footers.lock().ok().and_then(|m| m.get(key).cloned()) {
             return Ok(f);
         }
+        let footer = Arc::new(self.read_footer(key)?);
+        if let Ok(mut m) = snapshot.footers.lock() {
+            m.insert(key.to_owned(), footer.clone());
+        }
+        Ok(footer)
+    }
+
+    /// The footer of a Parquet object, from one ranged read of its end (two when it is
+    /// longer than [`tables::Footer::TAIL_GUESS`]).
+    fn read_footer(&self, key: &str) -> Result<tables::Footer> {
         let wrap = |source| Error::ServingObject { key: key.to_owned(), source };
         let missing = || Error::MissingObject { key: key.to_owned() };
         let (tail, size) = self.store.get_tail(key, tables::Footer::TAIL_GUESS)?.ok_or_else(missing)?;
@@ -939,11 +951,30 @@ impl<S: Store> Lake<S> {
                 })?
             }
         };
-        let footer = Arc::new(footer);
-        if let Ok(mut m) = snapshot.footers.lock() {
-            m.insert(key.to_owned(), footer.clone());
-        }
         Ok(footer)
+    }
+
+    /// False when the `order_id` statistics of the fact objects show that, read one after
+    /// the other, they do not list their orders by `order_id` (a row group that starts
+    /// before the previous one ended): the fold then merges without trying to stream
+    /// first (files folded together, each listed by order but starting over, would
+    /// otherwise be streamed up to the first one that starts over). True otherwise, even
+    /// without statistics: the stream checks the order itself. Reads the footers alone.
+    fn facts_may_stream(&self, objects: &[(&FileMeta, &str)]) -> Result<bool> {
+        let mut previous = i64::MIN;
+        for (_, key) in objects {
+            let footer = self.read_footer(key)?;
+            let ranges = footer
+                .column_ranges("order_id")
+                .map_err(|source| Error::ServingObject { key: (*key).to_owned(), source })?;
+            for (lo, hi) in ranges.into_iter().flatten() {
+                if lo < previous {
+                    return Ok(false);
+                }
+                previous = hi;
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -1934,6 +1965,40 @@ mod tests {
         k.sort_unstable();
         k.dedup();
         k
+    }
+
+    /// The footer check that lets a fold try streaming: files listed by order one after the
+    /// other pass it, files whose orders start over do not, and a file's own disorder
+    /// inside a row group is left to the stream to find.
+    #[test]
+    fn facts_whose_row_groups_start_over_merge_without_streaming() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::LocalLake::open(dir.path().join("lake")).unwrap();
+        let cfg = duff_core::IngestConfig::default();
+        let first = duff_testkit::order_rows(1, 30, 0, 7, 0);
+        let second = duff_testkit::order_rows(31, 10, 0, 7, 0);
+        let mut swapped = first.clone();
+        swapped.swap(20, 40);
+        for (i, rows) in [&first, &second, &swapped].into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}.csv"));
+            std::fs::write(&path, duff_testkit::csv_file(rows)).unwrap();
+            lake.ingest_path(&path, &cfg, chrono::Utc::now() + chrono::Duration::seconds(i as i64)).unwrap();
+        }
+        let new = lake.unfolded(&BTreeSet::new()).unwrap();
+        let metas: Vec<FileMeta> = new.iter().map(|m| m.meta().unwrap()).collect();
+        let facts: Vec<(&FileMeta, &str)> = new
+            .iter()
+            .zip(&metas)
+            .map(|(m, meta)| {
+                let o = m.outputs.iter().find(|o| o.table == Table::FactOrderLine).unwrap();
+                (meta, o.key.as_str())
+            })
+            .collect();
+        assert!(lake.facts_may_stream(&facts[..2]).unwrap(), "the second file's orders follow the first's");
+        assert!(!lake.facts_may_stream(&[facts[1], facts[0]]).unwrap(), "the second file starts over");
+        assert!(!lake.facts_may_stream(&[facts[0], facts[0]]).unwrap());
+        assert!(lake.facts_may_stream(&facts[2..]).unwrap(), "one row group: the stream finds its disorder");
+        assert!(lake.facts_may_stream(&[]).unwrap());
     }
 
     proptest! {

@@ -936,6 +936,17 @@ fn groups_where(
     column: &str,
     wanted: impl Fn(i64, i64) -> bool,
 ) -> Result<Vec<usize>> {
+    Ok(column_ranges(meta, column)?
+        .into_iter()
+        .enumerate()
+        .filter(|(_, range)| range.is_none_or(|(lo, hi)| wanted(lo, hi)))
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// The `(min, max)` of an `Int64` column in each row group, from the statistics (`None`
+/// where a row group has none).
+fn column_ranges(meta: &parquet::file::metadata::ParquetMetaData, column: &str) -> Result<Vec<Option<(i64, i64)>>> {
     use parquet::file::statistics::Statistics;
     let idx = meta
         .file_metadata()
@@ -947,15 +958,10 @@ fn groups_where(
     Ok(meta
         .row_groups()
         .iter()
-        .enumerate()
-        .filter(|(_, g)| match g.column(idx).statistics() {
-            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                (Some(lo), Some(hi)) => wanted(*lo, *hi),
-                _ => true,
-            },
-            _ => true,
+        .map(|g| match g.column(idx).statistics() {
+            Some(Statistics::Int64(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
+            _ => None,
         })
-        .map(|(i, _)| i)
         .collect())
 }
 
@@ -1029,6 +1035,15 @@ impl Footer {
     /// When the file has no such column.
     pub fn row_groups_where(&self, column: &str, wanted: impl Fn(i64, i64) -> bool) -> Result<Vec<usize>> {
         groups_where(self.meta.metadata(), column, wanted)
+    }
+
+    /// The `(min, max)` of `column` (an `Int64`) in each row group, from the statistics
+    /// (`None` where a row group has none).
+    ///
+    /// # Errors
+    /// When the file has no such column.
+    pub fn column_ranges(&self, column: &str) -> Result<Vec<Option<(i64, i64)>>> {
+        column_ranges(self.meta.metadata(), column)
     }
 
     /// The number of rows in the row groups `groups`.
