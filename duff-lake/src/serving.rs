@@ -57,8 +57,10 @@ pub struct ServingConfig {
     /// Lines in the runs beyond the base that never trigger a compaction (default 2^20):
     /// past this, the runs are compacted once they hold more than a quarter of the base.
     pub min_compaction_lines: u64,
-    /// Lines per `by_client` partition of a base (default 2^19; a base is split by
-    /// `client_id` so that a compaction sorts two partitions at a time, in memory).
+    /// Lines per `by_client` partition of a base, on average (default 2^18; a base is split
+    /// by `client_id mod n`), and the most lines a thread sorts at a time when it writes a
+    /// partition set aside (a range of its clients at a time, whatever the partition's
+    /// size: two threads sort at once).
     pub lines_per_partition: u64,
     /// How long objects that the newest two generations no longer name are kept, for
     /// readers that loaded an older generation (default 5 minutes).
