@@ -16,7 +16,6 @@ use super::files::FileTable;
 use super::line::{Line, Names};
 use crate::error::Result;
 use crate::lake::FileMeta;
-use crate::state::for_each_fact;
 use arrow_array::RecordBatch;
 use std::sync::OnceLock;
 
@@ -51,11 +50,9 @@ impl NewVersions {
         self.dims.take();
         let names = &mut self.names;
         let (lines, sightings) = (&mut self.lines, &mut self.sightings);
-        for_each_fact(batch, |row| {
-            let v = Line::from_fact(&row, seq, meta.ingested_at_micros, names);
+        super::tables::decode_facts(batch, seq, meta.ingested_at_micros, names, |v| {
             sightings.observe(files, &v);
             lines.push(v);
-            Ok(())
         })?;
         self.sorted = false;
         Ok(())

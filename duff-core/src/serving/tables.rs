@@ -325,18 +325,55 @@ pub const LINE_COLUMNS: [&str; 15] = [
 ///
 /// # Errors
 /// A missing column, a column of another type, a null or a value out of its domain.
-pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Line)) -> Result<()> {
-    const T: &str = "order_line_current";
-    let i = |n| col(batch, T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
-    let m = |n| col(batch, T, n, &MONEY).map(|c| c.as_primitive::<Decimal128Type>());
-    let v = |n| col(batch, T, n, &VOLUME).map(|c| c.as_primitive::<Decimal128Type>());
-    let heads = HeadColumns::of(batch)?;
-    let (units, line, seq) = (i("units")?, i("line")?, i("file_seq")?);
+pub fn decode_lines(batch: &RecordBatch, names: &mut Names, f: impl FnMut(Line)) -> Result<()> {
+    decode(batch, "order_line_current", None, names, f)
+}
+
+/// Decodes a `fact_order_line` batch (text columns plain or dictionary-encoded) into the
+/// lines it holds, as versions of the file of seq `file` first seen at `instant`, calling
+/// `f` for each: what [`super::NewVersions::add_batch`] reads. Read as dictionaries
+/// ([`fact_batches`]), names are shared and channels and statuses parsed once per
+/// dictionary value, not once per row.
+///
+/// # Errors
+/// A missing column, a column of another type, a null or a value out of its domain.
+pub fn decode_facts(
+    batch: &RecordBatch,
+    file: u32,
+    instant: i64,
+    names: &mut Names,
+    f: impl FnMut(Line),
+) -> Result<()> {
+    decode(batch, "fact_order_line", Some((file, instant)), names, f)
+}
+
+/// [`decode_lines`] (`version` `None`: each line's file and first sighting are columns) and
+/// [`decode_facts`] (`version`: the file's, for every line).
+fn decode(
+    batch: &RecordBatch,
+    table: &'static str,
+    version: Option<(u32, i64)>,
+    names: &mut Names,
+    mut f: impl FnMut(Line),
+) -> Result<()> {
+    let t = table;
+    let i = |n| col(batch, t, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+    let m = |n| col(batch, t, n, &MONEY).map(|c| c.as_primitive::<Decimal128Type>());
+    let v = |n| col(batch, t, n, &VOLUME).map(|c| c.as_primitive::<Decimal128Type>());
+    let heads = HeadColumns::of(batch, t)?;
+    let (units, line) = (i("units")?, i("line")?);
     let (unit_price, amount, unit_volume, volume) =
         (m("unit_price")?, m("amount")?, v("unit_volume_l")?, v("volume_l")?);
-    let first = col(batch, T, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>();
-    let client_name = Texts::of(batch, T, "client_name")?;
-    let description = Texts::of(batch, T, "product_description")?;
+    // Each line's file and first sighting: columns of a run, the file's own for facts.
+    let columns = match version {
+        Some(_) => None,
+        None => Some((
+            i("file_seq")?,
+            col(batch, t, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>(),
+        )),
+    };
+    let client_name = Texts::of(batch, t, "client_name")?;
+    let description = Texts::of(batch, t, "product_description")?;
     // A client's name and a product's description repeat row after row: the shared copy of
     // the last one seen per id is compared before `names` hashes the text.
     let mut last_client: Option<(i64, Arc<str>)> = None;
@@ -346,16 +383,24 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
     let descriptions_of = shared_texts(description, names);
     for r in 0..batch.num_rows() {
         let small = |a: &arrow_array::PrimitiveArray<Decimal128Type>, what| {
-            a.is_valid(r).then(|| a.value(r)).and_then(|x| i64::try_from(x).ok()).ok_or_else(|| bad(T, what, r))
+            a.is_valid(r).then(|| a.value(r)).and_then(|x| i64::try_from(x).ok()).ok_or_else(|| bad(t, what, r))
         };
         let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
-            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(T, what, r))
+            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(t, what, r))
         };
         let LineHead { key, client_id: client, channel, status } = heads.head(r)?;
+        let (file, first_seen_micros) = match (version, columns) {
+            (Some(v), _) => v,
+            (None, Some((seq, first))) => (
+                u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(t, "file_seq", r))?,
+                first.is_valid(r).then(|| first.value(r)).ok_or_else(|| bad(t, "first_seen_at", r))?,
+            ),
+            (None, None) => return Err(bad(t, "file_seq", r)),
+        };
         let name = match &client_names {
-            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(T, "client_name", r))?,
+            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(t, "client_name", r))?,
             None => {
-                let name = client_name.get(r).ok_or_else(|| bad(T, "client_name", r))?;
+                let name = client_name.get(r).ok_or_else(|| bad(t, "client_name", r))?;
                 match &last_client {
                     Some((id, shared)) if *id == client && **shared == *name => shared.clone(),
                     _ => {
@@ -367,9 +412,9 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
             }
         };
         let product_description = match &descriptions_of {
-            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(T, "product_description", r))?,
+            Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(t, "product_description", r))?,
             None => {
-                let text = description.get(r).ok_or_else(|| bad(T, "product_description", r))?;
+                let text = description.get(r).ok_or_else(|| bad(t, "product_description", r))?;
                 match descriptions.get(&key.product_id) {
                     Some(shared) if **shared == *text => shared.clone(),
                     _ => {
@@ -392,11 +437,8 @@ pub fn decode_lines(batch: &RecordBatch, names: &mut Names, mut f: impl FnMut(Li
             volume: small(volume, "volume_l")?,
             channel,
             status,
-            version: Version {
-                file: u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(T, "file_seq", r))?,
-                line: u64::try_from(int(line, "line")?).map_err(|_| bad(T, "line", r))?,
-            },
-            first_seen_micros: first.is_valid(r).then(|| first.value(r)).ok_or_else(|| bad(T, "first_seen_at", r))?,
+            version: Version { file, line: u64::try_from(int(line, "line")?).map_err(|_| bad(t, "line", r))? },
+            first_seen_micros,
         });
     }
     Ok(())
@@ -1225,7 +1267,7 @@ pub fn decode_heads(
     batch: &RecordBatch,
     mut f: impl FnMut(LineHead) -> std::ops::ControlFlow<()>,
 ) -> Result<std::ops::ControlFlow<()>> {
-    let heads = HeadColumns::of(batch)?;
+    let heads = HeadColumns::of(batch, "order_line_current")?;
     for r in 0..batch.num_rows() {
         if f(heads.head(r)?).is_break() {
             return Ok(std::ops::ControlFlow::Break(()));
@@ -1237,6 +1279,8 @@ pub fn decode_heads(
 /// The [`HEAD_COLUMNS`] of a batch of a run file: what [`decode_heads`] and
 /// [`decode_lines`] read a line's head from.
 struct HeadColumns<'a> {
+    /// The table named in errors.
+    table: &'static str,
     order_id: &'a arrow_array::PrimitiveArray<Int64Type>,
     product_id: &'a arrow_array::PrimitiveArray<Int64Type>,
     client_id: &'a arrow_array::PrimitiveArray<Int64Type>,
@@ -1245,28 +1289,28 @@ struct HeadColumns<'a> {
 }
 
 impl<'a> HeadColumns<'a> {
-    const T: &'static str = "order_line_current";
-
-    fn of(batch: &'a RecordBatch) -> Result<HeadColumns<'a>> {
-        let i = |n| col(batch, Self::T, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
+    fn of(batch: &'a RecordBatch, table: &'static str) -> Result<HeadColumns<'a>> {
+        let i = |n| col(batch, table, n, &DataType::Int64).map(|c| c.as_primitive::<Int64Type>());
         Ok(HeadColumns {
+            table,
             order_id: i("order_id")?,
             product_id: i("product_id")?,
             client_id: i("client_id")?,
-            channel: Parsed::of(Texts::of(batch, Self::T, "channel")?, channel_of),
-            status: Parsed::of(Texts::of(batch, Self::T, "status")?, status_of),
+            channel: Parsed::of(Texts::of(batch, table, "channel")?, channel_of),
+            status: Parsed::of(Texts::of(batch, table, "status")?, status_of),
         })
     }
 
     fn head(&self, r: usize) -> Result<LineHead> {
+        let t = self.table;
         let int = |a: &arrow_array::PrimitiveArray<Int64Type>, what| {
-            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(Self::T, what, r))
+            a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(t, what, r))
         };
         Ok(LineHead {
             key: LineKey { order_id: int(self.order_id, "order_id")?, product_id: int(self.product_id, "product_id")? },
             client_id: int(self.client_id, "client_id")?,
-            channel: self.channel.get(r, channel_of).ok_or_else(|| bad(Self::T, "channel", r))?,
-            status: self.status.get(r, status_of).ok_or_else(|| bad(Self::T, "status", r))?,
+            channel: self.channel.get(r, channel_of).ok_or_else(|| bad(t, "channel", r))?,
+            status: self.status.get(r, status_of).ok_or_else(|| bad(t, "status", r))?,
         })
     }
 }
@@ -1393,11 +1437,5 @@ pub fn read_keys<R: parquet::file::reader::ChunkReader + 'static>(reader: R) -> 
 pub fn fact_batches<R: parquet::file::reader::ChunkReader + 'static>(
     reader: R,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)?;
-    let mask = parquet::arrow::ProjectionMask::columns(
-        builder.parquet_schema(),
-        crate::state::FACT_ROW_COLUMNS.iter().copied(),
-    );
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
-    Ok(reader.map(|b| b.map_err(crate::Error::from)))
+    crate::parquet_io::parquet_reader_projected(reader, &crate::state::FACT_ROW_COLUMNS, None)
 }
