@@ -430,9 +430,10 @@ impl<S: Store> Lake<S> {
             };
             cube.apply(done.delta);
             duff_core::serving::fold_dims(&files, &mut dims, &done.versions);
-            let run = if done.count > 0 || runs.is_empty() { Some(done.writer.finish(self, folder)?) } else { None };
+            let count = done.writer.count;
+            let run = if count > 0 || runs.is_empty() { Some(done.writer.finish(self, folder)?) } else { None };
             steps.lap("write");
-            Ok((run, done.count))
+            Ok((run, count))
         })?;
 
         let mut runs = runs;
@@ -562,8 +563,7 @@ impl<S: Store> Lake<S> {
             NewLines::Streamed(s) => s.chunks.versions,
             NewLines::Merged(_) => merged_versions,
         };
-        let count = writer.count;
-        Ok(Some(Folded { writer, delta, versions, count }))
+        Ok(Some(Folded { writer, delta, versions }))
     }
 
     /// The lookup stage of a fold: cuts the merged new versions into windows of whole
@@ -1074,11 +1074,6 @@ fn write_local(path: &Path, files: &FileTable, lines: &[Line]) -> Result<()> {
     Ok(())
 }
 
-/// A run written as its lines come (sorted by key): the lines go to an encoder thread that
-/// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
-/// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
-/// partitions are sorted and encoded two at a time, so that the fold and the encoding share
-/// the machine's two cores and memory holds two partitions, not the run.
 /// What a fold of new files reads and where it stages.
 #[derive(Clone, Copy)]
 struct Fold<'f> {
@@ -1091,15 +1086,19 @@ struct Fold<'f> {
     estimate: u64,
 }
 
-/// A fold of new files done, not yet put: its run (to finish), the cube's changes, what the
-/// files say of clients and products, and the number of lines that changed.
+/// A fold of new files done, not yet put: its run (to finish; it counts the lines that
+/// changed), the cube's changes, and what the files say of clients and products.
 struct Folded<'f> {
     writer: RunWriter<'f>,
     delta: duff_core::serving::CubeDelta,
     versions: NewVersions,
-    count: u64,
 }
 
+/// A run written as its lines come (sorted by key): the lines go to an encoder thread that
+/// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
+/// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
+/// partitions are sorted and encoded two at a time, so that the fold and the encoding share
+/// the machine's two cores and memory holds two partitions' worth of lines, not the run.
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
