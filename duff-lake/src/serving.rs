@@ -1236,20 +1236,27 @@ impl Spill {
         mut write: impl FnMut(&[Line]) -> Result<()>,
     ) -> Result<()> {
         self.close()?;
-        let mut per_client: BTreeMap<i64, usize> = BTreeMap::new();
-        self.for_each_record(|r| {
-            *per_client.entry(record_client(r)).or_default() += 1;
-            Ok(())
-        })?;
-        // Ranges of clients `(first, last)`, each of at most `limit` lines or one client.
+        let io = |source| Error::Io { action: "reading", path: self.path.clone(), source };
+        let records = std::fs::metadata(&self.path).map_err(io)?.len() / SPILLED as u64;
+        // Ranges of clients `(first, last)`, each of at most `limit` lines or one client. A
+        // partition of at most `limit` lines is one range: its clients are not counted.
         let mut ranges: Vec<(i64, i64, usize)> = Vec::new();
-        for (&client, &n) in &per_client {
-            match ranges.last_mut() {
-                Some((_, last, lines)) if *lines + n <= limit => {
-                    *last = client;
-                    *lines += n;
+        if records <= limit as u64 {
+            ranges.push((i64::MIN, i64::MAX, usize::try_from(records).unwrap_or(limit)));
+        } else {
+            let mut per_client: BTreeMap<i64, usize> = BTreeMap::new();
+            self.for_each_record(|r| {
+                *per_client.entry(record_client(r)).or_default() += 1;
+                Ok(())
+            })?;
+            for (&client, &n) in &per_client {
+                match ranges.last_mut() {
+                    Some((_, last, lines)) if *lines + n <= limit => {
+                        *last = client;
+                        *lines += n;
+                    }
+                    _ => ranges.push((client, client, n)),
                 }
-                _ => ranges.push((client, client, n)),
             }
         }
         let mut lines: Vec<Line> = Vec::new();
