@@ -63,24 +63,6 @@ pub struct FactRow<'a> {
 }
 
 /// Column accessors over a `fact_order_line` batch.
-/// The `fact_order_line` columns [`for_each_fact`] reads: a reader may decode these alone
-/// (the lineage columns are the file's, known from its manifest).
-pub(crate) const FACT_ROW_COLUMNS: [&str; 13] = [
-    "order_id",
-    "product_id",
-    "client_id",
-    "client_name",
-    "product_description",
-    "unit_price",
-    "units",
-    "unit_volume_l",
-    "channel",
-    "status",
-    "amount",
-    "volume_l",
-    "line",
-];
-
 struct FactColumns<'a> {
     order_id: &'a arrow_array::PrimitiveArray<Int64Type>,
     product_id: &'a arrow_array::PrimitiveArray<Int64Type>,

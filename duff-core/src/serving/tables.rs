@@ -301,7 +301,8 @@ fn bad(table: &'static str, what: &str, r: usize) -> crate::Error {
 }
 
 /// The columns of a run file that [`decode_lines`] reads: readers decode only these (the
-/// others, `updated_at`, `file_id` and `generation`, are for SQL readers).
+/// others, `updated_at`, `file_id` and `generation`, are for SQL readers). [`decode_facts`]
+/// reads those a fact file has (all but `first_seen_at` and `file_seq`, the file's own).
 pub const LINE_COLUMNS: [&str; 15] = [
     "order_id",
     "product_id",
@@ -1428,14 +1429,15 @@ pub fn read_keys<R: parquet::file::reader::ChunkReader + 'static>(reader: R) -> 
 }
 
 /// The batches of a `fact_order_line` file read through `reader` (a `File`, `Bytes`...), one
-/// row group in memory at a time: the columns [`super::NewVersions::add_batch`] reads, and
-/// those alone (the lineage columns repeat the file's own lineage on every row: decoding
-/// them copied two texts per row for nothing).
+/// row group in memory at a time: the columns [`decode_facts`] reads, and those alone (the
+/// lineage columns repeat the file's own lineage on every row: decoding them copied two
+/// texts per row for nothing), text as dictionaries.
 ///
 /// # Errors
 /// When the file is not readable Parquet.
 pub fn fact_batches<R: parquet::file::reader::ChunkReader + 'static>(
     reader: R,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<R>> {
-    crate::parquet_io::parquet_reader_projected(reader, &crate::state::FACT_ROW_COLUMNS, None)
+    // The names a fact file lacks match none of its columns.
+    crate::parquet_io::parquet_reader_projected(reader, &LINE_COLUMNS, None)
 }
