@@ -348,6 +348,15 @@ pub fn decode_facts(
     decode(batch, "fact_order_line", Some((file, instant)), names, f)
 }
 
+/// Where [`decode`] finds a line's file and first sighting.
+#[derive(Clone, Copy)]
+enum Sighting<'a> {
+    /// A fact file's lines: its seq and its instant, for every line.
+    File(u32, i64),
+    /// A run's lines: the `file_seq` and `first_seen_at` columns.
+    Columns(&'a arrow_array::PrimitiveArray<Int64Type>, &'a arrow_array::PrimitiveArray<TimestampMicrosecondType>),
+}
+
 /// [`decode_lines`] (`version` `None`: each line's file and first sighting are columns) and
 /// [`decode_facts`] (`version`: the file's, for every line).
 fn decode(
@@ -365,13 +374,13 @@ fn decode(
     let (units, line) = (i("units")?, i("line")?);
     let (unit_price, amount, unit_volume, volume) =
         (m("unit_price")?, m("amount")?, v("unit_volume_l")?, v("volume_l")?);
-    // Each line's file and first sighting: columns of a run, the file's own for facts.
-    let columns = match version {
-        Some(_) => None,
-        None => Some((
+    // Each line's file and first sighting: the file's own for facts, columns of a run.
+    let sighting = match version {
+        Some((file, instant)) => Sighting::File(file, instant),
+        None => Sighting::Columns(
             i("file_seq")?,
             col(batch, t, "first_seen_at", &timestamp_type())?.as_primitive::<TimestampMicrosecondType>(),
-        )),
+        ),
     };
     let client_name = Texts::of(batch, t, "client_name")?;
     let description = Texts::of(batch, t, "product_description")?;
@@ -390,13 +399,12 @@ fn decode(
             a.is_valid(r).then(|| a.value(r)).ok_or_else(|| bad(t, what, r))
         };
         let LineHead { key, client_id: client, channel, status } = heads.head(r)?;
-        let (file, first_seen_micros) = match (version, columns) {
-            (Some(v), _) => v,
-            (None, Some((seq, first))) => (
+        let (file, first_seen_micros) = match sighting {
+            Sighting::File(file, instant) => (file, instant),
+            Sighting::Columns(seq, first) => (
                 u32::try_from(int(seq, "file_seq")?).map_err(|_| bad(t, "file_seq", r))?,
                 first.is_valid(r).then(|| first.value(r)).ok_or_else(|| bad(t, "first_seen_at", r))?,
             ),
-            (None, None) => return Err(bad(t, "file_seq", r)),
         };
         let name = match &client_names {
             Some(dict) => dict.get(r, |_| None).ok_or_else(|| bad(t, "client_name", r))?,
