@@ -458,3 +458,66 @@ fn a_clients_row_groups_read_from_a_ranged_read_with_a_kept_footer() {
     assert!(footer.read_lines(start, cut, groups, &mut names, |_| {}).is_err());
     assert!(Footer::parse(b"not parquet at all", 18).is_err());
 }
+
+#[test]
+fn row_groups_encoded_apart_give_the_bytes_of_one_writer_and_append_only_in_order() {
+    use duff_core::serving::tables::{self, RowGroupWriter, SERVING_ROW_GROUP_ROWS, TableWriter};
+    // Two full row groups and a partial third, 700 clients, names repeating.
+    let rows: Vec<String> = (0..2 * SERVING_ROW_GROUP_ROWS + 1_000)
+        .map(|i| {
+            let c = 1 + (i / 3) % 700;
+            format!(
+                "{c},Client {c},{},{},Duff {},2.50,{},0.33,Retail,created",
+                100 + i / 3,
+                200 + i % 3,
+                i % 3,
+                1 + i % 9
+            )
+        })
+        .collect();
+    let csv = duff_testkit::csv_file(&rows);
+    let meta = meta_at(csv.as_bytes(), "day1.csv", T0);
+    let mut sink = CollectSink::default();
+    duff_core::ingest_bytes(meta.clone(), lenient(), csv.as_bytes(), &mut sink).unwrap();
+    let mut f = Folded::default();
+    f.fold(&[&(meta, sink)]);
+    let lines: Vec<Line> = f.lines.values().cloned().collect();
+    assert_eq!(lines.len(), rows.len());
+
+    // One writer, given batches that do not follow the row groups.
+    let mut one = TableWriter::lines(Vec::new()).unwrap();
+    for chunk in lines.chunks(10_000) {
+        one.write(&tables::lines_batch(&f.files, chunk.iter(), 4).unwrap()).unwrap();
+    }
+    let one = one.finish().unwrap();
+
+    // The row groups encoded on threads of their own, the last first, appended in order.
+    let (mut apart, encoder) = RowGroupWriter::lines(Vec::new()).unwrap();
+    let batches: Vec<_> = lines
+        .chunks(SERVING_ROW_GROUP_ROWS)
+        .map(|chunk| tables::lines_batch(&f.files, chunk.iter(), 4).unwrap())
+        .collect();
+    let mut groups: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = batches
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, b)| {
+                let encoder = encoder.clone();
+                s.spawn(move || encoder.encode(i, b).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(groups.len(), 3);
+    // `groups` holds the last row group first: appending it first is refused.
+    let last = groups.remove(0);
+    assert!(apart.append(last).is_err());
+    for g in groups.into_iter().rev() {
+        apart.append(g).unwrap();
+    }
+    let third = encoder.encode(2, &batches[2]).unwrap();
+    apart.append(third).unwrap();
+    let apart = apart.finish().unwrap();
+    assert!(one == apart, "{} bytes against {}", apart.len(), one.len());
+}
