@@ -7,6 +7,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use duff_core::reports::{self, ReportFilter};
+use duff_core::serving::tables;
 use duff_core::{
     CollectSink, CurrentState, FileId, FileMeta, IngestConfig, ParquetSink, Result, Table, TableSink, ingest_bytes,
 };
@@ -112,6 +113,42 @@ fn bench(c: &mut Criterion) {
             let mut cube = duff_core::serving::Cube::new();
             let changed = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
             Ok::<_, duff_core::Error>((changed.len(), cube.total().lines))
+        })
+    });
+    // A first run's files, from the lines that fold changed: `by_key` (what SQL readers and
+    // later folds read) and `by_client` (what the API reads), with the lake's properties.
+    // Each is a Parquet copy of every line: together they set the floor of a first fold.
+    let (files, lines) = {
+        let mut files = duff_core::serving::FileTable::new();
+        files.add(meta.clone());
+        let mut new = duff_core::serving::NewVersions::new();
+        for f in &facts {
+            if let Err(e) = new.add_batch(&files, &meta, f) {
+                panic!("{e}");
+            }
+        }
+        let mut cube = duff_core::serving::Cube::new();
+        let lines = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
+        (files, lines)
+    };
+    let mut by_client = lines.clone();
+    by_client.sort_unstable_by_key(|l| (l.client_id, l.key));
+    let encode = |writer: &mut dyn FnMut(&[duff_core::serving::Line]) -> Result<()>,
+                  lines: &[duff_core::serving::Line]| {
+        lines.chunks(1 << 14).try_for_each(&mut *writer)
+    };
+    g.bench_function("serving_encode_by_key", |b| {
+        b.iter(|| {
+            let mut w = tables::TableWriter::lines(std::io::sink())?;
+            encode(&mut |chunk| w.write(&tables::lines_batch(&files, chunk.iter(), 1)?), &lines)?;
+            w.finish().map(|_| ())
+        })
+    });
+    g.bench_function("serving_encode_by_client", |b| {
+        b.iter(|| {
+            let mut w = tables::TableWriter::by_client(std::io::sink())?;
+            encode(&mut |chunk| w.write(&tables::client_lines_batch(&files, chunk.iter())?), &by_client)?;
+            w.finish().map(|_| ())
         })
     });
     let (cube, dims) = {
