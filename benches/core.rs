@@ -139,7 +139,7 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("serving_encode_by_key", |b| {
         b.iter(|| {
-            let mut w = tables::TableWriter::lines(std::io::sink())?;
+            let mut w = tables::TableWriter::lines(std::io::sink(), tables::SERVING_ROW_GROUP_ROWS)?;
             encode(&mut |chunk| w.write(&tables::lines_batch(&files, chunk.iter(), 1)?), &lines)?;
             w.finish().map(|_| ())
         })

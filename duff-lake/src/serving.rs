@@ -76,9 +76,6 @@ pub struct ServingConfig {
     /// `tables::SERVING_ROW_GROUP_ROWS`: a fold looking for a few orders decodes little
     /// more than their row groups).
     pub row_group_lines: usize,
-    /// Threads encoding the row groups of a run's `by_key` file (default: the cores
-    /// available, 2 at most; with 1, the thread writing the file encodes them itself).
-    pub by_key_threads: usize,
     /// Lines per range when the analytics models' history is rebuilt (default 2^19: memory
     /// holds one range, about 500 B a line with its status history; at 10M lines the
     /// refresh peaks near 400 MB with 2^19, 1.2 GB with 2^21, benches/serving.sh).
@@ -95,7 +92,6 @@ impl Default for ServingConfig {
             chunk_lines: 1 << 20,
             window_lines: 1 << 16,
             row_group_lines: tables::SERVING_ROW_GROUP_ROWS,
-            by_key_threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(2),
             model_range_lines: 1 << 19,
         }
     }
@@ -537,7 +533,7 @@ impl<S: Store> Lake<S> {
         // A small base (two partitions at most: what the end of the run holds in memory
         // anyway) keeps its partitions in memory instead of setting them aside.
         let in_memory = runs.is_empty() && parts <= 2;
-        let mut writer = RunWriter::new(staging, name, files, next, parts, in_memory, self.serving)?;
+        let mut writer = RunWriter::new(staging, name, files, next, parts, in_memory, self.serving.row_group_lines)?;
         let window_lines = self.serving.window_lines.max(1);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2);
         // The cube's changes, applied once at the end of the fold.
@@ -676,7 +672,8 @@ impl<S: Store> Lake<S> {
         let parts = self.partitions(total);
         let file_id = FileId::of_bytes(format!("{folder}/compact").as_bytes());
         self.with_staging(&file_id, |staging| {
-            let mut writer = RunWriter::new(staging, "base", files, next, parts, parts <= 2, self.serving)?;
+            let mut writer =
+                RunWriter::new(staging, "base", files, next, parts, parts <= 2, self.serving.row_group_lines)?;
             let mut merge = RunMerge::open(self, runs)?;
             let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
             while let Some(l) = merge.next_line(names)? {
@@ -1107,11 +1104,10 @@ struct Folded<'f> {
 }
 
 /// A run written as its lines come (sorted by key): the lines go to an encoder thread that
-/// streams the `by_key` file (its row groups encoded by [`ByKey`]'s two threads) and sets
-/// the `by_client` partitions aside in local scratch files ([`Spill`]; a base of two
-/// partitions at most keeps them in memory); at the end the partitions are sorted and
-/// encoded two at a time, so that the fold and the encoding share the machine's two cores
-/// and memory holds two partitions' worth of lines, not the run.
+/// streams the `by_key` file and sets the `by_client` partitions aside in local scratch
+/// files ([`Spill`]; a base of two partitions at most keeps them in memory); at the end the
+/// partitions are sorted and encoded two at a time, so that the fold and the encoding share
+/// the machine's two cores and memory holds two partitions' worth of lines, not the run.
 struct RunWriter<'a> {
     files: &'a FileTable,
     generation: u64,
@@ -1122,9 +1118,9 @@ struct RunWriter<'a> {
     encoder: Option<std::thread::JoinHandle<Result<Encoded>>>,
 }
 
-/// What the encoder thread holds: the keys file and the partitions' scratch files (the
-/// `by_key` file is complete when the thread ends).
+/// What the encoder thread holds: the `by_key` file and the partitions' scratch files.
 struct Encoded {
+    by_key: TableWriter<BufWriter<File>>,
     /// The keys file (a base has none: no run before it to replace lines of).
     keys: Option<TableWriter<BufWriter<File>>>,
     /// The partitions' scratch files (none when the partitions stay in memory).
@@ -1340,8 +1336,13 @@ fn record_client(r: &[u8; SPILLED]) -> i64 {
 }
 
 impl Encoded {
-    /// Sets a batch of lines (whose `by_key` rows are encoded) aside in its partitions.
-    fn partition(&mut self, lines: Vec<Line>) -> Result<()> {
+    fn push(&mut self, files: &FileTable, generation: u64, lines: Vec<Line>) -> Result<()> {
+        for chunk in lines.chunks(BATCH_LINES) {
+            self.by_key.write(&tables::lines_batch(files, chunk.iter(), generation)?)?;
+            if let Some(keys) = &mut self.keys {
+                keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
+            }
+        }
         let parts = self.pending.len();
         if self.spills.is_empty() {
             for l in lines {
@@ -1356,169 +1357,6 @@ impl Encoded {
     }
 }
 
-/// A run's `by_key` file, written from the encoder thread: it cuts the lines into row
-/// groups, has threads encode them (`ServingConfig::by_key_threads`) and appends them in order. Encoded
-/// by one thread, this file set the pace of a first fold (that thread was busy throughout,
-/// with cycles to spare on the others). The lines of each batch pushed are kept until all
-/// of their rows are in row groups sent to be encoded (a row group may span batches).
-struct ByKey {
-    /// Lines per row group.
-    rows: usize,
-    writer: tables::RowGroupWriter<BufWriter<File>>,
-    path: std::path::PathBuf,
-    /// Row groups sent and not yet appended, at most (twice the threads): bounds the
-    /// memory of encoded row groups waiting for an earlier one.
-    in_flight: usize,
-    /// With one thread: the row groups are encoded here, with no thread to hand them to.
-    inline: Option<tables::RowGroupEncoder>,
-    jobs: Option<std::sync::mpsc::SyncSender<(usize, duff_core::arrow_array::RecordBatch)>>,
-    done: std::sync::mpsc::Receiver<Result<tables::EncodedRowGroup>>,
-    /// Row groups sent to be encoded.
-    sent: usize,
-    /// Row groups encoded before the ones due before them.
-    ready: BTreeMap<usize, tables::EncodedRowGroup>,
-    /// Batches of lines not yet wholly in row groups, and the first such line of the front.
-    held: std::collections::VecDeque<Vec<Line>>,
-    from: usize,
-}
-
-impl ByKey {
-    /// Takes `lines` (after every line pushed before): sends each full row group to be
-    /// encoded, and gives back the batches whose lines are all sent.
-    fn push(&mut self, files: &FileTable, generation: u64, lines: Vec<Line>, done: &mut Vec<Vec<Line>>) -> Result<()> {
-        if !lines.is_empty() {
-            self.held.push_back(lines);
-        }
-        while self.held.iter().map(Vec::len).sum::<usize>() - self.from >= self.rows {
-            self.send_group(files, generation, done)?;
-        }
-        Ok(())
-    }
-
-    /// Sends the next row group's worth of held lines (or all, if fewer) as a row group.
-    fn send_group(&mut self, files: &FileTable, generation: u64, done: &mut Vec<Vec<Line>>) -> Result<()> {
-        let rows = self.rows;
-        let mut refs: Vec<&Line> = Vec::with_capacity(rows);
-        let mut from = self.from;
-        let mut whole = 0;
-        for batch in &self.held {
-            let take = (rows - refs.len()).min(batch.len() - from);
-            refs.extend(&batch[from..from + take]);
-            if from + take < batch.len() {
-                from += take;
-                break;
-            }
-            from = 0;
-            whole += 1;
-            if refs.len() == rows {
-                break;
-            }
-        }
-        let batch = tables::lines_batch(files, refs.iter().copied(), generation)?;
-        drop(refs);
-        done.extend(self.held.drain(..whole));
-        self.from = from;
-        if let Some(encoder) = &self.inline {
-            let group = encoder.encode(self.sent, &batch)?;
-            self.writer.append(group)?;
-            self.sent += 1;
-            return Ok(());
-        }
-        if self.sent - self.writer.next_index() >= self.in_flight {
-            self.append_one()?;
-        }
-        let stopped = self.jobs.as_ref().is_none_or(|jobs| jobs.send((self.sent, batch)).is_err());
-        if stopped {
-            return Err(Error::Internal { what: "run encoder", message: "its row group encoders stopped".into() });
-        }
-        self.sent += 1;
-        Ok(())
-    }
-
-    /// Waits for the row group due next and appends it (with those encoded after it).
-    fn append_one(&mut self) -> Result<()> {
-        while !self.ready.contains_key(&self.writer.next_index()) {
-            let group = self.done.recv().map_err(|_| Error::Internal {
-                what: "run encoder",
-                message: "its row group encoders stopped".into(),
-            })??;
-            self.ready.insert(group.index(), group);
-        }
-        while let Some(group) = self.ready.remove(&self.writer.next_index()) {
-            self.writer.append(group)?;
-        }
-        Ok(())
-    }
-
-    /// Sends the lines held, appends every row group and writes the footer.
-    fn finish(mut self, files: &FileTable, generation: u64, done: &mut Vec<Vec<Line>>) -> Result<()> {
-        if self.held.iter().map(Vec::len).sum::<usize>() > self.from {
-            self.send_group(files, generation, done)?;
-        }
-        done.extend(self.held.drain(..));
-        self.jobs = None;
-        while self.writer.next_index() < self.sent {
-            self.append_one()?;
-        }
-        let path = || self.path.clone();
-        let mut file = self.writer.finish()?;
-        std::io::Write::flush(&mut file).map_err(|source| Error::Io { action: "writing", path: path(), source })
-    }
-}
-
-/// Runs `body` with a [`ByKey`] writing `path`, its encoding threads (if more than one)
-/// started in `scope`.
-fn by_key_file<'s, T>(
-    scope: &'s std::thread::Scope<'s, '_>,
-    path: &Path,
-    serving: ServingConfig,
-    body: impl FnOnce(ByKey) -> Result<T>,
-) -> Result<T> {
-    let (writer, encoder) = tables::RowGroupWriter::lines(open_staged(path)?)?;
-    let threads = serving.by_key_threads.max(1);
-    let (jobs, queue) = std::sync::mpsc::sync_channel::<(usize, duff_core::arrow_array::RecordBatch)>(threads);
-    let queue = Arc::new(std::sync::Mutex::new(queue));
-    let (done_tx, done) = std::sync::mpsc::channel();
-    let inline = (threads < 2).then(|| encoder.clone());
-    for i in 0..if inline.is_some() { 0 } else { threads } {
-        let (queue, done_tx, encoder) = (queue.clone(), done_tx.clone(), encoder.clone());
-        std::thread::Builder::new()
-            .name(format!("duff-by-key-{i}"))
-            .spawn_scoped(scope, move || {
-                loop {
-                    let job = queue.lock().ok().and_then(|q| q.recv().ok());
-                    let Some((index, batch)) = job else { break };
-                    // A panic is sent back as an error: the writer waiting for this row
-                    // group then stops, and with it the other threads.
-                    let encoded =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encoder.encode(index, &batch)))
-                            .map_err(|p| Error::Internal { what: "run encoder", message: crate::error::panicked(&*p) })
-                            .and_then(|r| r.map_err(Error::from));
-                    if done_tx.send(encoded).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| Error::Internal { what: "run encoder", message: format!("cannot start: {e}") })?;
-    }
-    // Only the threads send: once they are all gone, waiting for a row group is an error,
-    // never a wait without end.
-    drop(done_tx);
-    body(ByKey {
-        rows: serving.row_group_lines.max(1),
-        in_flight: 2 * threads,
-        inline,
-        writer,
-        path: path.to_owned(),
-        jobs: Some(jobs),
-        done,
-        sent: 0,
-        ready: BTreeMap::new(),
-        held: std::collections::VecDeque::new(),
-        from: 0,
-    })
-}
-
 impl<'a> RunWriter<'a> {
     fn new(
         staging: &'a Path,
@@ -1527,9 +1365,10 @@ impl<'a> RunWriter<'a> {
         generation: u64,
         parts: usize,
         in_memory: bool,
-        serving: ServingConfig,
+        row_group_lines: usize,
     ) -> Result<RunWriter<'a>> {
-        let by_key_path = staging.join(format!("{name}_by_key.parquet"));
+        let by_key =
+            TableWriter::lines(open_staged(&staging.join(format!("{name}_by_key.parquet")))?, row_group_lines)?;
         let mut spills = Vec::with_capacity(parts);
         for p in 0..if in_memory { 0 } else { parts.max(1) } {
             spills.push(Spill::create(staging.join(format!("{name}_spill_{p:03}")))?);
@@ -1540,36 +1379,19 @@ impl<'a> RunWriter<'a> {
             _ => Some(TableWriter::keys(open_staged(&staging.join(format!("{name}_keys.parquet")))?)?),
         };
         let mut encoded =
-            Encoded { keys, spills, names: SpillNames::default(), pending: vec![Vec::new(); parts.max(1)] };
-        // One batch queued: a longer queue (4 batches of a window's lines) only held more
-        // lines (peak RSS at 10M lines 179–201 MiB against 203–225 MiB with one thread
-        // encoding `by_key`, same time: docs/performance.md).
+            Encoded { by_key, keys, spills, names: SpillNames::default(), pending: vec![Vec::new(); parts.max(1)] };
+        // One batch queued: the encoder sets the pace of a first fold, so a longer queue
+        // (4 batches of a window's lines) only held more lines (peak RSS at 10M lines
+        // 179–201 MiB against 203–225 MiB, same time: docs/performance.md).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Line>>(1);
         let owned = files.clone();
         let encoder = std::thread::Builder::new()
             .name("duff-run-encoder".into())
             .spawn(move || {
-                std::thread::scope(|scope| {
-                    by_key_file(scope, &by_key_path, serving, |mut by_key| {
-                        let mut done = Vec::new();
-                        for lines in rx {
-                            if let Some(keys) = &mut encoded.keys {
-                                for chunk in lines.chunks(BATCH_LINES) {
-                                    keys.write(&tables::keys_batch(chunk.iter().map(|l| &l.key))?)?;
-                                }
-                            }
-                            by_key.push(&owned, generation, lines, &mut done)?;
-                            for lines in done.drain(..) {
-                                encoded.partition(lines)?;
-                            }
-                        }
-                        by_key.finish(&owned, generation, &mut done)?;
-                        for lines in done {
-                            encoded.partition(lines)?;
-                        }
-                        Ok(encoded)
-                    })
-                })
+                for lines in rx {
+                    encoded.push(&owned, generation, lines)?;
+                }
+                Ok(encoded)
             })
             .map_err(|e| Error::Internal { what: "run encoder", message: format!("cannot start: {e}") })?;
         Ok(RunWriter { files, generation, name, staging, count: 0, lines: Some(tx), encoder: Some(encoder) })
@@ -1603,7 +1425,11 @@ impl<'a> RunWriter<'a> {
     /// Closes the files and puts them under `folder`.
     fn finish<S: Store>(mut self, lake: &Lake<S>, folder: &str) -> Result<Run> {
         let (files, generation, name, staging) = (self.files, self.generation, self.name, self.staging);
-        let Encoded { keys, spills, names: spilled, pending } = self.join()?;
+        let Encoded { mut by_key, keys, spills, names: spilled, pending } = self.join()?;
+        if self.count == 0 {
+            by_key.write(&tables::lines_batch(files, std::iter::empty(), generation)?)?;
+        }
+        by_key.finish()?;
         let by_key = format!("{folder}/{name}_by_key.parquet");
         lake.store.put_file(&by_key, &staging.join(format!("{name}_by_key.parquet")))?;
         let keys = match keys {

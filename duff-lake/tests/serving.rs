@@ -22,10 +22,8 @@ fn tiny() -> ServingConfig {
         grace: Duration::ZERO,
         chunk_lines: 7,
         window_lines: 5,
-        // Row groups smaller than the fold's batches and ending inside them: a window's orders
-        // span several.
+        // Row groups smaller than the fold's batches: a window's orders span several.
         row_group_lines: 3,
-        by_key_threads: 2,
         model_range_lines: 10,
     }
 }
@@ -122,8 +120,7 @@ fn assert_pages_are_the_lines<S: Store>(lake: &Lake<S>, snapshot: &ServingSnapsh
 
 /// Never compacts (runs pile up on the first base).
 fn piling() -> ServingConfig {
-    // The `by_key` row groups encoded by the thread writing the file (one core).
-    ServingConfig { max_runs: 100, min_compaction_lines: u64::MAX, by_key_threads: 1, ..tiny() }
+    ServingConfig { max_runs: 100, min_compaction_lines: u64::MAX, ..tiny() }
 }
 
 #[test]

@@ -829,23 +829,6 @@ fn run_columns(
     props
 }
 
-/// The writer properties of a run's file sorted by key ([`TableWriter::lines`],
-/// [`RowGroupWriter::lines`]): the lake's, except for the columns that gain nothing from
-/// them: no dictionary where values rarely repeat (`order_id`, `amount`, `volume_l`,
-/// `line`), no statistics of text.
-fn lines_properties() -> parquet::file::properties::WriterProperties {
-    use parquet::file::properties::EnabledStatistics;
-    use parquet::schema::types::ColumnPath;
-    let mut props =
-        run_columns(crate::parquet_io::writer_properties_with_row_groups(SERVING_ROW_GROUP_ROWS).into_builder());
-    // Text statistics cost a comparison of every value and no reader uses them: the
-    // fold finds orders by `order_id`, SQL readers scan the lines whole.
-    for text in ["client_name", "product_description", "channel", "status", "file_id"] {
-        props = props.set_column_statistics_enabled(ColumnPath::from(text), EnabledStatistics::None);
-    }
-    props.build()
-}
-
 /// A Parquet file written batch by batch, with the lake's writer properties and row groups
 /// of [`SERVING_ROW_GROUP_ROWS`] rows.
 pub struct TableWriter<W: std::io::Write + Send> {
@@ -876,14 +859,23 @@ impl<W: std::io::Write + Send> TableWriter<W> {
         Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, schema, Some(props))? })
     }
 
-    /// A writer of a run's file sorted by key ([`lines_schema`]): the lake's properties,
+    /// A writer of a run's file sorted by key ([`lines_schema`]), in row groups of `rows`
+    /// lines ([`SERVING_ROW_GROUP_ROWS`] in the lake): the lake's properties,
     /// except for the columns that gain nothing from them: no dictionary where values
     /// rarely repeat (`order_id`, `amount`, `volume_l`, `line`), no statistics of text.
     ///
     /// # Errors
     /// Encoding failures.
-    pub fn lines(w: W) -> Result<TableWriter<W>> {
-        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, lines_schema(), Some(lines_properties()))? })
+    pub fn lines(w: W, rows: usize) -> Result<TableWriter<W>> {
+        use parquet::file::properties::EnabledStatistics;
+        use parquet::schema::types::ColumnPath;
+        let mut props = run_columns(crate::parquet_io::writer_properties_with_row_groups(rows.max(1)).into_builder());
+        // Text statistics cost a comparison of every value and no reader uses them: the
+        // fold finds orders by `order_id`, SQL readers scan the lines whole.
+        for text in ["client_name", "product_description", "channel", "status", "file_id"] {
+            props = props.set_column_statistics_enabled(ColumnPath::from(text), EnabledStatistics::None);
+        }
+        Ok(TableWriter { inner: parquet::arrow::ArrowWriter::try_new(w, lines_schema(), Some(props.build()))? })
     }
 
     /// A writer of `schema` into `w` for a local scratch file, read back once by the same
@@ -966,139 +958,6 @@ impl<W: std::io::Write + Send> TableWriter<W> {
     /// Encoding or writing failures.
     pub fn finish(self) -> Result<W> {
         Ok(self.inner.into_inner()?)
-    }
-}
-
-/// A Parquet file written one row group at a time, each row group encoded apart
-/// ([`RowGroupEncoder::encode`], on any thread) and appended in order: the bytes of a
-/// [`TableWriter`] given the same row groups, with the encoding spread over threads.
-pub struct RowGroupWriter<W: std::io::Write + Send> {
-    file: parquet::file::writer::SerializedFileWriter<W>,
-    next: usize,
-}
-
-/// Encodes the row groups of a [`RowGroupWriter`]: cheap to clone, and sent to the threads
-/// that encode.
-#[derive(Clone)]
-pub struct RowGroupEncoder {
-    factory: Arc<parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory>,
-    schema: SchemaRef,
-}
-
-/// A row group encoded by [`RowGroupEncoder::encode`], for [`RowGroupWriter::append`].
-pub struct EncodedRowGroup {
-    index: usize,
-    chunks: Vec<parquet::arrow::arrow_writer::ArrowColumnChunk>,
-}
-
-impl std::fmt::Debug for RowGroupEncoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowGroupEncoder").finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for EncodedRowGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EncodedRowGroup").field("index", &self.index).finish_non_exhaustive()
-    }
-}
-
-impl<W: std::io::Write + Send> std::fmt::Debug for RowGroupWriter<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowGroupWriter").field("next", &self.next).finish_non_exhaustive()
-    }
-}
-
-impl<W: std::io::Write + Send> RowGroupWriter<W> {
-    /// A run's file sorted by key (the properties of [`TableWriter::lines`]), and its encoder.
-    ///
-    /// # Errors
-    /// Encoding failures.
-    pub fn lines(w: W) -> Result<(RowGroupWriter<W>, RowGroupEncoder)> {
-        let schema = lines_schema();
-        let writer = parquet::arrow::ArrowWriter::try_new(w, schema.clone(), Some(lines_properties()))?;
-        let (file, factory) = writer.into_serialized_writer()?;
-        Ok((RowGroupWriter { file, next: 0 }, RowGroupEncoder { factory: Arc::new(factory), schema }))
-    }
-
-    /// Appends the next row group: the one [`RowGroupWriter::next_index`] names.
-    ///
-    /// # Errors
-    /// A row group out of order, or writing failures.
-    pub fn append(&mut self, group: EncodedRowGroup) -> Result<()> {
-        if group.index != self.next {
-            return Err(ErrorKind::Schema {
-                table: "order_line_current",
-                message: format!("row group {} appended where {} was due", group.index, self.next),
-            }
-            .into());
-        }
-        let mut row_group = self.file.next_row_group()?;
-        for chunk in group.chunks {
-            chunk.append_to_row_group(&mut row_group)?;
-        }
-        row_group.close()?;
-        self.next += 1;
-        Ok(())
-    }
-
-    /// The index of the row group [`RowGroupWriter::append`] takes next.
-    pub fn next_index(&self) -> usize {
-        self.next
-    }
-
-    /// Writes the footer and returns the underlying writer.
-    ///
-    /// # Errors
-    /// Encoding or writing failures.
-    pub fn finish(self) -> Result<W> {
-        Ok(self.file.into_inner()?)
-    }
-}
-
-impl EncodedRowGroup {
-    /// The row group's index in its file.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl RowGroupEncoder {
-    /// Encodes `batch` (of the writer's schema, at most a row group's rows) as row group
-    /// `index` of the file.
-    ///
-    /// # Errors
-    /// A batch of another schema, or encoding failures.
-    pub fn encode(&self, index: usize, batch: &RecordBatch) -> Result<EncodedRowGroup> {
-        if batch.num_columns() != self.schema.fields().len() {
-            return Err(ErrorKind::Schema {
-                table: "order_line_current",
-                message: format!(
-                    "a batch of {} columns for a file of {}",
-                    batch.num_columns(),
-                    self.schema.fields().len()
-                ),
-            }
-            .into());
-        }
-        let mut writers = self.factory.create_column_writers(index)?;
-        let mut next = writers.iter_mut();
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            for leaf in parquet::arrow::arrow_writer::compute_leaves(field, column)? {
-                match next.next() {
-                    Some(w) => w.write(&leaf)?,
-                    None => {
-                        return Err(ErrorKind::Schema {
-                            table: "order_line_current",
-                            message: "a batch with more columns than the file".into(),
-                        }
-                        .into());
-                    }
-                }
-            }
-        }
-        let chunks = writers.into_iter().map(|w| w.close()).collect::<parquet::errors::Result<Vec<_>>>()?;
-        Ok(EncodedRowGroup { index, chunks })
     }
 }
 
