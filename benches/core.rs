@@ -38,6 +38,23 @@ fn meta(csv: &[u8]) -> FileMeta {
     FileMeta { file_id: FileId::of_bytes(csv), source: "bench.csv".into(), ingested_at_micros: 1_795_000_000_000_000 }
 }
 
+/// A first fold: the new versions of one file's fact batches folded into an empty state;
+/// its file table, the lines it changed (every current line) and the cube.
+fn first_fold(
+    meta: &FileMeta,
+    facts: &[duff_core::arrow_array::RecordBatch],
+) -> Result<(duff_core::serving::FileTable, Vec<duff_core::serving::Line>, duff_core::serving::Cube)> {
+    let mut files = duff_core::serving::FileTable::new();
+    files.add(meta.clone());
+    let mut new = duff_core::serving::NewVersions::new();
+    for f in facts {
+        new.add_batch(&files, meta, f)?;
+    }
+    let mut cube = duff_core::serving::Cube::new();
+    let changed = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
+    Ok((files, changed, cube))
+}
+
 fn bench(c: &mut Criterion) {
     let csv = data();
     let meta = meta(&csv);
@@ -103,33 +120,14 @@ fn bench(c: &mut Criterion) {
     // The serving state: the new versions of a file folded into an empty state (a first
     // build), and the reports answered from its aggregates.
     g.bench_function("serving_fold", |b| {
-        b.iter(|| {
-            let mut files = duff_core::serving::FileTable::new();
-            files.add(meta.clone());
-            let mut new = duff_core::serving::NewVersions::new();
-            for f in &facts {
-                new.add_batch(&files, &meta, f)?;
-            }
-            let mut cube = duff_core::serving::Cube::new();
-            let changed = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
-            Ok::<_, duff_core::Error>((changed.len(), cube.total().lines))
-        })
+        b.iter(|| first_fold(&meta, &facts).map(|(_, changed, cube)| (changed.len(), cube.total().lines)))
     });
     // A first run's files, from the lines that fold changed: `by_key` (what SQL readers and
     // later folds read) and `by_client` (what the API reads), with the lake's properties.
     // Each is a Parquet copy of every line: together they set the floor of a first fold.
-    let (files, lines) = {
-        let mut files = duff_core::serving::FileTable::new();
-        files.add(meta.clone());
-        let mut new = duff_core::serving::NewVersions::new();
-        for f in &facts {
-            if let Err(e) = new.add_batch(&files, &meta, f) {
-                panic!("{e}");
-            }
-        }
-        let mut cube = duff_core::serving::Cube::new();
-        let lines = duff_core::serving::fold_orders(&files, &mut cube, new.lines(&files), &[]);
-        (files, lines)
+    let (files, lines) = match first_fold(&meta, &facts) {
+        Ok((files, lines, _)) => (files, lines),
+        Err(e) => panic!("folding the fixture: {e}"),
     };
     let mut by_client = lines.clone();
     by_client.sort_unstable_by_key(|l| (l.client_id, l.key));
