@@ -146,6 +146,18 @@ impl<R: Read> Read for Reported<'_, R> {
     }
 }
 
+impl<R: duff_core::fanout::ByteSource> duff_core::fanout::ByteSource for Reported<'_, R> {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> duff_core::Result<usize> {
+        let n = self.inner.read_at(offset, buf)?;
+        self.progress.read(n);
+        Ok(n)
+    }
+}
+
 /// When and how a big file is ingested in parts (see [`duff_core::fanout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FanOutConfig {
@@ -153,16 +165,22 @@ pub struct FanOutConfig {
     pub part_bytes: u64,
     /// Threads that ingest parts at the same time.
     pub threads: usize,
+    /// The part size of a file read in one pass (one below two `part_bytes`) and of at
+    /// least two of these: it is cut into parts as it is read, without a plan pass
+    /// ([`duff_core::fanout::ingest_in_sequence`]), so a file with repeated lines reads
+    /// again only the parts that hold them, not all of it.
+    pub sequence_part_bytes: u64,
 }
 
 impl Default for FanOutConfig {
     /// One thread per core, parts of 64 MiB — on machines of four cores or more. On fewer
     /// cores a file is read once, pipelined (one thread reads and validates, another encodes
-    /// Parquet), which measured faster on two cores than parts (whose record scan is an
-    /// extra pass): docs/performance.md.
+    /// Parquet), which measured faster on two cores than planned parts (whose record scan is
+    /// an extra pass): docs/performance.md; it is cut into parts of 64 MiB as it is read.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        FanOutConfig { part_bytes: if threads >= 4 { 64 << 20 } else { u64::MAX / 2 }, threads }
+        let part_bytes = if threads >= 4 { 64 << 20 } else { u64::MAX / 2 };
+        FanOutConfig { part_bytes, threads, sequence_part_bytes: 64 << 20 }
     }
 }
 
@@ -215,8 +233,10 @@ impl<S: Store> Lake<S> {
     }
 
     /// The same lake, reporting the bytes it reads from the local files it ingests to
-    /// `progress`: a file is read twice (its hash, then its rows; three times when it holds
-    /// repeated lines), so the reports add up to two or three times its size.
+    /// `progress`: a file is read twice (its hash, then its rows), and once more when it
+    /// holds repeated lines (only the parts holding them, for a file cut into parts as it is
+    /// read: [`FanOutConfig::sequence_part_bytes`]), so the reports add up to two to three
+    /// times its size.
     pub fn with_progress(mut self, progress: Progress) -> Lake<S> {
         self.progress = progress;
         self
@@ -298,7 +318,13 @@ impl<S: Store> Lake<S> {
             return Ok(IngestResult::Duplicate(m.clone()));
         }
         let meta = FileMeta { file_id, source: source.to_owned(), ingested_at_micros };
-        let manifest = self.with_staging(&meta.file_id, |staging| self.stage_in(&meta, cfg, path, staging))?;
+        let manifest = self.with_staging(&meta.file_id, |staging| {
+            if size >= self.fan_out.sequence_part_bytes.saturating_mul(2) {
+                self.stage_in_sequence(&meta, cfg, path, staging)
+            } else {
+                self.stage_in(&meta, cfg, path, staging)
+            }
+        })?;
         self.commit(&meta, earlier.as_ref(), manifest)
     }
 
@@ -433,6 +459,34 @@ impl<S: Store> Lake<S> {
             }
         }
         Ok(manifest)
+    }
+
+    /// As [`stage_in`](Self::stage_in), the file cut into parts as it is read
+    /// ([`duff_core::fanout::ingest_in_sequence`]): each part's tables are staged apart
+    /// and put under [`Table::part_key`], the dimensions under [`Table::object_key`].
+    fn stage_in_sequence(&self, meta: &FileMeta, cfg: &IngestConfig, path: &Path, staging: &Path) -> Result<Manifest> {
+        let source = Reported { inner: FileSource::open(path)?, progress: &self.progress };
+        let sinks = StagedParts { dir: staging, one_reader: true };
+        let fan =
+            match duff_core::fanout::ingest_in_sequence(meta, cfg, &source, self.fan_out.sequence_part_bytes, &sinks) {
+                Ok(fan) => fan,
+                Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, source.inner.len, &e)),
+                Err(e) => return Err(e.into()),
+            };
+        if fan.manifest.outcome == Outcome::Published {
+            let staged =
+                fan.manifest.outputs.iter().filter(|o| matches!(o.table, Table::FactOrderLine | Table::Quarantine));
+            for out in staged {
+                if let Some(k) = (0..fan.parts).find(|&k| out.key == out.table.part_key(meta, k)) {
+                    self.store.put_file(&out.key, &staging.join(part_file(out.table, k)))?;
+                }
+            }
+            for (table, batch) in &fan.dimensions {
+                self.store
+                    .put_bytes(&table.object_key(meta), &duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)?;
+            }
+        }
+        Ok(fan.manifest)
     }
 
     fn write_static_dims(&self) -> Result<()> {
@@ -696,21 +750,27 @@ fn part_file(table: Table, part: usize) -> String {
 /// own (the part's reading thread validates while it encodes, as in one pass).
 struct StagedParts<'a> {
     dir: &'a Path,
+    /// The parts of one reading of the file, one after the other
+    /// ([`duff_core::fanout::ingest_in_sequence`]): as in [`stage_pass`], the encoding
+    /// thread computes the client and product views, and batches are handed over, not
+    /// queued. Otherwise (parts on several threads) a part's reader may run 4 batches ahead.
+    one_reader: bool,
 }
 
 /// A part's sink: batches go to the part's encoding thread.
 struct PipedSink {
+    /// The encoding thread computes the client and product views.
+    views: bool,
     tx: Option<std::sync::mpsc::SyncSender<Staged>>,
     writer: Option<std::thread::JoinHandle<duff_core::Result<()>>>,
 }
 
-impl TableSink for PipedSink {
-    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(Staged::Batch(table, batch)).is_ok());
-        if sent {
+impl PipedSink {
+    /// Sends `msg` to the encoding thread; when it stopped, its own error explains why.
+    fn send(&mut self, msg: Staged) -> duff_core::Result<()> {
+        if self.tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok()) {
             return Ok(());
         }
-        // The writer stopped: its own error explains why.
         self.tx = None;
         match self.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Err(e))) => Err(e),
@@ -720,14 +780,37 @@ impl TableSink for PipedSink {
     }
 }
 
+impl TableSink for PipedSink {
+    fn write_batch(&mut self, table: Table, batch: RecordBatch) -> duff_core::Result<()> {
+        self.send(Staged::Batch(table, batch))
+    }
+
+    /// The encoding thread computes the views as the fact batches pass (when the part's
+    /// sinks were opened to: [`StagedParts::one_reader`]).
+    fn dimension_views(&mut self) -> Option<duff_core::Result<DimensionViews>> {
+        if !self.views {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        Some(self.send(Staged::Views(tx)).and_then(|()| rx.recv().unwrap_or_else(|_| Err(writer_stopped()))))
+    }
+
+    fn computes_views(&self) -> bool {
+        self.views
+    }
+}
+
 impl duff_core::fanout::PartSinks for StagedParts<'_> {
     type Sink = PipedSink;
 
     fn open(&self, part: usize) -> duff_core::Result<Self::Sink> {
         let dir = self.dir.to_path_buf();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(4);
-        let writer = std::thread::spawn(move || encode_staged(&dir, |table| part_file(table, part), rx, false));
-        Ok(PipedSink { tx: Some(tx), writer: Some(writer) })
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(if self.one_reader { 0 } else { 4 });
+        let views = self.one_reader;
+        let writer = std::thread::Builder::new()
+            .name("duff-parquet".into())
+            .spawn(move || encode_staged(&dir, |table| part_file(table, part), rx, views))?;
+        Ok(PipedSink { views, tx: Some(tx), writer: Some(writer) })
     }
 
     fn close(&self, _part: usize, mut sink: Self::Sink) -> duff_core::Result<()> {

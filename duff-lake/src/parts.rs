@@ -29,7 +29,7 @@
 //!    plan write the same bytes.
 
 use crate::{Error, IngestResult, Lake, Result, StagedParts, Store, part_file};
-use duff_core::fanout::{ByteSource, PartRange, PartRepeats, PartSinks, Plan, Planned};
+use duff_core::fanout::{ByteSource, PartRange, PartRepeats, Plan, Planned};
 use duff_core::{FileId, FileMeta, IngestConfig, Manifest, Outcome, PartOutput, Table};
 use std::path::Path;
 
@@ -287,11 +287,6 @@ fn ingest_staged(
     repeats: Option<&PartRepeats>,
     staging: &Path,
 ) -> Result<PartOutput> {
-    let sinks = StagedParts { dir: staging };
-    let mut sink = sinks.open(k)?;
-    let out = duff_core::fanout::ingest_range(meta, cfg, plan, k, source, repeats, &mut sink);
-    let closed = sinks.close(k, sink);
-    let out = out?;
-    closed?;
-    Ok(out)
+    let sinks = StagedParts { dir: staging, one_reader: false };
+    Ok(duff_core::fanout::ingest_range_into(meta, cfg, plan, k, source, repeats, &sinks)?)
 }

@@ -54,9 +54,11 @@ struct Scenario {
     fan_out: FanOutConfig,
 }
 
-const ONE_PASS: FanOutConfig = FanOutConfig { part_bytes: u64::MAX / 2, threads: 1 };
+const ONE_PASS: FanOutConfig = FanOutConfig { part_bytes: u64::MAX / 2, threads: 1, sequence_part_bytes: u64::MAX / 2 };
 /// Parts of about 400 bytes, on one thread (the writes come in one order).
-const PARTS: FanOutConfig = FanOutConfig { part_bytes: 400, threads: 1 };
+const PARTS: FanOutConfig = FanOutConfig { part_bytes: 400, threads: 1, sequence_part_bytes: u64::MAX / 2 };
+/// One reading cut into parts of about 400 bytes as it goes.
+const IN_SEQUENCE: FanOutConfig = FanOutConfig { part_bytes: u64::MAX / 2, threads: 1, sequence_part_bytes: 400 };
 
 impl Scenario {
     fn new(fan_out: FanOutConfig) -> Scenario {
@@ -315,7 +317,7 @@ fn crash_at_every_write(
             let file_id = duff_lake::hash_file(&scenario.file).unwrap();
             let m = healthy.manifest(&file_id).unwrap().unwrap();
             let in_parts = m.outputs.iter().any(|o| o.key.ends_with("-00001.parquet"));
-            let final_cfg = if in_parts { PARTS } else { ONE_PASS };
+            let final_cfg = if in_parts { scenario.fan_out } else { ONE_PASS };
             let (want, want_keys) = references
                 .entry((m.ingested_at_micros, in_parts))
                 .or_insert_with(|| scenario.reference(m.ingested_at_micros, final_cfg));
@@ -366,6 +368,24 @@ fn an_ingest_in_parts_survives_a_crash_at_every_write() {
         |n| match n % 3 {
             0 => (micros(1), PARTS),
             1 => (micros(2), PARTS),
+            _ => (micros(1), ONE_PASS),
+        },
+    );
+}
+
+#[test]
+fn an_ingest_cut_as_it_is_read_survives_a_crash_at_every_write() {
+    let scenario = Scenario::new(IN_SEQUENCE);
+    let size = std::fs::metadata(&scenario.file).unwrap().len();
+    assert!(size >= 4 * IN_SEQUENCE.sequence_part_bytes, "{size} bytes: several parts");
+    // The rerun: the same event cut as read again, at a later instant, or at the same
+    // instant in one pass. The serving update's writes are the one-pass test's.
+    crash_at_every_write(
+        &scenario,
+        |w| !w.contains(" serving/"),
+        |n| match n % 3 {
+            0 => (micros(1), IN_SEQUENCE),
+            1 => (micros(2), IN_SEQUENCE),
             _ => (micros(1), ONE_PASS),
         },
     );

@@ -312,7 +312,11 @@ fn a_files_quarantine_in_pages_from_its_own_objects() {
     let dir = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     // Small parts: the file is ingested in several parts, each with its quarantine object.
-    let lake = LocalLake::open(dir.path()).unwrap().with_fan_out(FanOutConfig { part_bytes: 2048, threads: 2 });
+    let lake = LocalLake::open(dir.path()).unwrap().with_fan_out(FanOutConfig {
+        part_bytes: 2048,
+        threads: 2,
+        sequence_part_bytes: u64::MAX / 2,
+    });
     let lenient = IngestConfig { reject_threshold_ppm: 500_000, ..IngestConfig::default() };
     let big = write(files.path(), "big.csv", &csv_file(&rows(400, 5)));
     let m = manifest(lake.ingest_path(&big, &lenient, at(27, 8)).unwrap());

@@ -266,8 +266,17 @@ fn a_file_with_repeated_lines_is_read_twice_and_equals_one_pass() {
 
 #[test]
 fn a_file_ingested_in_parts_equals_one_pass() {
-    // Small parts force the fan-out on the sample file; quoted fields and a repeated line
-    // included. Everything but how rows are cut into objects must equal one pass.
+    // Small parts force the fan-out on the sample file, planned or cut as read; quoted
+    // fields and a repeated line included. Everything but how rows are cut into objects
+    // must equal one pass.
+    let planned = duff_lake::FanOutConfig { part_bytes: 300, threads: 2, sequence_part_bytes: u64::MAX / 2 };
+    let in_sequence = duff_lake::FanOutConfig { part_bytes: u64::MAX / 2, threads: 2, sequence_part_bytes: 300 };
+    for (name, fan) in [("planned", planned), ("in_sequence", in_sequence)] {
+        parts_equal_one_pass(name, fan);
+    }
+}
+
+fn parts_equal_one_pass(name: &str, fan: duff_lake::FanOutConfig) {
     let csv = std::fs::read_to_string(sample("day1.csv")).unwrap();
     let mut lines: Vec<&str> = csv.lines().collect();
     let repeated = lines[5];
@@ -282,12 +291,11 @@ fn a_file_ingested_in_parts_equals_one_pass() {
 
     let one_lake = LocalLake::open(dir.path().join("one")).unwrap();
     let one = ingested(one_lake.ingest_path(&path, &cfg, now).unwrap());
-    let fan = duff_lake::FanOutConfig { part_bytes: 300, threads: 2 };
     let parts_lake = LocalLake::open(dir.path().join("parts")).unwrap().with_fan_out(fan);
     let parts = ingested(parts_lake.ingest_path(&path, &cfg, now).unwrap());
 
     let facts = parts.outputs.iter().filter(|o| o.table == Table::FactOrderLine).count();
-    assert!(facts > 3, "the file was cut into parts: {:?}", parts.outputs);
+    assert!(facts > 3, "{name}: the file was cut into parts: {:?}", parts.outputs);
     assert!(parts.outputs.iter().any(|o| o.key.ends_with("-00001.parquet")));
     assert_eq!(parts.quarantined_by_reason.get("duplicate_line"), Some(&1));
     let files = snapshot(&dir.path().join("parts"));
@@ -298,11 +306,11 @@ fn a_file_ingested_in_parts_equals_one_pass() {
     let (mut a, mut b) = (one.clone(), parts.clone());
     a.outputs.clear();
     b.outputs.clear();
-    assert_eq!(a, b);
+    assert_eq!(a, b, "{name}");
     // The same lines, the same reports.
     let one_state = one_lake.load_state().unwrap().0.to_batch().unwrap();
     let parts_state = parts_lake.load_state().unwrap().0.to_batch().unwrap();
-    assert_eq!(one_state, parts_state);
+    assert_eq!(one_state, parts_state, "{name}");
     assert!(!dir.path().join("parts/_fanout").exists(), "no empty work folder stays");
     // Nothing but the committed objects remains: the work objects are gone.
     let named: Vec<&str> = parts.outputs.iter().map(|o| o.key.as_str()).collect();
@@ -311,7 +319,7 @@ fn a_file_ingested_in_parts_equals_one_pass() {
             || key.starts_with("manifests/")
             || key.starts_with("dim_channel/")
             || key.starts_with("dim_status/");
-        assert!(expected, "left over: {key}");
+        assert!(expected, "{name}: left over: {key}");
     }
 }
 
@@ -437,7 +445,7 @@ fn a_file_refused_in_parts_leaves_no_objects() {
     let (path, _, _, now) = parts_fixture(dir.path());
     // Rejected at the merge (threshold 0: any quarantined row refuses the file).
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
-    let fan = duff_lake::FanOutConfig { part_bytes: 200, threads: 2 };
+    let fan = duff_lake::FanOutConfig { part_bytes: 200, threads: 2, sequence_part_bytes: u64::MAX / 2 };
     let lake = LocalLake::open(dir.path().join("strict")).unwrap().with_fan_out(fan);
     let m = ingested(lake.ingest_path(&path, &strict, now).unwrap());
     assert_eq!(m.outcome, Outcome::Rejected);
@@ -487,7 +495,8 @@ fn the_serving_state_of_a_generated_lake_equals_the_reference() {
 }
 
 /// The bytes a lake reports reading add up to its passes over the file: the hash and the
-/// rows, and one more when the file repeats a line (the second reading finds them).
+/// rows, and one more when the file repeats a line (the second reading finds them), or
+/// only the parts that hold a repeat, for a file cut into parts as it is read.
 #[test]
 fn progress_counts_every_byte_of_every_pass() {
     use std::sync::Arc;
@@ -514,5 +523,23 @@ fn progress_counts_every_byte_of_every_pass() {
             .unwrap(),
     );
     assert_eq!(m.rows_quarantined, 1, "{m:?}");
-    assert_eq!(read.load(Ordering::Relaxed), 3 * size);
+    assert_eq!(read.swap(0, Ordering::Relaxed), 3 * size);
+
+    // Cut into parts as it is read: only the part holding the repeat is read again.
+    let fan = duff_lake::FanOutConfig { part_bytes: u64::MAX / 2, threads: 1, sequence_part_bytes: 200 };
+    let lake = lake.with_fan_out(fan);
+    let long = dir.path().join("long.csv");
+    let mut rows: Vec<String> =
+        (0..40).map(|o| format!("1,Moe,{},102,Duff Classic,2.50,6,0.33,Retail,created", 100 + o)).collect();
+    rows.push(rows[39].clone());
+    std::fs::write(&long, duff_testkit::csv_file(&rows)).unwrap();
+    let size = std::fs::metadata(&long).unwrap().len();
+    let m = ingested(
+        lake.ingest_path(&long, &IngestConfig { reject_threshold_ppm: 1_000_000, ..IngestConfig::default() }, at)
+            .unwrap(),
+    );
+    assert_eq!(m.quarantined_by_reason.get("duplicate_line"), Some(&1), "{m:?}");
+    assert!(m.outputs.iter().any(|o| o.key.ends_with("-00005.parquet")), "in parts: {m:?}");
+    let read = read.load(Ordering::Relaxed);
+    assert!(read > 2 * size && read <= 2 * size + 400, "{read} bytes read for {size}");
 }

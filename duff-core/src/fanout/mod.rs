@@ -24,6 +24,11 @@
 //!    dimensions merge (the latest line of a client or product wins), and the manifest is
 //!    built as one pass builds it.
 //!
+//! [`ingest_in_sequence`] runs steps 2–4 with no plan: one reader cuts the parts as it
+//! goes, each part's ingest stopping at the first record past its size and handing the
+//! bytes beyond to the next, so a file read by one thread still reads again only the parts
+//! holding repeated lines.
+//!
 //! Limits: the plan is one sequential pass (record finding and hashing, several times
 //! faster than ingesting, but bound to one reader); a part is at least one record, so a
 //! file with one huge record does not split. The output differs from one pass only in how
@@ -33,7 +38,7 @@ use crate::columns::Header;
 use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
-use crate::ingest::{FileIngest, PartOutput, TableSink, repeated};
+use crate::ingest::{FileIngest, PartOutput, TableSink};
 use crate::lake::{FileHasher, FileId, FileMeta, Table};
 use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
@@ -435,28 +440,77 @@ pub fn ingest_range(
         Some(r) => ingest.with_part_repeats(&r.repeats, &r.earlier),
         None => ingest.deferring_repeats(part.len()),
     };
+    if sink.computes_views() {
+        ingest = ingest.views_from_sink();
+    }
     feed(source, &mut ingest, part.start.byte, sink)?;
     ingest.finish_part(sink)
 }
 
+/// [`ingest_range`] into a sink of its own from `sinks`, closed also when the ingest
+/// fails (an encoding thread is joined, not left running).
+///
+/// # Errors
+/// As [`ingest_range`], and the sinks' failures to open or close.
+pub fn ingest_range_into<K: PartSinks>(
+    meta: &FileMeta,
+    cfg: &IngestConfig,
+    plan: &Plan,
+    k: usize,
+    source: &dyn ByteSource,
+    repeats: Option<&PartRepeats>,
+    sinks: &K,
+) -> Result<PartOutput> {
+    let mut sink = sinks.open(k)?;
+    let out = ingest_range(meta, cfg, plan, k, source, repeats, &mut sink);
+    let closed = sinks.close(k, sink);
+    let out = out?;
+    closed?;
+    Ok(out)
+}
+
 /// The parts to read again, from every part's sorted line hashes (in part order): those
 /// holding a line that repeats a line of the same or an earlier part.
+///
+/// One merge of the sorted hashes (a heap over the parts' cursors), keeping nothing but the
+/// repeats: no part's hashes are copied, which at 10M lines would be another 80 MB.
 pub fn find_repeats<'a>(hashes: impl IntoIterator<Item = &'a [u64]>) -> Vec<PartRepeats> {
-    let mut earlier: Vec<u64> = Vec::new();
-    let mut again = Vec::new();
-    for (part, hashes) in hashes.into_iter().enumerate() {
-        let within = repeated(hashes);
-        let mut unique = hashes.to_vec();
-        unique.dedup();
-        let before = intersect(&unique, &earlier);
-        if !within.is_empty() || !before.is_empty() {
-            let mut repeats = union(&within, &before);
-            repeats.dedup();
-            again.push(PartRepeats { part, repeats, earlier: before });
+    use std::cmp::Reverse;
+    let parts: Vec<&[u64]> = hashes.into_iter().collect();
+    let mut found: Vec<PartRepeats> =
+        (0..parts.len()).map(|part| PartRepeats { part, repeats: Vec::new(), earlier: Vec::new() }).collect();
+    let mut next = vec![0usize; parts.len()];
+    let mut heap: std::collections::BinaryHeap<Reverse<(u64, usize)>> =
+        parts.iter().enumerate().filter_map(|(p, h)| h.first().map(|&v| Reverse((v, p)))).collect();
+    // The parts holding the current value, in part order, with how often each holds it.
+    let mut holders: Vec<(usize, usize)> = Vec::new();
+    while let Some(Reverse((value, _))) = heap.peek().copied() {
+        holders.clear();
+        while let Some(&Reverse((v, p))) = heap.peek() {
+            if v != value {
+                break;
+            }
+            heap.pop();
+            let from = next[p];
+            let run = parts[p][from..].iter().take_while(|&&x| x == value).count();
+            next[p] = from + run;
+            if let Some(&v) = parts[p].get(next[p]) {
+                heap.push(Reverse((v, p)));
+            }
+            holders.push((p, run));
         }
-        earlier = union(&earlier, &unique);
+        holders.sort_unstable();
+        for (i, &(p, run)) in holders.iter().enumerate() {
+            if i > 0 {
+                found[p].earlier.push(value);
+                found[p].repeats.push(value);
+            } else if run > 1 {
+                found[p].repeats.push(value);
+            }
+        }
     }
-    again
+    found.retain(|f| !f.repeats.is_empty());
+    found
 }
 
 /// Ingests the file in `source` in parts of about `part_bytes`, on `threads` threads,
@@ -480,70 +534,134 @@ pub fn ingest_parts<K: PartSinks>(
         return Err(ErrorKind::ContentMismatch { expected, actual }.into());
     }
     let plan = planned.plan?;
-    let run = |k: usize, repeats: Option<&PartRepeats>| -> Result<PartOutput> {
-        let mut sink = sinks.open(k)?;
-        let out = ingest_range(meta, cfg, &plan, k, source, repeats, &mut sink)?;
-        sinks.close(k, sink)?;
-        Ok(out)
-    };
     let mut outputs = Vec::with_capacity(plan.parts.len());
-    for r in parallel(plan.parts.len(), threads, &|k| run(k, None)) {
+    for r in parallel(plan.parts.len(), threads, &|k| ingest_range_into(meta, cfg, &plan, k, source, None, sinks)) {
         outputs.push(r?);
     }
+    read_again_and_merge(meta, cfg, &plan, outputs, source, threads, sinks)
+}
+
+/// Ingests the file in `source` in one reading from its first byte to its last, cut into
+/// parts of about `part_bytes` as it goes (each part into its own sink from `sinks`); then
+/// reads again only the parts holding repeated lines, and merges, as [`ingest_parts`] does.
+///
+/// No plan pass: a part ends at the first record that starts at or after `part_bytes`
+/// past its start, as its own ingest finds it, and the bytes read past that record start
+/// the next part. For one reader (two cores: one reads and validates, the sink's thread
+/// encodes), where a plan pass would be a second reading of the file; the parts are what
+/// spares a file with a repeated line a second reading of all of it.
+///
+/// # Errors
+/// As [`ingest_parts`].
+pub fn ingest_in_sequence<K: PartSinks>(
+    meta: &FileMeta,
+    cfg: &IngestConfig,
+    source: &dyn ByteSource,
+    part_bytes: u64,
+    sinks: &K,
+) -> Result<FanOut> {
+    /// Reads `source` in order, hashing every byte (the content identity).
+    struct InOrder<'a> {
+        source: &'a dyn ByteSource,
+        at: u64,
+        hasher: FileHasher,
+    }
+    impl std::io::Read for InOrder<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.source.read_at(self.at, buf).map_err(std::io::Error::other)?;
+            self.hasher.update(&buf[..n]);
+            self.at += n as u64;
+            Ok(n)
+        }
+    }
+    let mut reader = InOrder { source, at: 0, hasher: FileHasher::default() };
+    let (mut parts, mut outputs) = (Vec::new(), Vec::new());
+    let mut header: Option<(Header, u64)> = None;
+    let mut start = Position::default();
+    let mut rest = Vec::new();
+    loop {
+        let k = parts.len();
+        let ingest = match &header {
+            None => FileIngest::new(meta.clone(), cfg.clone()).as_first_range(),
+            Some((h, _)) => FileIngest::for_range(meta.clone(), cfg.clone(), h.clone(), start),
+        };
+        let expected = part_bytes.min(source.len().saturating_sub(start.byte));
+        let mut ingest = ingest.stopping_at(start.byte.saturating_add(part_bytes)).deferring_repeats(expected);
+        let mut sink = sinks.open(k)?;
+        if sink.computes_views() {
+            ingest = ingest.views_from_sink();
+        }
+        let read = || -> Result<(PartOutput, bool)> {
+            ingest.push(&std::mem::take(&mut rest), &mut sink)?;
+            if !ingest.is_done() {
+                ingest.push_reader(&mut reader, &mut sink)?;
+            }
+            if header.is_none() {
+                header = ingest.header().cloned().zip(ingest.data_start());
+            }
+            let stopped = ingest.is_done();
+            if stopped {
+                rest = ingest.take_rest();
+            }
+            Ok((ingest.finish_part(&mut sink)?, stopped))
+        };
+        let read = read();
+        let closed = sinks.close(k, sink); // also after a failure: its thread is joined
+        let (out, stopped) = read?;
+        closed?;
+        let last = !stopped || (rest.is_empty() && reader.at >= source.len());
+        parts.push(PartRange { start, end: if last { source.len() } else { out.end.byte } });
+        start = out.end;
+        outputs.push(out);
+        if last {
+            break;
+        }
+    }
+    let file_id = reader.hasher.finish();
+    if file_id != meta.file_id {
+        let (expected, actual) = (meta.file_id.to_string(), file_id.to_string());
+        return Err(ErrorKind::ContentMismatch { expected, actual }.into());
+    }
+    let Some((_, header_end)) = header else {
+        return Err(ErrorKind::NoHeader.into()); // the first part fails without one
+    };
+    let mut head = vec![0; usize::try_from(header_end).unwrap_or(usize::MAX)];
+    let mut filled = 0;
+    while filled < head.len() {
+        match source.read_at(filled as u64, &mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    head.truncate(filled);
+    let plan = Plan { file_id, bytes: source.len(), header_end, header: head, parts };
+    read_again_and_merge(meta, cfg, &plan, outputs, source, 1, sinks)
+}
+
+/// The fan-out's last two steps: reads again the parts of `outputs` (first readings, in
+/// part order) that hold repeated lines, on `threads` threads, then merges.
+fn read_again_and_merge<K: PartSinks>(
+    meta: &FileMeta,
+    cfg: &IngestConfig,
+    plan: &Plan,
+    mut outputs: Vec<PartOutput>,
+    source: &dyn ByteSource,
+    threads: usize,
+    sinks: &K,
+) -> Result<FanOut> {
     let again = find_repeats(outputs.iter().map(|o| o.hashes.as_slice()));
-    let redone = parallel(again.len(), threads, &|i| run(again[i].part, Some(&again[i])));
+    for out in &mut outputs {
+        out.hashes = Vec::new(); // 8 bytes a line, not needed past this point
+    }
+    let redone = parallel(again.len(), threads, &|i| {
+        ingest_range_into(meta, cfg, plan, again[i].part, source, Some(&again[i]), sinks)
+    });
     for (r, a) in redone.into_iter().zip(&again) {
         outputs[a.part] = r?;
     }
-    let mut merged = merge(meta, cfg, &plan, outputs)?;
+    let mut merged = merge(meta, cfg, plan, outputs)?;
     merged.parts_read_again = again.len();
     Ok(merged)
-}
-
-/// The sorted values in both sorted slices.
-fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}
-
-/// The sorted values of two sorted, duplicate-free slices, without duplicates.
-fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len() + b.len()));
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x == y => {
-                i += 1;
-                j += 1;
-                *x
-            }
-            (Some(x), Some(y)) if x < y => {
-                i += 1;
-                *x
-            }
-            (Some(_), Some(y)) | (None, Some(y)) => {
-                j += 1;
-                *y
-            }
-            (Some(x), None) => {
-                i += 1;
-                *x
-            }
-            (None, None) => break,
-        };
-        out.push(next);
-    }
-    out
 }
 
 /// Merges the parts' outputs (in file order, second readings in place) into the file's

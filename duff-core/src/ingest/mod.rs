@@ -50,6 +50,13 @@ pub trait TableSink {
     fn dimension_views(&mut self) -> Option<Result<crate::tables::DimensionViews>> {
         None
     }
+
+    /// True when this sink computes the views ([`dimension_views`](Self::dimension_views)
+    /// returns them): the fan-out's part ingests then leave them to it
+    /// ([`FileIngest::views_from_sink`]). False by default.
+    fn computes_views(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that keeps every batch in memory, per table (tests, small files).
@@ -96,6 +103,8 @@ pub struct FileIngest {
     buf_offset: u64,
     /// Line on which the next record starts.
     line: u64,
+    /// File offset of the first record after the header (once the header was read here).
+    data_start: Option<u64>,
     /// Index of the next record (the header is record 0).
     record: u64,
     fields: Vec<Field>,
@@ -144,6 +153,7 @@ impl FileIngest {
             buf: Vec::new(),
             buf_offset: 0,
             line: 1,
+            data_start: None,
             record: 0,
             fields: Vec::with_capacity(16),
             reasons: Vec::new(),
@@ -420,6 +430,7 @@ impl FileIngest {
                 return Ok(0);
             };
             self.header = Some(read.header);
+            self.data_start = Some(self.buf_offset + read.next as u64);
             self.line = read.next_line;
             self.record = 1;
             self.summary.blank_lines += read.blank_lines;
@@ -617,6 +628,17 @@ pub struct PartOutput {
 }
 
 impl FileIngest {
+    /// The bytes fed but not handled: after [`is_done`](Self::is_done), those from the
+    /// record at the stopping offset on (the next part's first bytes), leaving none here.
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Where the first record after the header starts, once this ingest read the header.
+    pub(crate) fn data_start(&self) -> Option<u64> {
+        self.data_start
+    }
+
     /// Starts the second reading of one part whose first reading (or an earlier part) met
     /// repeated lines: `repeats` are the hashes that repeat, `seen_before` those of them
     /// already met in earlier parts (so their first line here is a repeat too).

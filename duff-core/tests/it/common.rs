@@ -70,3 +70,27 @@ pub fn codes_of_row(row: &str) -> String {
     assert_eq!(q.len() as u64, m.rows_quarantined);
     q.first().map(|(_, c, _)| c.clone()).unwrap_or_default()
 }
+
+/// Collects the batches and computes the dimension views of the fact batches.
+#[derive(Default)]
+pub struct ViewsSink {
+    pub inner: CollectSink,
+    views: duff_core::tables::DimensionViews,
+}
+
+impl duff_core::TableSink for ViewsSink {
+    fn write_batch(&mut self, table: Table, batch: duff_core::arrow_array::RecordBatch) -> duff_core::Result<()> {
+        if table == Table::FactOrderLine {
+            self.views.apply_facts(&batch)?;
+        }
+        self.inner.write_batch(table, batch)
+    }
+
+    fn dimension_views(&mut self) -> Option<duff_core::Result<duff_core::tables::DimensionViews>> {
+        Some(Ok(std::mem::take(&mut self.views)))
+    }
+
+    fn computes_views(&self) -> bool {
+        true
+    }
+}

@@ -1,7 +1,9 @@
 //! Fan-out: a file ingested in parts, merged, equals one pass, for any input and part size.
 
 use crate::common::*;
-use duff_core::fanout::{FanOut, PartSinks, Pieces, Planner, find_repeats, ingest_parts, ingest_range, merge};
+use duff_core::fanout::{
+    FanOut, PartSinks, Pieces, Planner, find_repeats, ingest_in_sequence, ingest_parts, ingest_range, merge,
+};
 use duff_core::{CollectSink, Table, read_parquet, to_parquet_bytes};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -18,6 +20,22 @@ impl PartSinks for MemParts {
     }
     fn close(&self, part: usize, sink: CollectSink) -> duff_core::Result<()> {
         self.0.lock().unwrap().insert(part, sink);
+        Ok(())
+    }
+}
+
+/// Like [`MemParts`], but each sink computes the client and product views of its fact
+/// batches (as the lake's encoding threads do), so the parts' ingests leave them to it.
+#[derive(Default)]
+struct ViewParts(Mutex<BTreeMap<usize, CollectSink>>);
+
+impl PartSinks for ViewParts {
+    type Sink = ViewsSink;
+    fn open(&self, _part: usize) -> duff_core::Result<ViewsSink> {
+        Ok(ViewsSink::default())
+    }
+    fn close(&self, part: usize, sink: ViewsSink) -> duff_core::Result<()> {
+        self.0.lock().unwrap().insert(part, sink.inner);
         Ok(())
     }
 }
@@ -134,7 +152,10 @@ proptest! {
         let threaded = ingest_parts(&meta, &cfg, &bytes, part_bytes, threads, &sinks)
             .map(|fan| (fan, sinks.0.into_inner().unwrap()));
         let apart = distributed(&meta, &cfg, bytes, part_bytes, chunk);
-        for fan in [threaded, apart] {
+        let views = ViewParts::default();
+        let sequence = ingest_in_sequence(&meta, &cfg, &bytes, part_bytes, &views)
+            .map(|fan| (fan, views.0.into_inner().unwrap()));
+        for fan in [threaded, apart, sequence] {
             match (&one, fan) {
                 (Ok(one), Ok((fan, parts))) => {
                     let mut m = fan.manifest.clone();
@@ -212,6 +233,37 @@ fn a_line_repeated_across_parts_is_quarantined_once() {
     assert_eq!(fan.parts_read_again, 1);
     assert_eq!(fan.manifest.quarantined_by_reason.get("duplicate_line"), Some(&1));
     assert_eq!(fan.manifest.sample_problems[0].line, 4);
+}
+
+#[test]
+fn in_sequence_a_repeated_line_reads_again_only_its_part() {
+    let row = |o: u32| format!("1,A,{o},100,Lager,1.00,1,0.5,Retail,created");
+    let mut rows: Vec<String> = (10..40).map(row).collect();
+    rows.push(row(12)); // repeats a line of the first part, in the last one
+    let csv = csv_file(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let bytes = csv.as_bytes();
+    let meta = meta_at(bytes, "t.csv", T0);
+    let sinks = ViewParts::default();
+    let fan = ingest_in_sequence(&meta, &lenient(), &bytes, 200, &sinks).unwrap();
+    assert!(fan.parts >= 5, "{} parts", fan.parts);
+    assert_eq!(fan.parts_read_again, 1, "only the part holding the repeat is read again");
+    assert_eq!(fan.manifest.quarantined_by_reason.get("duplicate_line"), Some(&1));
+    assert_eq!((fan.manifest.rows_read, fan.manifest.rows_accepted), (31, 30));
+    assert_eq!(fan.manifest.sample_problems[0].line, 32);
+    let one = duff_core::ingest_bytes(meta.clone(), lenient(), bytes, &mut CollectSink::default()).unwrap();
+    let mut m = fan.manifest.clone();
+    m.outputs.clear();
+    let mut o = one.clone();
+    o.outputs.clear();
+    assert_eq!(m, o);
+}
+
+#[test]
+fn in_sequence_another_content_is_a_mismatch() {
+    let csv = csv_file(&["1,A,10,100,Lager,1.00,1,0.5,Retail,created"]);
+    let meta = meta_at(b"other bytes", "t.csv", T0);
+    let e = ingest_in_sequence(&meta, &lenient(), &csv.as_bytes(), 10, &ViewParts::default()).unwrap_err();
+    assert!(matches!(e.kind(), duff_core::ErrorKind::ContentMismatch { .. }), "{e:?}");
 }
 
 #[test]

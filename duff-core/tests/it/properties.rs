@@ -8,26 +8,6 @@ use duff_core::{
 };
 use proptest::prelude::*;
 
-/// Collects the batches and computes the dimension views of the fact batches.
-#[derive(Default)]
-struct ViewsSink {
-    inner: CollectSink,
-    views: duff_core::tables::DimensionViews,
-}
-
-impl duff_core::TableSink for ViewsSink {
-    fn write_batch(&mut self, table: Table, batch: duff_core::arrow_array::RecordBatch) -> duff_core::Result<()> {
-        if table == Table::FactOrderLine {
-            self.views.apply_facts(&batch)?;
-        }
-        self.inner.write_batch(table, batch)
-    }
-
-    fn dimension_views(&mut self) -> Option<duff_core::Result<duff_core::tables::DimensionViews>> {
-        Some(Ok(std::mem::take(&mut self.views)))
-    }
-}
-
 #[test]
 fn an_ingest_leaving_views_to_a_sink_that_computes_none_fails() {
     let csv = format!("{HEADER}\n1,A,10,100,Lager,1.00,1,0.5,Retail,created\n");
