@@ -15,11 +15,14 @@ use duff_core::IngestConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [--no-reports] [--rebuild-serving] [CSV ...]
+const USAGE: &str = "usage: pipeline [--lake DIR] [--max-rows N] [--reject-threshold F] [--models] [--part-mb N] [--threads N] [--sequence-mb N] [--no-reports] [--rebuild-serving] [CSV ...]
   --lake DIR              the lake folder (default ./lake)
   --part-mb N             ingest a file of at least two parts of N MiB in parts, on several
                           threads (0: never; default 64 on 4 cores or more, else never)
   --threads N             threads ingesting parts (default: one per core)
+  --sequence-mb N         a file read in one pass (not in parts) of at least two parts of
+                          N MiB is cut into parts as it is read: a repeated line reads
+                          again only its part (0: never; default 256)
   --no-reports            ingest only (what the ETL Lambda does), print no report
   --rebuild-serving       rebuild the serving state from every published file instead of
                           folding the new ones (the repair command; with no CSV, ingests none)
@@ -52,6 +55,11 @@ fn parse_args() -> Result<IngestArgs, String> {
                 let v = value("--part-mb")?;
                 let mb: u64 = v.parse().map_err(|_| format!("--part-mb: '{v}' is not a whole number"))?;
                 args.fan_out.part_bytes = if mb == 0 { u64::MAX / 2 } else { mb << 20 };
+            }
+            "--sequence-mb" => {
+                let v = value("--sequence-mb")?;
+                let mb: u64 = v.parse().map_err(|_| format!("--sequence-mb: '{v}' is not a whole number"))?;
+                args.fan_out.sequence_part_bytes = if mb == 0 { u64::MAX / 2 } else { mb << 20 };
             }
             "--threads" => {
                 let v = value("--threads")?;

@@ -38,7 +38,7 @@ use crate::columns::Header;
 use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
-use crate::ingest::{FileIngest, PartOutput, TableSink};
+use crate::ingest::{FileIngest, PartOutput, TableSink, sort_u64};
 use crate::lake::{FileHasher, FileId, FileMeta, Table};
 use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
@@ -538,7 +538,11 @@ pub fn ingest_parts<K: PartSinks>(
     for r in parallel(plan.parts.len(), threads, &|k| ingest_range_into(meta, cfg, &plan, k, source, None, sinks)) {
         outputs.push(r?);
     }
-    read_again_and_merge(meta, cfg, &plan, outputs, source, threads, sinks)
+    let again = find_repeats(outputs.iter().map(|o| o.hashes.as_slice()));
+    for out in &mut outputs {
+        out.hashes = Vec::new(); // 8 bytes a line, not needed past this point
+    }
+    read_again_and_merge(meta, cfg, &plan, outputs, again, source, threads, sinks)
 }
 
 /// Ingests the file in `source` in one reading from its first byte to its last, cut into
@@ -579,14 +583,24 @@ pub fn ingest_in_sequence<K: PartSinks>(
     let mut header: Option<(Header, u64)> = None;
     let mut start = Position::default();
     let mut rest = Vec::new();
+    // Every line's hash, part after part, each part's sorted: `segments` says where.
+    let (mut hashes, mut segments) = (Vec::new(), Vec::new());
     loop {
         let k = parts.len();
         let ingest = match &header {
             None => FileIngest::new(meta.clone(), cfg.clone()).as_first_range(),
             Some((h, _)) => FileIngest::for_range(meta.clone(), cfg.clone(), h.clone(), start),
         };
-        let expected = part_bytes.min(source.len().saturating_sub(start.byte));
-        let mut ingest = ingest.stopping_at(start.byte.saturating_add(part_bytes)).deferring_repeats(expected);
+        let ingest = ingest.stopping_at(start.byte.saturating_add(part_bytes));
+        // One vector of hashes for the whole reading, sized once from the file's size (as
+        // one pass's): one allocation, given back whole, where a vector per part left
+        // ~30 MiB more resident at 10M lines (docs/performance.md). Each part's are sorted
+        // in place as it ends.
+        let mut ingest = if k == 0 {
+            ingest.deferring_repeats(source.len())
+        } else {
+            ingest.deferring_repeats_after(std::mem::take(&mut hashes))
+        };
         let mut sink = sinks.open(k)?;
         if sink.computes_views() {
             ingest = ingest.views_from_sink();
@@ -603,12 +617,16 @@ pub fn ingest_in_sequence<K: PartSinks>(
             if stopped {
                 rest = ingest.take_rest();
             }
-            Ok((ingest.finish_part(&mut sink)?, stopped))
+            Ok((ingest.finish_part_appended(&mut sink)?, stopped))
         };
         let read = read();
         let closed = sinks.close(k, sink); // also after a failure: its thread is joined
-        let (out, stopped) = read?;
+        let (mut out, stopped) = read?;
         closed?;
+        hashes = std::mem::take(&mut out.hashes);
+        let from = segments.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+        sort_u64(&mut hashes[from..]);
+        segments.push(from..hashes.len());
         let last = !stopped || (rest.is_empty() && reader.at >= source.len());
         parts.push(PartRange { start, end: if last { source.len() } else { out.end.byte } });
         start = out.end;
@@ -635,24 +653,25 @@ pub fn ingest_in_sequence<K: PartSinks>(
     }
     head.truncate(filled);
     let plan = Plan { file_id, bytes: source.len(), header_end, header: head, parts };
-    read_again_and_merge(meta, cfg, &plan, outputs, source, 1, sinks)
+    let again = find_repeats(segments.into_iter().map(|r| &hashes[r]));
+    drop(hashes);
+    read_again_and_merge(meta, cfg, &plan, outputs, again, source, 1, sinks)
 }
 
 /// The fan-out's last two steps: reads again the parts of `outputs` (first readings, in
-/// part order) that hold repeated lines, on `threads` threads, then merges.
+/// part order) that hold repeated lines (`again`, from [`find_repeats`]), on `threads`
+/// threads, then merges.
+#[allow(clippy::too_many_arguments, reason = "the fan-out's state, each part of it needed")]
 fn read_again_and_merge<K: PartSinks>(
     meta: &FileMeta,
     cfg: &IngestConfig,
     plan: &Plan,
     mut outputs: Vec<PartOutput>,
+    again: Vec<PartRepeats>,
     source: &dyn ByteSource,
     threads: usize,
     sinks: &K,
 ) -> Result<FanOut> {
-    let again = find_repeats(outputs.iter().map(|o| o.hashes.as_slice()));
-    for out in &mut outputs {
-        out.hashes = Vec::new(); // 8 bytes a line, not needed past this point
-    }
     let redone = parallel(again.len(), threads, &|i| {
         ingest_range_into(meta, cfg, plan, again[i].part, source, Some(&again[i]), sinks)
     });

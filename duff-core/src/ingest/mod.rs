@@ -33,7 +33,7 @@ mod repeats;
 mod tests;
 
 pub use repeats::RepeatedLines;
-pub(crate) use repeats::repeated;
+pub(crate) use repeats::{repeated, sort_u64};
 
 /// Where batches go. Implemented by Parquet writers, collectors in tests, uploaders.
 pub trait TableSink {
@@ -637,6 +637,22 @@ impl FileIngest {
     /// Where the first record after the header starts, once this ingest read the header.
     pub(crate) fn data_start(&self) -> Option<u64> {
         self.data_start
+    }
+
+    /// Defers the search for repeated lines as [`deferring_repeats`](Self::deferring_repeats)
+    /// does, appending the hashes to `hashes` (those of the earlier parts of one reading).
+    pub(crate) fn deferring_repeats_after(mut self, hashes: Vec<u64>) -> Self {
+        self.seen = LineIndex::deferred_after(hashes);
+        self
+    }
+
+    /// As [`finish_part`](Self::finish_part), the hashes left as appended (not sorted:
+    /// the earlier parts' first, then this part's, in line order).
+    pub(crate) fn finish_part_appended(mut self, sink: &mut dyn TableSink) -> Result<PartOutput> {
+        let hashes = self.seen.take_appended();
+        let mut out = self.finish_part(sink)?;
+        out.hashes = hashes;
+        Ok(out)
     }
 
     /// Starts the second reading of one part whose first reading (or an earlier part) met

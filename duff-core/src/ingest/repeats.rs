@@ -83,6 +83,23 @@ impl LineIndex {
         }
     }
 
+    /// A deferred index appending to `hashes` (the lines of earlier parts of the same
+    /// reading: one vector for the whole file, sized once by the first part).
+    pub(super) fn deferred_after(hashes: Vec<u64>) -> LineIndex {
+        LineIndex::Deferred { hashes, expected_bytes: 0, sized: true }
+    }
+
+    /// The hashes of a deferred index as appended, leaving the index empty.
+    pub(super) fn take_appended(&mut self) -> Vec<u64> {
+        match std::mem::replace(self, LineIndex::deferred(0)) {
+            LineIndex::Deferred { hashes, .. } => hashes,
+            other => {
+                *self = other;
+                Vec::new()
+            }
+        }
+    }
+
     /// The hashes of every line met, sorted (none for a second reading), leaving the index
     /// empty.
     pub(super) fn take_sorted(&mut self) -> Vec<u64> {
@@ -129,7 +146,7 @@ pub(crate) fn repeated(hashes: &[u64]) -> Vec<u64> {
 /// the cache, is sorted by its other seven bytes, least significant first, through a
 /// buffer of its own size. At 10M lines the buffer is 0.3 MB instead of a second copy of
 /// the 80 MB of hashes, which at the end of an ingest was the peak of its memory.
-pub(super) fn sort_u64(v: &mut [u64]) {
+pub(crate) fn sort_u64(v: &mut [u64]) {
     if v.len() < 4096 {
         v.sort_unstable();
         return;
