@@ -472,16 +472,20 @@ impl<S: Store> Lake<S> {
         let fan =
             match duff_core::fanout::ingest_in_sequence(meta, cfg, &source, self.fan_out.sequence_part_bytes, &sinks) {
                 Ok(fan) => fan,
-                Err(e) if e.is_input_error() => return Ok(Manifest::failed(meta, cfg, source.inner.len, &e)),
+                Err(e) if e.is_input_error() => {
+                    return Ok(Manifest::failed(meta, cfg, duff_core::fanout::ByteSource::len(&source), &e));
+                }
                 Err(e) => return Err(e.into()),
             };
         if fan.manifest.outcome == Outcome::Published {
             let staged =
                 fan.manifest.outputs.iter().filter(|o| matches!(o.table, Table::FactOrderLine | Table::Quarantine));
             for out in staged {
-                if let Some(k) = (0..fan.parts).find(|&k| out.key == out.table.part_key(meta, k)) {
-                    self.store.put_file(&out.key, &staging.join(part_file(out.table, k)))?;
-                }
+                let Some(k) = (0..fan.parts).find(|&k| out.key == out.table.part_key(meta, k)) else {
+                    let message = format!("{} is no part's key", out.key);
+                    return Err(Error::Internal { what: "ingest in sequence", message });
+                };
+                self.store.put_file(&out.key, &staging.join(part_file(out.table, k)))?;
             }
             for (table, batch) in &fan.dimensions {
                 self.store

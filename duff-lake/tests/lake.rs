@@ -441,27 +441,48 @@ fn a_plan_stored_again_with_other_parts_never_mixes_their_outputs() {
 
 #[test]
 fn a_file_refused_in_parts_leaves_no_objects() {
+    let planned = duff_lake::FanOutConfig { part_bytes: 200, threads: 2, sequence_part_bytes: u64::MAX / 2 };
+    let in_sequence = duff_lake::FanOutConfig { part_bytes: u64::MAX / 2, threads: 2, sequence_part_bytes: 200 };
+    for (name, fan) in [("planned", planned), ("in_sequence", in_sequence)] {
+        refused_in_parts_leaves_no_objects(name, fan);
+    }
+}
+
+fn refused_in_parts_leaves_no_objects(name: &str, fan: duff_lake::FanOutConfig) {
+    // A refused file leaves its manifest, and the static dimensions any commit writes.
+    let committed_only =
+        |k: &str| k.starts_with("manifests/") || k.starts_with("dim_channel/") || k.starts_with("dim_status/");
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _, now) = parts_fixture(dir.path());
     // Rejected at the merge (threshold 0: any quarantined row refuses the file).
     let strict = IngestConfig { reject_threshold_ppm: 0, ..IngestConfig::default() };
-    let fan = duff_lake::FanOutConfig { part_bytes: 200, threads: 2, sequence_part_bytes: u64::MAX / 2 };
     let lake = LocalLake::open(dir.path().join("strict")).unwrap().with_fan_out(fan);
     let m = ingested(lake.ingest_path(&path, &strict, now).unwrap());
-    assert_eq!(m.outcome, Outcome::Rejected);
+    assert_eq!(m.outcome, Outcome::Rejected, "{name}");
     let keys: Vec<String> = snapshot(&dir.path().join("strict")).into_keys().collect();
-    assert!(keys.iter().all(|k| !k.starts_with("fact_order_line") && !k.starts_with("_fanout")), "{keys:?}");
-    // Refused at the plan: a missing column.
+    assert!(keys.iter().all(|k| committed_only(k)), "{name}: {keys:?}");
+    // Refused at the plan (or, read in sequence, by the first part): a missing column.
     let bad = dir.path().join("bad.csv");
     let mut text = std::fs::read_to_string(&path).unwrap().replacen("status", "state", 1);
     text.push_str(&"\n".repeat(500));
     std::fs::write(&bad, text).unwrap();
     let lake = LocalLake::open(dir.path().join("bad")).unwrap().with_fan_out(fan);
     let m = ingested(lake.ingest_path(&bad, &IngestConfig::default(), now).unwrap());
-    assert_eq!(m.outcome, Outcome::Failed);
-    assert!(m.message.as_deref().unwrap_or_default().contains("status"), "{:?}", m.message);
+    assert_eq!(m.outcome, Outcome::Failed, "{name}");
+    assert!(m.message.as_deref().unwrap_or_default().contains("status"), "{name}: {:?}", m.message);
     let keys: Vec<String> = snapshot(&dir.path().join("bad")).into_keys().collect();
-    assert!(keys.iter().all(|k| k.starts_with("manifests/") || k.starts_with("dim_")), "{keys:?}");
+    assert!(keys.iter().all(|k| committed_only(k)), "{name}: {keys:?}");
+    // A quote left open at the end: refused by the last part, after the others were staged.
+    let open = dir.path().join("open.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("7002,\"never closed,9002,101,Duff,1.00,1,0.5,Retail,created\n");
+    std::fs::write(&open, text).unwrap();
+    let lake = LocalLake::open(dir.path().join("open")).unwrap().with_fan_out(fan);
+    let m = ingested(lake.ingest_path(&open, &IngestConfig::default(), now).unwrap());
+    assert_eq!(m.outcome, Outcome::Failed, "{name}");
+    assert_eq!(m.error.as_ref().map(|e| e.code.as_str()), Some("unterminated_quote"), "{name}: {m:?}");
+    let keys: Vec<String> = snapshot(&dir.path().join("open")).into_keys().collect();
+    assert!(keys.iter().all(|k| committed_only(k)), "{name}: {keys:?}");
 }
 
 #[test]

@@ -592,10 +592,10 @@ pub fn ingest_in_sequence<K: PartSinks>(
             Some((h, _)) => FileIngest::for_range(meta.clone(), cfg.clone(), h.clone(), start),
         };
         let ingest = ingest.stopping_at(start.byte.saturating_add(part_bytes));
-        // One vector of hashes for the whole reading, sized once from the file's size (as
-        // one pass's): one allocation, given back whole, where a vector per part left
-        // ~30 MiB more resident at 10M lines (docs/performance.md). Each part's are sorted
-        // in place as it ends.
+        // One vector of hashes for the whole reading, sized once from the file's size as
+        // one pass's is: one allocation, given back whole (a vector per part, freed apart,
+        // left more memory resident after the ingest). Each part's share is sorted in
+        // place as the part ends.
         let mut ingest = if k == 0 {
             ingest.deferring_repeats(source.len())
         } else {
