@@ -472,11 +472,57 @@ pub fn ingest_range_into<K: PartSinks>(
 /// The parts to read again, from every part's sorted line hashes (in part order): those
 /// holding a line that repeats a line of the same or an earlier part.
 ///
-/// One merge of the sorted hashes (a heap over the parts' cursors), keeping nothing but the
-/// repeats: no part's hashes are copied, which at 10M lines would be another 80 MB.
+/// Up to 8 parts (`FEW_PARTS`), each part's hashes are intersected with each earlier part's
+/// (two sorted runs walked side by side, no branch to mispredict: O(parts × lines)); more
+/// parts, one merge of all of them (a heap over the parts' cursors: O(lines × log parts)).
+/// Neither copies a part's hashes, which at 10M lines would be another 80 MB.
 pub fn find_repeats<'a>(hashes: impl IntoIterator<Item = &'a [u64]>) -> Vec<PartRepeats> {
-    use std::cmp::Reverse;
     let parts: Vec<&[u64]> = hashes.into_iter().collect();
+    if parts.len() <= FEW_PARTS { repeats_pairwise(&parts) } else { repeats_merged(&parts) }
+}
+
+/// The most parts [`find_repeats`] compares pairwise: 8 parts walk each line at most 7
+/// times, about what a heap's sifting costs per line, without its mispredicted branches.
+const FEW_PARTS: usize = 8;
+
+/// [`find_repeats`] by intersecting every pair of parts.
+fn repeats_pairwise(parts: &[&[u64]]) -> Vec<PartRepeats> {
+    let mut found = Vec::new();
+    for (part, hashes) in parts.iter().enumerate() {
+        let mut earlier: Vec<u64> = Vec::new();
+        for before in &parts[..part] {
+            common(hashes, before, &mut earlier);
+        }
+        earlier.sort_unstable();
+        earlier.dedup();
+        let mut repeats: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        repeats.extend_from_slice(&earlier);
+        repeats.sort_unstable();
+        repeats.dedup();
+        if !repeats.is_empty() {
+            found.push(PartRepeats { part, repeats, earlier });
+        }
+    }
+    found
+}
+
+/// Appends to `out` the values of the sorted `a` that are also in the sorted `b` (each
+/// once per position met; the caller dedups).
+fn common(a: &[u64], b: &[u64], out: &mut Vec<u64>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x == y {
+            out.push(x);
+        }
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+}
+
+/// [`find_repeats`] by one merge of all the parts.
+fn repeats_merged(parts: &[&[u64]]) -> Vec<PartRepeats> {
+    use std::cmp::Reverse;
     let mut found: Vec<PartRepeats> =
         (0..parts.len()).map(|part| PartRepeats { part, repeats: Vec::new(), earlier: Vec::new() }).collect();
     let mut next = vec![0usize; parts.len()];
@@ -605,24 +651,27 @@ pub fn ingest_in_sequence<K: PartSinks>(
         if sink.computes_views() {
             ingest = ingest.views_from_sink();
         }
-        let read = || -> Result<(PartOutput, bool)> {
+        let read = || -> Result<(PartOutput, bool, Option<u64>)> {
             ingest.push(&std::mem::take(&mut rest), &mut sink)?;
             if !ingest.is_done() {
                 ingest.push_reader(&mut reader, &mut sink)?;
             }
-            if header.is_none() {
-                header = ingest.header().cloned().zip(ingest.data_start());
-            }
+            // Known unless the header ends the file: then it is read as the part finishes,
+            // and no record follows it.
+            let data_start = ingest.data_start();
             let stopped = ingest.is_done();
             if stopped {
                 rest = ingest.take_rest();
             }
-            Ok((ingest.finish_part_appended(&mut sink)?, stopped))
+            Ok((ingest.finish_part_appended(&mut sink)?, stopped, data_start))
         };
         let read = read();
         let closed = sinks.close(k, sink); // also after a failure: its thread is joined
-        let (mut out, stopped) = read?;
+        let (mut out, stopped, data_start) = read?;
         closed?;
+        if header.is_none() {
+            header = out.header.clone().map(|h| (h, data_start.unwrap_or(source.len())));
+        }
         hashes = std::mem::take(&mut out.hashes);
         let from = segments.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
         sort_u64(&mut hashes[from..]);

@@ -188,6 +188,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Few parts (compared pairwise) and many (merged): the repeats a reference finds with
+    /// sets, whatever the parts.
+    #[test]
+    fn find_repeats_finds_what_sets_find(parts in prop::collection::vec(prop::collection::vec(0u64..40, 0..30), 0..14)) {
+        let parts: Vec<Vec<u64>> = parts.into_iter().map(|mut p| { p.sort_unstable(); p }).collect();
+        let mut expected = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (part, hashes) in parts.iter().enumerate() {
+            let mut counts = BTreeMap::new();
+            for h in hashes {
+                *counts.entry(*h).or_insert(0) += 1;
+            }
+            let earlier: Vec<u64> = counts.keys().copied().filter(|h| seen.contains(h)).collect();
+            let repeats: Vec<u64> = counts.iter().filter(|(h, n)| **n > 1 || seen.contains(*h)).map(|(h, _)| *h).collect();
+            if !repeats.is_empty() {
+                expected.push(duff_core::fanout::PartRepeats { part, repeats, earlier });
+            }
+            seen.extend(counts.into_keys());
+        }
+        prop_assert_eq!(find_repeats(parts.iter().map(Vec::as_slice)), expected);
+    }
+}
+
 #[test]
 fn a_quoted_newline_never_starts_a_part() {
     // Part size 1: a part starts at every record, never after the newline inside quotes.
@@ -282,4 +308,18 @@ fn steps_handed_what_no_step_wrote_fail_as_internal() {
     internal(duff_core::PartOutput::hashes_from_bytes(&[0; 9]).unwrap_err());
     let out = ingest_range(&meta, &lenient(), &plan, 0, &bytes, None, &mut CollectSink::default()).unwrap();
     internal(duff_core::PartOutput::from_json(&out.to_json().unwrap(), Vec::new()).unwrap_err());
+}
+
+#[test]
+fn in_sequence_a_file_of_its_header_alone_is_published_empty() {
+    // The header is read only at the end of the input when nothing follows it.
+    for header in [HEADER.to_string(), format!("{HEADER}\r\n"), format!("{HEADER}\n")] {
+        let bytes = header.as_bytes();
+        let meta = meta_at(bytes, "t.csv", T0);
+        let one = duff_core::ingest_bytes(meta.clone(), lenient(), bytes, &mut CollectSink::default()).unwrap();
+        let fan = ingest_in_sequence(&meta, &lenient(), &bytes, 1, &ViewParts::default()).unwrap();
+        let mut m = fan.manifest;
+        m.outputs.clear();
+        assert_eq!(m, one, "{header:?}");
+    }
 }
