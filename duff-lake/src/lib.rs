@@ -485,14 +485,25 @@ impl<S: Store> Lake<S> {
                     let message = format!("{} is no part's key", out.key);
                     return Err(Error::Internal { what: "ingest in sequence", message });
                 };
-                self.store.put_file(&out.key, &staging.join(part_file(out.table, k)))?;
+                self.put_staged_part(meta, staging, out.table, k)?;
             }
-            for (table, batch) in &fan.dimensions {
-                self.store
-                    .put_bytes(&table.object_key(meta), &duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)?;
-            }
+            self.put_dimensions(meta, &fan.dimensions)?;
         }
         Ok(fan.manifest)
+    }
+
+    /// Puts part `k`'s `table`, staged in `staging` ([`part_file`]), under its final key.
+    pub(crate) fn put_staged_part(&self, meta: &FileMeta, staging: &Path, table: Table, k: usize) -> Result<()> {
+        self.store.put_file(&table.part_key(meta, k), &staging.join(part_file(table, k)))
+    }
+
+    /// Puts the dimensions of a file ingested in parts ([`duff_core::fanout::FanOut`]).
+    pub(crate) fn put_dimensions(&self, meta: &FileMeta, dimensions: &[(Table, RecordBatch)]) -> Result<()> {
+        for (table, batch) in dimensions {
+            self.store
+                .put_bytes(&table.object_key(meta), &duff_core::to_parquet_bytes(std::slice::from_ref(batch))?)?;
+        }
+        Ok(())
     }
 
     fn write_static_dims(&self) -> Result<()> {

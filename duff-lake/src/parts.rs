@@ -251,18 +251,14 @@ impl<S: Store> Lake<S> {
                         if n == 0 {
                             continue;
                         }
-                        let to = table.part_key(&meta, k);
                         if read_again {
-                            self.store.put_file(&to, &staging.join(part_file(table, k)))?;
+                            self.put_staged_part(&meta, staging, table, k)?;
                         } else {
-                            self.store.copy(&dir.object(table, k), &to)?;
+                            self.store.copy(&dir.object(table, k), &table.part_key(&meta, k))?;
                         }
                     }
                 }
-                for (table, batch) in &fan.dimensions {
-                    let bytes = duff_core::to_parquet_bytes(std::slice::from_ref(batch))?;
-                    self.store.put_bytes(&table.object_key(&meta), &bytes)?;
-                }
+                self.put_dimensions(&meta, &fan.dimensions)?;
             }
             let result = self.commit(&meta, earlier.as_ref(), fan.manifest)?;
             self.store.delete_prefix(&key.prefix())?;
