@@ -640,6 +640,10 @@ impl TableSink for ChannelSink {
         }
         Some(rx.recv().unwrap_or_else(|_| Err(writer_stopped())))
     }
+
+    fn computes_views(&self) -> bool {
+        true
+    }
 }
 
 /// One reading of the file: this thread reads and validates, a second one encodes Parquet
@@ -664,7 +668,7 @@ fn stage_pass(
         };
         let mut sink = ChannelSink(tx);
         // The encoding thread computes the client and product views: less per row here.
-        let ingest = FileIngest::new(meta.clone(), cfg.clone()).views_from_sink();
+        let ingest = FileIngest::new(meta.clone(), cfg.clone()).views_from(&sink);
         let mut ingest = match repeats {
             Some(r) => ingest.with_repeats(r),
             None => ingest.deferring_repeats(size),

@@ -38,7 +38,7 @@ use crate::columns::Header;
 use crate::config::IngestConfig;
 use crate::error::{ErrorKind, Position, Result};
 use crate::hash::IntMap;
-use crate::ingest::{FileIngest, PartOutput, TableSink, sort_u64};
+use crate::ingest::{FileIngest, PartOutput, TableSink, repeated, sort_u64};
 use crate::lake::{FileHasher, FileId, FileMeta, Table};
 use crate::manifest::{FileSummary, Manifest, OutputObject, Problem, SAMPLE_PROBLEMS};
 use crate::tables::{ClientSeen, ProductSeen, dim_client_batch, dim_product_batch};
@@ -116,18 +116,21 @@ pub struct FanOut {
 /// Feeds `ingest` from `from` until it is done or the source ends (read straight into the
 /// ingest's buffer).
 fn feed(source: &dyn ByteSource, ingest: &mut FileIngest, from: u64, sink: &mut dyn TableSink) -> Result<()> {
-    struct At<'a> {
-        source: &'a dyn ByteSource,
-        at: u64,
-    }
-    impl std::io::Read for At<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.source.read_at(self.at, buf).map_err(std::io::Error::other)?;
-            self.at += n as u64;
-            Ok(n)
-        }
-    }
     ingest.push_reader(&mut At { source, at: from }, sink)
+}
+
+/// `source` read in order from the offset `at`.
+struct At<'a> {
+    source: &'a dyn ByteSource,
+    at: u64,
+}
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.source.read_at(self.at, buf).map_err(std::io::Error::other)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Runs `job(i)` for `i in 0..n` on `threads` threads; results in index order.
@@ -439,10 +442,8 @@ pub fn ingest_range(
     let mut ingest = match repeats {
         Some(r) => ingest.with_part_repeats(&r.repeats, &r.earlier),
         None => ingest.deferring_repeats(part.len()),
-    };
-    if sink.computes_views() {
-        ingest = ingest.views_from_sink();
     }
+    .views_from(sink);
     feed(source, &mut ingest, part.start.byte, sink)?;
     ingest.finish_part(sink)
 }
@@ -495,7 +496,7 @@ fn repeats_pairwise(parts: &[&[u64]]) -> Vec<PartRepeats> {
         }
         earlier.sort_unstable();
         earlier.dedup();
-        let mut repeats: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        let mut repeats = repeated(hashes);
         repeats.extend_from_slice(&earlier);
         repeats.sort_unstable();
         repeats.dedup();
@@ -611,20 +612,18 @@ pub fn ingest_in_sequence<K: PartSinks>(
     sinks: &K,
 ) -> Result<FanOut> {
     /// Reads `source` in order, hashing every byte (the content identity).
-    struct InOrder<'a> {
-        source: &'a dyn ByteSource,
-        at: u64,
+    struct Hashed<'a> {
+        inner: At<'a>,
         hasher: FileHasher,
     }
-    impl std::io::Read for InOrder<'_> {
+    impl std::io::Read for Hashed<'_> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.source.read_at(self.at, buf).map_err(std::io::Error::other)?;
+            let n = self.inner.read(buf)?;
             self.hasher.update(&buf[..n]);
-            self.at += n as u64;
             Ok(n)
         }
     }
-    let mut reader = InOrder { source, at: 0, hasher: FileHasher::default() };
+    let mut reader = Hashed { inner: At { source, at: 0 }, hasher: FileHasher::default() };
     let (mut parts, mut outputs) = (Vec::new(), Vec::new());
     let mut header: Option<(Header, u64)> = None;
     let mut start = Position::default();
@@ -638,6 +637,7 @@ pub fn ingest_in_sequence<K: PartSinks>(
             Some((h, _)) => FileIngest::for_range(meta.clone(), cfg.clone(), h.clone(), start),
         };
         let ingest = ingest.stopping_at(start.byte.saturating_add(part_bytes));
+        let mut sink = sinks.open(k)?;
         // One vector of hashes for the whole reading, sized once from the file's size as
         // one pass's is: one allocation, given back whole (a vector per part, freed apart,
         // left more memory resident after the ingest). Each part's share is sorted in
@@ -646,11 +646,8 @@ pub fn ingest_in_sequence<K: PartSinks>(
             ingest.deferring_repeats(source.len())
         } else {
             ingest.deferring_repeats_after(std::mem::take(&mut hashes))
-        };
-        let mut sink = sinks.open(k)?;
-        if sink.computes_views() {
-            ingest = ingest.views_from_sink();
         }
+        .views_from(&sink);
         let read = || -> Result<(PartOutput, bool, Option<u64>)> {
             ingest.push(&std::mem::take(&mut rest), &mut sink)?;
             if !ingest.is_done() {
@@ -676,7 +673,7 @@ pub fn ingest_in_sequence<K: PartSinks>(
         let from = segments.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
         sort_u64(&mut hashes[from..]);
         segments.push(from..hashes.len());
-        let last = !stopped || (rest.is_empty() && reader.at >= source.len());
+        let last = !stopped || (rest.is_empty() && reader.inner.at >= source.len());
         parts.push(PartRange { start, end: if last { source.len() } else { out.end.byte } });
         start = out.end;
         outputs.push(out);
@@ -692,15 +689,8 @@ pub fn ingest_in_sequence<K: PartSinks>(
     let Some((_, header_end)) = header else {
         return Err(ErrorKind::NoHeader.into()); // the first part fails without one
     };
-    let mut head = vec![0; usize::try_from(header_end).unwrap_or(usize::MAX)];
-    let mut filled = 0;
-    while filled < head.len() {
-        match source.read_at(filled as u64, &mut head[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    head.truncate(filled);
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(At { source, at: 0 }, header_end), &mut head)?;
     let plan = Plan { file_id, bytes: source.len(), header_end, header: head, parts };
     let again = find_repeats(segments.into_iter().map(|r| &hashes[r]));
     drop(hashes);

@@ -52,8 +52,8 @@ pub trait TableSink {
     }
 
     /// True when this sink computes the views ([`dimension_views`](Self::dimension_views)
-    /// returns them): the fan-out's part ingests then leave them to it
-    /// ([`FileIngest::views_from_sink`]). False by default.
+    /// returns them): an ingest then leaves them to it ([`FileIngest::views_from`]). False
+    /// by default.
     fn computes_views(&self) -> bool {
         false
     }
@@ -241,6 +241,12 @@ impl FileIngest {
     pub fn views_from_sink(mut self) -> Self {
         self.views_from_sink = true;
         self
+    }
+
+    /// [`views_from_sink`](Self::views_from_sink) when `sink` computes the views
+    /// ([`TableSink::computes_views`]); as is otherwise.
+    pub fn views_from(self, sink: &dyn TableSink) -> Self {
+        if sink.computes_views() { self.views_from_sink() } else { self }
     }
 
     /// True once the record at the [`stopping_at`](Self::stopping_at) offset was reached.
