@@ -355,9 +355,20 @@ fn a_one_pass_ingest_and_its_serving_update_survive_a_crash_at_every_write() {
 
 #[test]
 fn an_ingest_in_parts_survives_a_crash_at_every_write() {
-    let scenario = Scenario::new(PARTS);
+    in_parts_survives_a_crash_at_every_write(PARTS, PARTS.part_bytes);
+}
+
+#[test]
+fn an_ingest_cut_as_it_is_read_survives_a_crash_at_every_write() {
+    in_parts_survives_a_crash_at_every_write(IN_SEQUENCE, IN_SEQUENCE.sequence_part_bytes);
+}
+
+/// An ingest in parts of `part_bytes` (planned, or cut as the file is read), stopped at
+/// each write.
+fn in_parts_survives_a_crash_at_every_write(in_parts: FanOutConfig, part_bytes: u64) {
+    let scenario = Scenario::new(in_parts);
     let size = std::fs::metadata(&scenario.file).unwrap().len();
-    assert!(size >= 4 * PARTS.part_bytes, "{size} bytes: several parts");
+    assert!(size >= 4 * part_bytes, "{size} bytes: several parts");
     // The rerun: the same event (same instant) in parts again, in parts at a later
     // instant, or at the same instant in one pass (an earlier cut's part objects then
     // share the instant of the committed manifest).
@@ -366,26 +377,8 @@ fn an_ingest_in_parts_survives_a_crash_at_every_write() {
         &scenario,
         |w| !w.contains(" serving/"),
         |n| match n % 3 {
-            0 => (micros(1), PARTS),
-            1 => (micros(2), PARTS),
-            _ => (micros(1), ONE_PASS),
-        },
-    );
-}
-
-#[test]
-fn an_ingest_cut_as_it_is_read_survives_a_crash_at_every_write() {
-    let scenario = Scenario::new(IN_SEQUENCE);
-    let size = std::fs::metadata(&scenario.file).unwrap().len();
-    assert!(size >= 4 * IN_SEQUENCE.sequence_part_bytes, "{size} bytes: several parts");
-    // The rerun: the same event cut as read again, at a later instant, or at the same
-    // instant in one pass. The serving update's writes are the one-pass test's.
-    crash_at_every_write(
-        &scenario,
-        |w| !w.contains(" serving/"),
-        |n| match n % 3 {
-            0 => (micros(1), IN_SEQUENCE),
-            1 => (micros(2), IN_SEQUENCE),
+            0 => (micros(1), in_parts),
+            1 => (micros(2), in_parts),
             _ => (micros(1), ONE_PASS),
         },
     );
