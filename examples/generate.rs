@@ -1,7 +1,7 @@
 //! Writes a deterministic synthetic orders CSV: see [`duff_testkit::generate`] for the data model.
 //!
 //! ```text
-//! cargo run --release --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
+//! cargo run --release -p duff-cli --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
 //! ```
 
 use duff_cli::generate::run;

@@ -2,7 +2,7 @@
 //! reconciliation line per file, then the reports over the lake's current state.
 //!
 //! ```text
-//! cargo run --release --example pipeline -- [--lake DIR] [--max-rows N] [--reject-threshold F] [CSV ...]
+//! cargo run --release -p duff-cli --example pipeline -- [--lake DIR] [--max-rows N] [--reject-threshold F] [CSV ...]
 //! ```
 //!
 //! Without CSV arguments it ingests the bundled sample `examples/data/orders.csv` (the

@@ -1,7 +1,7 @@
 //! The REST API over a local lake: the same router and engine the Lambda hosts.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--lake DIR] [--addr 127.0.0.1:8080] [--refresh-ms N]
+//! cargo run --release -p duff-cli --example serve -- [--lake DIR] [--addr 127.0.0.1:8080] [--refresh-ms N]
 //! curl -s localhost:8080/reports/sales-by-product
 //! ```
 //!

@@ -17,7 +17,7 @@
 //! (`-` means stdout). Example:
 //!
 //! ```text
-//! cargo run --release --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
+//! cargo run --release -p duff-cli --example generate -- --rows 1000000 --bad-frac 0.001 --out /tmp/orders_1m.csv
 //! ```
 //!
 //! Data model:

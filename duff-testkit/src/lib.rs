@@ -1,7 +1,7 @@
 //! `duff-testkit`: what the test suites and benchmarks of duff-etl share.
 //!
 //! - [`generate`]: the deterministic synthetic orders generator (its command line is the
-//!   `generate` example: `cargo run --release --example generate -- --rows 1000000`).
+//!   `generate` example: `cargo run --release -p duff-cli --example generate -- --rows 1000000`).
 //! - [`csv_file`], [`HEADER`], [`repo`], [`sample`]: building test files and finding the
 //!   bundled samples, written once for every crate's tests.
 //!
