@@ -46,6 +46,12 @@ measure() {
   printf '%s\n' "${out[@]}" | sort -n | sed -n 2p
 }
 
+# The median of our measured runs' own time for a step (the pattern of the line the
+# pipeline prints for it), from their stderr in ours.log (the warm-up's lines come first).
+step() {
+  { grep -oE "$1" "$WORK/ours.log" || true; } | grep -oE '[0-9]+\.[0-9]+' | tail -n 3 | sort -n | sed -n 2p || true
+}
+
 CORES=${COMPARE_CORES:-}
 PIN=()
 DUCK_ARGS=()
@@ -84,12 +90,12 @@ for n in "${ROWS[@]}"; do
         'BEGIN { printf "| %d | %s | %.2f | %.2f | %.0f | %.0f |\n", n, j, w, c, p / 1024, b / w / 1e6 }'
     fi
     if [[ $job == ours ]]; then
-      # The median of the measured runs' own step times (the warm-up's are the first).
-      step() { grep -oE "$1" "$WORK/ours.log" | grep -oE '[0-9]+\.[0-9]+' | tail -n 3 | sort -n | sed -n 2p; }
       for s in "ingest step|\([0-9.]+ s, [0-9]+ MB/s" "serving update (first fold)|lines changed, [0-9.]+ s"; do
         secs=$(step "${s#*|}")
-        [[ -n $secs ]] && awk -v n="$n" -v j="ours: ${s%%|*}" -v w="$secs" -v b="$bytes" -v one="$CORES" \
-          'BEGIN { printf "| %d | %s | %.2f | | | %.0f |%s\n", n, j, w, b / w / 1e6, one == 1 ? " |" : "" }'
+        if [[ -n $secs ]]; then
+          awk -v n="$n" -v j="ours: ${s%%|*}" -v w="$secs" -v b="$bytes" -v one="$CORES" \
+            'BEGIN { printf "| %d | %s | %.2f | | | %.0f |%s\n", n, j, w, b / w / 1e6, one == 1 ? " |" : "" }'
+        fi
       done
     fi
   done
