@@ -29,9 +29,8 @@
 //!    plan write the same bytes.
 
 use crate::{Error, IngestResult, Lake, Result, StagedParts, Store, part_file};
-use duff_core::fanout::{ByteSource, PartRange, PartRepeats, Plan, Planned};
+use duff_core::fanout::{ByteSource, PartRange, Plan, Planned};
 use duff_core::{FileId, FileMeta, IngestConfig, Manifest, Outcome, PartOutput, Table};
-use std::path::Path;
 
 /// The prefix of the fan-out's work objects.
 pub const FANOUT: &str = "_fanout";
@@ -200,7 +199,9 @@ impl<S: Store> Lake<S> {
         let source = source_of(stored.plan.part(k)?)?;
         let meta = stored.meta();
         let out = self.with_staging(&meta.file_id, |staging| {
-            let out = ingest_staged(&meta, cfg, &stored.plan, k, source.as_ref(), None, staging)?;
+            // Into `<table>-<k>.parquet` files in `staging`, encoded on a thread of the part's own.
+            let sinks = StagedParts { dir: staging, one_reader: false };
+            let out = duff_core::fanout::ingest_range_into(&meta, cfg, &stored.plan, k, source.as_ref(), None, &sinks)?;
             for (table, rows) in
                 [(Table::FactOrderLine, out.summary.rows_accepted), (Table::Quarantine, out.summary.rows_quarantined)]
             {
@@ -237,9 +238,18 @@ impl<S: Store> Lake<S> {
         }
         let again = duff_core::fanout::find_repeats(outputs.iter().map(PartOutput::hashes));
         self.with_staging(&meta.file_id, |staging| {
+            let sinks = StagedParts { dir: staging, one_reader: false };
             for a in &again {
                 let source = source_of(stored.plan.parts[a.part])?;
-                outputs[a.part] = ingest_staged(&meta, cfg, &stored.plan, a.part, source.as_ref(), Some(a), staging)?;
+                outputs[a.part] = duff_core::fanout::ingest_range_into(
+                    &meta,
+                    cfg,
+                    &stored.plan,
+                    a.part,
+                    source.as_ref(),
+                    Some(a),
+                    &sinks,
+                )?;
             }
             let rows: Vec<[u64; 2]> =
                 outputs.iter().map(|o| [o.summary.rows_accepted, o.summary.rows_quarantined]).collect();
@@ -270,19 +280,4 @@ impl<S: Store> Lake<S> {
 fn report(k: usize, out: &PartOutput) -> PartReport {
     let s = &out.summary;
     PartReport { part: k, rows: [s.rows_read, s.rows_accepted, s.rows_quarantined], published_already: false }
-}
-
-/// Ingests one part into `<table>-<k>.parquet` files in `staging`, encoded on a thread of
-/// the part's own.
-fn ingest_staged(
-    meta: &FileMeta,
-    cfg: &IngestConfig,
-    plan: &Plan,
-    k: usize,
-    source: &dyn ByteSource,
-    repeats: Option<&PartRepeats>,
-    staging: &Path,
-) -> Result<PartOutput> {
-    let sinks = StagedParts { dir: staging, one_reader: false };
-    Ok(duff_core::fanout::ingest_range_into(meta, cfg, plan, k, source, repeats, &sinks)?)
 }
